@@ -1,0 +1,81 @@
+# Token Capital — build and test. `make book` and `make test` are the two commands README.md gives.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HTML := _build/html
+# Executed notebooks draw their figures as book HTML blocks (see tokenlib/figures.py).
+export TOKENBOOK_RENDER := html
+export PYTHONHASHSEED := 0
+# pip's own cache stays inside the build folder so a clean clone builds the same way anywhere.
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help env system-deps book execute test test-fast lab serve clean bench calibrate
+
+help:
+	@echo "make book    set up the pinned environment, execute the chapters, build $(HTML)"
+	@echo "make test    the same, then every test (unit, data, nbval, headless browser)"
+	@echo "make lab     open the chapters in JupyterLab, in the same environment"
+	@echo "make serve   serve the built book on http://127.0.0.1:8000"
+	@echo "make execute re-execute every notebook in place (refreshes stored outputs)"
+	@echo "make bench   run the cost-kernel benchmark"
+
+# Debian packages the book needs: CJK fonts for the PNG exports; Chromium for the browser test;
+# python3-venv where the system Python lacks ensurepip. Installed only when missing.
+system-deps:
+	@need=""; \
+	[ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto | grep -q CJK || need="$$need fonts-noto-cjk"; \
+	[ -x /usr/bin/chromium ] || need="$$need chromium"; \
+	$(PYTHON) -c "import ensurepip" 2>/dev/null || need="$$need python3-venv"; \
+	if [ -n "$$need" ]; then \
+	  echo "installing Debian packages:$$need"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$need >/dev/null; \
+	fi
+
+$(STAMP): requirements.lock pyproject.toml | system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r requirements.lock
+	# tokenlib from this checkout, without a build step: a .pth file puts the repo on sys.path
+	$(BIN)/python -c "import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()['purelib'], 'tokenbook.pth').write_text(str(pathlib.Path.cwd()) + '\n')"
+	$(BIN)/python -m pip check
+	touch $(STAMP)
+
+env: $(STAMP)
+
+book: env
+	@# figures/ is written when a notebook runs: with no bundles, cached outputs cannot restore them
+	@[ -d figures ] || rm -rf _build/.jupyter_cache
+	rm -rf $(HTML)
+	$(BIN)/jupyter-book build . --all --warningiserror --nitpick --keep-going
+	@echo "The book is in $(HTML)/index.html (figure downloads in $(HTML)/figures/). 'make serve' serves it."
+
+execute: env
+	@for nb in $$($(BIN)/python -m tokenlib.book notebooks --ipynb); do \
+	  echo "executing $$nb"; \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=180 "$$nb"; \
+	done
+
+test: book
+	$(BIN)/python -m pytest tests $$($(BIN)/python -m tokenlib.book notebooks --for-nbval) \
+	  --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+lab: env
+	$(BIN)/jupyter lab chapters/
+
+serve:
+	@[ -f $(HTML)/index.html ] || { echo "no book built yet: run 'make book'"; exit 1; }
+	$(BIN)/python -m http.server 8000 --bind 127.0.0.1 --directory $(HTML)
+
+bench: env
+	$(BIN)/python benchmarks/bench_cost_grid.py
+
+calibrate: env
+	$(BIN)/python -m tokenlib.calibrate
+
+clean:
+	rm -rf _build figures

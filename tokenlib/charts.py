@@ -1,0 +1,67 @@
+"""The book's chart style: one Altair theme, one colour-blind-safe palette, CJK-capable fonts.
+
+Charts are built in the chapters with plain Altair and the helpers here; :mod:`tokenlib.figures`
+turns a finished chart into a numbered, cited, downloadable figure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+
+#: Okabe & Ito's colour-blind-safe palette (Color Universal Design, 2008), black moved last.
+PALETTE: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#F0E442",  # yellow
+    "#000000",  # black
+)
+
+#: Font stack: Noto Sans CJK SC renders both Latin and Chinese; the generic fallbacks keep phones happy.
+FONT = "Noto Sans CJK SC, Noto Sans SC, PingFang SC, Microsoft YaHei, Helvetica, Arial, sans-serif"
+
+THEME_NAME = "tokenbook"
+
+
+def theme_config() -> dict[str, Any]:
+    """The Vega-Lite config every figure uses."""
+    return {
+        "config": {
+            "font": FONT,
+            "background": "white",
+            "view": {"stroke": None, "continuousWidth": 560, "continuousHeight": 320},
+            "range": {"category": list(PALETTE)},
+            "axis": {"labelFontSize": 12, "titleFontSize": 12, "grid": True, "gridColor": "#e5e5e5"},
+            "legend": {"labelFontSize": 12, "titleFontSize": 12, "orient": "bottom", "columns": 3},
+            "title": {"fontSize": 15, "anchor": "start", "subtitleFontSize": 12, "subtitleColor": "#555"},
+        }
+    }
+
+
+@alt.theme.register(THEME_NAME, enable=True)
+def _tokenbook_theme() -> alt.theme.ThemeConfig:
+    config: alt.theme.ThemeConfig = theme_config()  # type: ignore[assignment]
+    return config
+
+
+def enable() -> None:
+    """Make the book's theme the active Altair theme (importing tokenlib.charts already does)."""
+    alt.theme.enable(THEME_NAME)
+
+
+def color_scale(domain: list[str]) -> alt.Scale:
+    """A categorical colour scale with a fixed colour per category, in palette order.
+
+    Raises ``ValueError`` when there are more categories than distinguishable colours.
+    """
+    if len(domain) > len(PALETTE):
+        raise ValueError(
+            f"{len(domain)} categories but only {len(PALETTE)} colour-blind-safe colours: "
+            "facet or aggregate first"
+        )
+    return alt.Scale(domain=list(domain), range=list(PALETTE[: len(domain)]))

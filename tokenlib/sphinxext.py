@@ -1,0 +1,193 @@
+"""Sphinx extension that makes the book's figures work offline and citable.
+
+* writes one pinned Vega + Vega-Lite + Vega-Embed bundle (from vl-convert) into the site's ``_static``
+  and loads it, with ``tokenbook.js`` that draws every figure, once per page: no CDN;
+* fills each page's version and build-date placeholders (figure citations);
+* copies ``figures/`` (per-figure bundles), ``data/`` (the CSVs and schema) and ``CITATION.cff``
+  into the built site so every download link resolves;
+* provides the ``figure-index`` directive (a table of every figure, filled after all pages ran).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import vl_convert as vlc
+from docutils import nodes
+from docutils.parsers.rst import Directive
+from sphinx.application import Sphinx
+
+from tokenlib import __version__, figures
+
+STATIC_DIR = Path(__file__).parent / "static"
+BUNDLE_NAME = "vega-bundle.js"
+
+
+def vega_bundle_js() -> str:
+    """The Vega/Vega-Lite/Vega-Embed bundle, wrapped so its top-level names stay out of the page's scope."""
+    snippet = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
+    body = vlc.javascript_bundle(snippet, vl_version=figures.vl_version())
+    header = f"/* Vega, Vega-Lite {figures.vl_version()} and Vega-Embed, bundled by vl-convert {getattr(vlc, '__version__', 'unknown')} */\n"
+    return header + "(function () {\n" + body + "\n})();\n"
+
+
+def book_version(srcdir: Path) -> str:
+    """``git describe`` of the book when it is a git checkout, else the package version."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--tags", "--always"],
+            cwd=srcdir, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__} ({out})" if out else __version__
+
+
+def _generated_static(app: Sphinx) -> Path:
+    return Path(app.srcdir) / "_build" / ".tokenbook_static"
+
+
+def _on_config_inited(app: Sphinx, config: Any) -> None:
+    gen = _generated_static(app)
+    gen.mkdir(parents=True, exist_ok=True)
+    bundle = gen / BUNDLE_NAME
+    stamp = gen / "bundle.version"
+    wanted = f"{getattr(vlc, '__version__', 'unknown')} {figures.vl_version()}"
+    if not bundle.exists() or not stamp.exists() or stamp.read_text() != wanted:
+        bundle.write_text(vega_bundle_js(), encoding="utf-8")
+        stamp.write_text(wanted)
+    config.html_static_path = list(config.html_static_path) + [str(STATIC_DIR), str(gen)]
+    app.add_js_file(BUNDLE_NAME, priority=400)
+    app.add_js_file("tokenbook.js", priority=401)
+    app.add_css_file("tokenbook.css")
+
+
+def _page_scripts(scripts: list[Any], has_charts: bool) -> list[Any]:
+    """The page's scripts, less what a reader should not download.
+
+    * sphinx-thebe: Jupyter Book 1 always loads it; it declares ``THEBE_JS_URL`` twice (an uncaught
+      SyntaxError) and points at unpkg.com. Thebe is off in this book.
+    * the Vega bundle and chart loader, on pages without a chart.
+    """
+    kept = []
+    for js in scripts:
+        body = str(getattr(js, "attributes", {}).get("body", ""))
+        name = str(getattr(js, "filename", js) or "").split("?", 1)[0]
+        if "THEBE_JS_URL" in body or name.endswith("sphinx-thebe.js") or "unpkg.com" in name:
+            continue
+        if not has_charts and name.rsplit("/", 1)[-1] in (BUNDLE_NAME, "tokenbook.js"):
+            continue
+        kept.append(js)
+    return kept
+
+
+def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    body = context.get("body")
+    if "script_files" in context:
+        has_charts = isinstance(body, str) and 'class="tc-chart"' in body
+        context["script_files"] = _page_scripts(list(context["script_files"]), has_charts)
+    if isinstance(body, str):
+        context["body"] = body.replace(figures.VERSION_PLACEHOLDER, app.config.tokenbook_version).replace(
+            figures.DATE_PLACEHOLDER, app.config.tokenbook_build_date
+        )
+
+
+_FONTAWESOME_JS = re.compile(r'\s*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*"></script>')
+
+
+def _strip_fontawesome_js(outdir: Path) -> None:
+    """Remove pydata-sphinx-theme's ``fontawesome.js`` (1.5 MB of icons as JavaScript) from every page.
+
+    The theme's stylesheet already ships the same icons as a web font, so nothing is lost; the
+    script tag comes from a theme template, not from ``script_files``, hence the post-processing.
+    """
+    for page in outdir.rglob("*.html"):
+        if "_static" in page.parts or "figures" in page.parts:
+            continue
+        text = page.read_text(encoding="utf-8")
+        stripped = _FONTAWESOME_JS.sub("", text)
+        if stripped != text:
+            page.write_text(stripped, encoding="utf-8")
+
+
+def _copy_tree(src: Path, dst: Path, patterns: tuple[str, ...]) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for pattern in patterns:
+        for path in src.glob(pattern):
+            if path.is_file():
+                target = dst / path.relative_to(src)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+
+
+def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    src = Path(app.srcdir)
+    out = Path(app.outdir)
+    if (src / "figures").is_dir():
+        _copy_tree(src / "figures", out / "figures", ("fig-*",))
+    _copy_tree(src / "data", out / "data", ("*.csv", "schema.yaml", "sources/*.csv"))
+    _strip_fontawesome_js(out)
+    if (src / "CITATION.cff").exists():
+        shutil.copy2(src / "CITATION.cff", out / "CITATION.cff")
+
+
+class figure_index_node(nodes.General, nodes.Element):  # type: ignore[misc]
+    """Placeholder replaced by the figure table once every page has been executed."""
+
+
+class FigureIndex(Directive):  # type: ignore[misc]
+    """``.. figure-index::`` — a table of every figure in the book with thumbnail and downloads."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        return [figure_index_node()]
+
+
+def _index_html(entries: list[dict[str, Any]], prefix: str) -> str:
+    if not entries:
+        return "<p>No figures have been built yet.</p>"
+    rows = []
+    for e in entries:
+        name = html.escape(e["name"])
+        page = html.escape(e["page"])
+        downloads = " · ".join(
+            f'<a href="{prefix}figures/{html.escape(f)}">{html.escape(k.upper())}</a>'
+            for k, f in e["files"].items()
+        )
+        rows.append(
+            f'<tr id="index-{name}"><td><a href="{prefix}{page}.html#{name}">'
+            f'<img class="tc-index-thumb" loading="lazy" src="{prefix}figures/{name}.svg" alt="{html.escape(e["title"])}"></a></td>'
+            f'<td><a href="{prefix}{page}.html#{name}">Figure {html.escape(str(e["number"]))}</a>: '
+            f'{html.escape(e["title"])}<br><small>{page} · {downloads}</small></td></tr>'
+        )
+    return '<table class="tc-figure-index"><thead><tr><th>Figure</th><th>Title, page, downloads</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>"
+
+
+def _on_doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    for node in list(doctree.findall(figure_index_node)):
+        prefix = "../" * docname.count("/")
+        entries = figures.registry(Path(app.srcdir) / "figures") if (Path(app.srcdir) / "figures").is_dir() else []
+        node.replace_self(nodes.raw("", _index_html(entries, prefix), format="html"))
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_config_value("tokenbook_version", __version__, "html")
+    app.add_config_value("tokenbook_build_date", dt.date.today().isoformat(), "html")
+    app.add_node(figure_index_node)
+    app.add_directive("figure-index", FigureIndex)
+    app.connect("config-inited", _on_config_inited)
+    app.connect("config-inited", lambda a, c: setattr(c, "tokenbook_version", book_version(Path(a.srcdir))))
+    # early: emit_firstresult stops at the first handler that returns a template name
+    app.connect("html-page-context", _on_page_context, priority=100)
+    app.connect("doctree-resolved", _on_doctree_resolved)
+    app.connect("build-finished", _on_build_finished)
+    return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
