@@ -1,0 +1,91 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tokenlib import cost, places
+from tokenlib.errors import UnknownChoiceError
+
+FIX = Path(__file__).parent / "fixtures"
+BASE = dict(batch=4096, context=2048, precision="fp8", n_chips=64, root=FIX, cny_per_usd=7.0)
+
+
+def test_chip_hour_cost_hand_computed():
+    # H100 fixture: $33,600 x 1.5 / (5 y x 8760 h) + $0.10 hosting, x 7 CNY/USD; power 0.7 kW x 0.7 x 1.3 x 0.5
+    got = cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX)
+    want = (33600 * 1.5 / (5 * 8760) + 0.10) * 7.0 + 0.7 * 0.7 * 1.3 * 0.5
+    assert got == pytest.approx(want)
+    usd = cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, currency="USD", root=FIX)
+    assert usd == pytest.approx(want / 7.0)
+    # no price in the table -> DeepSeek's $2/h rental, all-in
+    assert cost.chip_hour_cost("h800", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX) == pytest.approx(14.0)
+
+
+def test_cost_per_mtok_identity():
+    from tokenlib import kernel
+    e = kernel.efficiencies()
+    tps = kernel.throughput("deepseek-v3", "h100-sxm", "decode", efficiencies=e, **{k: v for k, v in BASE.items() if k != "cny_per_usd"})
+    hour = cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX)
+    got = cost.cost_per_mtok("deepseek-v3", "h100-sxm", "decode", electricity_cny_per_kwh=0.5, utilization=0.5, **BASE)
+    assert got == pytest.approx(hour / (tps * 3600 * 0.5) * 1e6)
+    cached = cost.cost_per_mtok("deepseek-v3", "h100-sxm", "cached_input", electricity_cny_per_kwh=0.5, **BASE)
+    pre = cost.cost_per_mtok("deepseek-v3", "h100-sxm", "prefill", electricity_cny_per_kwh=0.5, **BASE)
+    assert cached == pytest.approx(0.1 * pre)
+
+
+def test_fx_from_table_and_currency():
+    cny = cost.cost_per_mtok("deepseek-v3", "h100-sxm", "decode", **{k: v for k, v in BASE.items() if k != "cny_per_usd"})
+    usd = cost.cost_per_mtok("deepseek-v3", "h100-sxm", "decode", currency="USD",
+                             **{k: v for k, v in BASE.items() if k != "cny_per_usd"})
+    assert cny / usd == pytest.approx(7.0)  # fixture fx.csv latest month 2025-02 = 7.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(e1=st.floats(0.01, 2), e2=st.floats(0.01, 2), c1=st.floats(1000, 50000), c2=st.floats(1000, 50000),
+       u1=st.floats(0.05, 1), u2=st.floats(0.05, 1))
+def test_monotone_in_electricity_capex_utilisation(e1, e2, c1, c2, u1, u2):
+    f = lambda **kw: cost.cost_per_mtok("deepseek-v3", "h100-sxm", "decode", **{**BASE, **kw})  # noqa: E731
+    lo, hi = sorted((e1, e2))
+    assert f(electricity_cny_per_kwh=lo) <= f(electricity_cny_per_kwh=hi)
+    lo, hi = sorted((c1, c2))
+    assert f(capex_usd=lo, electricity_cny_per_kwh=0.5) <= f(capex_usd=hi, electricity_cny_per_kwh=0.5)
+    lo, hi = sorted((u1, u2))
+    assert f(utilization=lo, electricity_cny_per_kwh=0.5) >= f(utilization=hi, electricity_cny_per_kwh=0.5)
+
+
+def test_places_median_rule_and_range():
+    assert places.electricity_cny_per_kwh("hangzhou", FIX) == pytest.approx(0.7)
+    assert places.electricity_range("hangzhou", FIX) == (0.6, 0.8)
+    a = cost.cost_per_mtok("deepseek-v3", "h100-sxm", "decode", place="hangzhou", **BASE)
+    b = cost.cost_per_mtok("deepseek-v3", "h100-sxm", "decode", electricity_cny_per_kwh=0.7, **BASE)
+    assert a == pytest.approx(b)
+    arr = cost.cost_per_mtok("deepseek-v3", "h100-sxm", "decode", place=np.array(["hangzhou", "ulanqab"]), **BASE)
+    assert arr.shape == (2,) and arr[1] < arr[0]
+
+
+def test_bad_inputs():
+    with pytest.raises(UnknownChoiceError, match="ulanqab"):
+        cost.cost_per_mtok("deepseek-v3", "h100-sxm", "decode", place="ulanchab", **BASE)
+    with pytest.raises(ValueError, match="utilization"):
+        cost.cost_per_mtok("deepseek-v3", "h100-sxm", "decode", utilization=0, **BASE)
+    with pytest.raises(ValueError, match="electricity_cny_per_kwh"):
+        cost.cost_per_mtok("deepseek-v3", "h100-sxm", "decode", electricity_cny_per_kwh=float("nan"), **BASE)
+    with pytest.raises(ValueError, match="currency"):
+        cost.cost_per_mtok("deepseek-v3", "h100-sxm", "decode", currency="EUR", **BASE)
+    with pytest.raises(ValueError, match="phase"):
+        cost.cost_per_mtok("deepseek-v3", "h100-sxm", "output", **BASE)
+
+
+def test_assumptions_are_labelled():
+    for name, a in cost.assumptions().items():
+        assert a["kind"] in ("sourced", "derived", "assumption"), name
+        assert a.get("note"), name
+        if a["kind"] == "sourced":
+            assert "source" in a or "fx.csv" in a["note"], name
+
+
+def test_real_data_default_cost_runs():
+    v = cost.cost_per_mtok("deepseek-v3", "h800", "decode", batch=12686, context=4989, precision="fp8", n_chips=144)
+    assert np.isfinite(v) and v > 0

@@ -1,0 +1,106 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tokenlib import kernel
+
+FIX = Path(__file__).parent / "fixtures"
+EFF = {"prefill": 0.9, "decode": 0.6, "network": 0.8}
+
+
+def test_kv_bytes_hand_computed():
+    assert kernel.kv_bytes_per_token("deepseek-v3", root=FIX) == (512 + 64) * 61 * 2 == 70_272
+    assert kernel.kv_bytes_per_token("deepseek-v3", "fp8", root=FIX) == 35_136
+    assert kernel.kv_bytes_per_token("llama-2-70b", root=FIX) == 2 * 80 * 8 * 128 * 2 == 327_680
+    # Qwen3-235B: 94 layers, 4 KV heads, head dim 128
+    assert kernel.kv_bytes_per_token("qwen3-235b-a22b", root=FIX) == 2 * 94 * 4 * 128 * 2
+
+
+def test_kv_bytes_raw_mha_equals_gqa_with_all_heads():
+    assert float(kernel.kv_bytes_per_token_raw(0, 32, 32, 128, np.nan, np.nan, 2)) == 2 * 32 * 32 * 128 * 2
+
+
+def test_memory_fit_and_limits():
+    # Llama-2-70B bf16 = 140 GB of weights: not on one 80 GB chip, fits on two with a small batch
+    assert not kernel.fits("llama-2-70b", "h800", batch=1, context=1024, root=FIX)
+    assert kernel.fits("llama-2-70b", "h800", batch=1, context=1024, n_chips=2, root=FIX)
+    assert kernel.min_chips("llama-2-70b", "h800", batch=1, context=1024, root=FIX) == 2
+    b = kernel.max_batch("llama-2-70b", "h800", context=4096, n_chips=2, root=FIX)
+    assert kernel.fits("llama-2-70b", "h800", batch=b, context=4096, n_chips=2, root=FIX)
+    assert not kernel.fits("llama-2-70b", "h800", batch=b + 1, context=4096, n_chips=2, root=FIX)
+    assert kernel.max_batch("llama-2-70b", "h800", context=4096, n_chips=1, root=FIX) == 0
+
+
+def test_oom_raises_or_nan_never_a_number():
+    with pytest.raises(kernel.MemoryFitError):
+        kernel.throughput("llama-2-70b", "h800", "decode", batch=1, context=1024, root=FIX, efficiencies=EFF)
+    out = kernel.throughput("llama-2-70b", "h800", "decode", batch=np.array([1, 1]), context=1024,
+                            n_chips=np.array([1, 2]), on_oom="nan", root=FIX, efficiencies=EFF)
+    assert np.isnan(out[0]) and np.isfinite(out[1])
+
+
+def test_roofline_hand_case_dense_decode():
+    # Llama-2-70B fp8 on 2 x H800, batch 1: memory-bound; weights 70e9 bytes / 2 chips
+    t = kernel.step_times("llama-2-70b", "h800", "decode", batch=1, context=1000, precision="fp8",
+                          n_chips=2, root=FIX)
+    expected_mem = (70e9 / 2 + 0.5 * 1000 * 327_680) / 3.35e12
+    assert float(t["memory"]) == pytest.approx(expected_mem)
+    ideal = kernel.throughput("llama-2-70b", "h800", "decode", batch=1, context=1000, precision="fp8",
+                              n_chips=2, calibrated=False, root=FIX)
+    assert ideal == pytest.approx(0.5 / max(float(t["compute"]), float(t["memory"]), float(t["network"])))
+
+
+def test_bad_inputs():
+    kw = dict(batch=8, context=1024, n_chips=2, root=FIX, efficiencies=EFF)
+    with pytest.raises(ValueError, match="phase"):
+        kernel.throughput("llama-2-70b", "h800", "train", **kw)
+    for bad in (-1, np.nan, np.inf):
+        with pytest.raises(ValueError, match="batch"):
+            kernel.throughput("llama-2-70b", "h800", "decode", **{**kw, "batch": bad})
+    with pytest.raises(ValueError, match="context"):
+        kernel.throughput("llama-2-70b", "h800", "decode", **{**kw, "context": -5})
+    with pytest.raises(ValueError, match="precision"):
+        kernel.throughput("llama-2-70b", "h800", "decode", precision="fp4", **kw)
+    with pytest.raises(ValueError, match="efficiency"):
+        kernel.throughput("llama-2-70b", "h800", "decode", **{**kw, "efficiencies": {**EFF, "decode": 1.5}})
+
+
+def test_arrays_equal_scalars():
+    models = np.array(["deepseek-v3", "qwen3-235b-a22b"])[:, None, None]
+    chips = np.array(["h800", "h200", "ascend-910c"])[None, :, None]
+    batch = np.array([64.0, 2048.0])[None, None, :]
+    grid = kernel.throughput(models, chips, "decode", batch=batch, context=2048, precision="fp8",
+                             n_chips=64, root=FIX, efficiencies=EFF)
+    assert grid.shape == (2, 3, 2)
+    for i, m in enumerate(models.ravel()):
+        for j, c in enumerate(chips.ravel()):
+            for k, b in enumerate(batch.ravel()):
+                s = kernel.throughput(str(m), str(c), "decode", batch=float(b), context=2048, precision="fp8",
+                                      n_chips=64, root=FIX, efficiencies=EFF)
+                assert isinstance(s, float) and s == pytest.approx(grid[i, j, k], rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    phase=st.sampled_from(["prefill", "decode"]),
+    chip=st.sampled_from(["h800", "h100-sxm", "h200", "a100-sxm", "ascend-910c"]),
+    model=st.sampled_from(["deepseek-v3", "qwen3-235b-a22b", "llama-3.1-70b"]),
+    batch=st.floats(1, 4096), context=st.floats(16, 32768), n_chips=st.sampled_from([8, 16, 64, 320]),
+    eff=st.tuples(st.floats(0.01, 1), st.floats(0.01, 1), st.floats(0.01, 1)),
+)
+def test_calibrated_never_exceeds_ideal(phase, chip, model, batch, context, n_chips, eff):
+    e = dict(zip(kernel.EFFICIENCY_NAMES, eff))
+    kw = dict(batch=batch, context=context, precision="fp8", n_chips=n_chips, root=FIX, on_oom="nan")
+    ideal = kernel.throughput(model, chip, phase, calibrated=False, **kw)
+    cal = kernel.throughput(model, chip, phase, calibrated=True, efficiencies=e, **kw)
+    assert (np.isnan(ideal) and np.isnan(cal)) or cal <= ideal * (1 + 1e-12)
+
+
+def test_real_data_committed_efficiencies_calibrated_below_ideal():
+    kw = dict(batch=12686, context=4989, precision="fp8", n_chips=144)
+    ideal = kernel.throughput("deepseek-v3", "h800", "decode", calibrated=False, **kw)
+    cal = kernel.throughput("deepseek-v3", "h800", "decode", **kw)
+    assert 0 < cal <= ideal

@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tokenlib import specs
+from tokenlib.errors import UnknownChoiceError
+
+FIX = Path(__file__).parent / "fixtures"
+HOPPER = ["h100-sxm", "h800", "h200"]
+
+
+def test_chip_and_model_lookup_fixture():
+    c = specs.chip("h800", FIX)
+    assert c.hbm_gb == 80 and c.peak_tflops("fp8") == 1979
+    m = specs.model("deepseek-v3", FIX)
+    assert m.attention == "MLA" and m.is_moe and m.kv_lora_rank == 512
+
+
+def test_unknown_ids_name_valid_choices():
+    with pytest.raises(UnknownChoiceError) as e:
+        specs.chip("h8000", FIX)
+    assert "h800" in str(e.value) and "Did you mean" in str(e.value)
+    with pytest.raises(UnknownChoiceError):
+        specs.model("gpt-5", FIX)
+    with pytest.raises(UnknownChoiceError):
+        specs.chip_fields(np.array(["h800", "nope"]), FIX)
+
+
+def test_precision_fallback_documented():
+    # A100 has no FP8 units: fp8 falls back to its INT8 peak; Ascend 910C (no fp8/int8 published) to BF16
+    assert specs.chip("a100-sxm", FIX).peak_tflops("fp8") == 624
+    assert specs.chip("ascend-910c", FIX).peak_tflops("int8") == 752
+    f = specs.chip_fields(np.array(["a100-sxm", "ascend-910c"]), FIX)
+    assert list(f["peak_fp8"]) == [624, 752]
+
+
+def test_arrays_of_ids_keep_shape():
+    f = specs.chip_fields(np.array([["h800"], ["h200"]]), FIX)
+    assert f["hbm_gb"].shape == (2, 1) and f["hbm_gb"][1, 0] == 141
+
+
+@pytest.mark.parametrize("root", [FIX, None])
+def test_hopper_fp8_is_twice_bf16(root):
+    ids = specs.chip_ids(root)
+    for cid in HOPPER:
+        if cid in ids:
+            c = specs.chip(cid, root)
+            assert c.fp8_tflops == pytest.approx(2 * c.bf16_tflops, rel=0.002)
+
+
+def test_real_models_have_required_ids():
+    ids = specs.model_ids()
+    for mid in ["deepseek-v3", "deepseek-r1", "llama-2-70b", "llama-3.1-70b", "qwen2.5-72b", "qwen3-235b-a22b"]:
+        assert mid in ids
+    v3, r1 = specs.model("deepseek-v3"), specs.model("deepseek-r1")
+    for f in specs.MODEL_FIELDS:
+        if f != "max_context":
+            assert getattr(v3, f) == getattr(r1, f) or (np.isnan(getattr(v3, f)) and np.isnan(getattr(r1, f)))

@@ -1,0 +1,5 @@
+"""``python -m tokenlib estimate ...`` (see :mod:`tokenlib.cli`)."""
+
+from tokenlib.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""Command line: ``python -m tokenlib estimate --model deepseek-v3 --chip h800 --phase decode ...``.
+
+Prints throughput (ideal and calibrated), cost per Mtok (input, cached input, output as applicable)
+and every assumption used; ``--json`` prints one JSON object. Errors: one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from tokenlib import cost, kernel
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tokenlib", description="Token Capital inference cost kernel")
+    sub = p.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("estimate", help="throughput and cost per million tokens for one scenario")
+    e.add_argument("--model", required=True)
+    e.add_argument("--chip", required=True)
+    e.add_argument("--phase", required=True, help="prefill, decode or cached_input")
+    e.add_argument("--batch", type=float, required=True, help="concurrent sequences in the n-chip group")
+    e.add_argument("--context", type=float, required=True, help="prompt length (prefill) or KV length (decode)")
+    e.add_argument("--precision", default="bf16")
+    e.add_argument("--n-chips", type=float, default=1.0)
+    e.add_argument("--place", default=None)
+    e.add_argument("--electricity", type=float, default=None, help="CNY/kWh (instead of --place)")
+    e.add_argument("--utilization", type=float, default=None)
+    e.add_argument("--currency", default="CNY")
+    e.add_argument("--json", action="store_true")
+    return p
+
+
+def estimate(a: argparse.Namespace) -> dict[str, Any]:
+    """Compute the estimate dict for parsed arguments."""
+    kphase = "decode" if a.phase == "decode" else "prefill"
+    kw: dict[str, Any] = dict(batch=a.batch, context=a.context, precision=a.precision, n_chips=a.n_chips)
+    ideal = kernel.throughput(a.model, a.chip, kphase, calibrated=False, **kw) if a.phase in ("prefill", "decode", "cached_input") else None
+    cal = kernel.throughput(a.model, a.chip, kphase, calibrated=True, **kw)
+    per_mtok = cost.cost_per_mtok(a.model, a.chip, a.phase, place=a.place, electricity_cny_per_kwh=a.electricity,
+                                  utilization=a.utilization, currency=a.currency, **kw)
+    hour = cost.chip_hour_cost(a.chip, place=a.place, electricity_cny_per_kwh=a.electricity, currency=a.currency)
+    from tokenlib import fx, specs
+
+    rate, month = fx.cny_per_usd()
+    price = specs.chip(a.chip).price_usd
+    return {
+        "model": a.model, "chip": a.chip, "phase": a.phase, "precision": a.precision, "batch": a.batch,
+        "context": a.context, "n_chips": a.n_chips, "place": a.place,
+        "tokens_per_s_per_chip": {"ideal": ideal, "calibrated": cal},
+        "efficiencies": kernel.efficiencies(),
+        "overheads": kernel.overheads(),
+        "cost_per_mtok": per_mtok, "currency": a.currency, "chip_hour_cost": hour,
+        "chip_cost_basis": "price_usd from chips.csv" if price == price else "rental fallback (no price in chips.csv)",
+        "cny_per_usd": rate, "fx_month": month,
+        "electricity_cny_per_kwh": (a.electricity if a.electricity is not None else
+                                    cost._electricity(a.place, None, None).item()),
+        "assumptions": {k: {kk: vv for kk, vv in v.items()} for k, v in cost.assumptions().items()},
+    }
+
+
+def _print_text(r: dict[str, Any]) -> None:
+    t = r["tokens_per_s_per_chip"]
+    print(f"{r['model']} on {r['n_chips']:g} x {r['chip']}, {r['phase']}, {r['precision']}, batch {r['batch']:g}, "
+          f"context {r['context']:g}")
+    print(f"  throughput per chip: ideal {t['ideal']:,.0f} tok/s, calibrated {t['calibrated']:,.0f} tok/s "
+          f"(efficiencies {r['efficiencies']}; decode latency per layer "
+          f"{r['overheads']['decode_layer_latency_s'] * 1e6:.0f} us)")
+    print(f"  cost: {r['cost_per_mtok']:.4f} {r['currency']}/Mtok; chip-hour {r['chip_hour_cost']:.3f} {r['currency']} "
+          f"({r['chip_cost_basis']}); FX {r['cny_per_usd']} CNY/USD ({r['fx_month']}); "
+          f"electricity {r['electricity_cny_per_kwh']:.3f} CNY/kWh")
+    print("  assumptions:")
+    for k, v in r["assumptions"].items():
+        print(f"    {k} = {v['value']} [{v['kind']}] {v.get('note', '')}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    a = _parser().parse_args(argv)
+    try:
+        result = estimate(a)
+    except Exception as exc:  # every failure: one line, non-zero exit
+        msg = str(exc).replace("\n", " ")
+        print(f"error: {type(exc).__name__}: {msg}", file=sys.stderr)
+        return 2
+    if a.json:
+        print(json.dumps(result, default=float))
+    else:
+        _print_text(result)
+    return 0

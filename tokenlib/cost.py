@@ -1,0 +1,153 @@
+"""Yuan (or dollars) per million tokens, from chip-hour cost and calibrated throughput.
+
+``chip-hour cost = capex x server multiplier / (life_years x 8760) + power + hosting``, where
+``power = TDP x load factor x PUE x electricity price``; a chip with no published price in chips.csv
+falls back to an all-in rental rate (DeepSeek's stated $2/GPU-hour). Then
+``cost per Mtok = chip-hour cost / (tokens/s per chip x 3600 x utilisation) x 1e6``.
+``phase="cached_input"`` prices cache-hit input tokens as a fixed fraction of prefill cost.
+
+Every assumption is a named parameter whose default sits in :data:`ASSUMPTIONS` with its basis.
+Prices are converted with a dated monthly CNY/USD rate from ``data/fx.csv``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tokenlib import fx, kernel, places, specs
+from tokenlib.errors import check_choice, check_number
+
+FloatArray = kernel.FloatArray
+PHASES = ("prefill", "cached_input", "decode")
+HOURS_PER_YEAR = 8760.0
+D6 = ("https://github.com/deepseek-ai/open-infra-index/blob/3122a25220273cb0806f591e52c4171bd869d8ad/"
+      "202502OpenSourceWeek/day_6_one_more_thing_deepseekV3R1_inference_system_overview.md")
+
+ASSUMPTIONS: dict[str, dict[str, Any]] = {
+    "life_years": {"value": 5.0, "kind": "assumption",
+                   "note": "Straight-line amortisation period of the accelerator and its server (no cost of capital)."},
+    "server_capex_multiplier": {"value": 1.5, "kind": "assumption",
+                                "note": "Server, networking and storage capex per chip as a multiple of the chip price."},
+    "pue": {"value": 1.3, "kind": "assumption", "note": "Data-centre power usage effectiveness."},
+    "load_factor": {"value": 0.7, "kind": "assumption", "note": "Average power draw as a share of TDP while serving."},
+    "hosting_usd_per_chip_hour": {"value": 0.10, "kind": "assumption",
+                                  "note": "Space, staff, maintenance and bandwidth per chip-hour, excluding power."},
+    "utilization": {"value": 226.75 / 278.0, "kind": "derived",
+                    "note": "Average / peak node occupancy in DeepSeek's Day-6 overview: 226.75 / 278 = 0.816.",
+                    "source": D6},
+    "rental_usd_per_chip_hour": {"value": 2.0, "kind": "sourced",
+                                 "note": "All-in rate used when chips.csv has no price for the chip: DeepSeek's Day-6 "
+                                 "assumption 'the leasing cost of one H800 GPU is $2 per hour'.", "source": D6},
+    "cached_input_cost_fraction": {"value": 0.1, "kind": "assumption",
+                                   "note": "Cost of a cache-hit input token relative to a computed (prefill) one: "
+                                   "loading KV from disk, not recomputing it."},
+    "electricity_cny_per_kwh": {"value": "median of every sourced place price in data/places.csv", "kind": "derived",
+                                "note": "Used when neither place nor electricity_cny_per_kwh is given."},
+    "cny_per_usd": {"value": "latest month in data/fx.csv", "kind": "sourced",
+                    "note": "Monthly average CNY per USD (see fx.csv sources)."},
+}
+"""Every cost assumption with its default and basis (``kind``: sourced / derived / assumption)."""
+
+
+def _a(name: str) -> float:
+    return float(ASSUMPTIONS[name]["value"])
+
+
+def default_electricity_cny_per_kwh(root: Path | str | None = None) -> float:
+    """Median of all sourced place electricity prices (CNY/kWh): the default when no place is given."""
+    df = places._rows(root)
+    if df.empty:
+        raise ValueError("data/places.csv has no electricity_cny_per_kwh rows; pass electricity_cny_per_kwh")
+    return float(np.median(df["value"].to_numpy(dtype=float)))
+
+
+def _electricity(place: Any, electricity_cny_per_kwh: Any, root: Path | str | None) -> FloatArray:
+    if electricity_cny_per_kwh is not None:
+        if place is not None:
+            raise ValueError("give place or electricity_cny_per_kwh, not both")
+        return check_number("electricity_cny_per_kwh", electricity_cny_per_kwh)
+    if place is None:
+        return np.asarray(default_electricity_cny_per_kwh(root))
+    arr = np.asarray(place)
+    if arr.ndim == 0:
+        return np.asarray(places.electricity_cny_per_kwh(str(place), root))
+    uniq, inv = np.unique(arr, return_inverse=True)
+    vals = np.array([places.electricity_cny_per_kwh(str(u), root) for u in uniq])
+    result: FloatArray = vals[inv].reshape(arr.shape)
+    return result
+
+
+def chip_hour_cost(
+    chip: Any, *, electricity_cny_per_kwh: Any = None, place: Any = None, currency: str = "CNY",
+    capex_usd: Any = None, life_years: Any = None, pue: Any = None, load_factor: Any = None,
+    hosting_usd_per_chip_hour: Any = None, server_capex_multiplier: Any = None,
+    rental_usd_per_chip_hour: Any = None, cny_per_usd: float | None = None, fx_month: str | None = None,
+    root: Path | str | None = None,
+) -> Any:
+    """Cost of one chip for one hour (capex amortisation + power + hosting), in ``currency``.
+
+    ``capex_usd`` overrides chips.csv ``price_usd``; chips with neither use the rental rate (all-in).
+    """
+    check_choice("currency", currency, ("CNY", "USD"))
+    rate = fx.cny_per_usd(fx_month, root)[0] if cny_per_usd is None else float(
+        check_number("cny_per_usd", cny_per_usd, allow_zero=False))
+    life = check_number("life_years", _a("life_years") if life_years is None else life_years, allow_zero=False)
+    p = check_number("pue", _a("pue") if pue is None else pue, allow_zero=False)
+    lf = check_number("load_factor", _a("load_factor") if load_factor is None else load_factor)
+    host = check_number("hosting_usd_per_chip_hour",
+                        _a("hosting_usd_per_chip_hour") if hosting_usd_per_chip_hour is None else hosting_usd_per_chip_hour)
+    mult = check_number("server_capex_multiplier",
+                        _a("server_capex_multiplier") if server_capex_multiplier is None else server_capex_multiplier)
+    rent = check_number("rental_usd_per_chip_hour",
+                        _a("rental_usd_per_chip_hour") if rental_usd_per_chip_hour is None else rental_usd_per_chip_hour)
+    elec = _electricity(place, electricity_cny_per_kwh, root)
+    ch = specs.chip_fields(chip, root)
+    price = ch["price_usd"] if capex_usd is None else np.broadcast_to(check_number("capex_usd", capex_usd), ch["price_usd"].shape)
+    tdp = np.nan_to_num(ch["tdp_w"])
+    owned = (price * mult / (life * HOURS_PER_YEAR) + host) * rate + tdp / 1000.0 * lf * p * elec
+    cost_cny = np.where(np.isfinite(price), owned, rent * rate + 0.0 * elec)
+    out = cost_cny if currency == "CNY" else cost_cny / rate
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def cost_per_mtok(
+    model: Any, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16", n_chips: Any = 1,
+    place: Any = None, electricity_cny_per_kwh: Any = None, utilization: Any = None, currency: str = "CNY",
+    capex_usd: Any = None, life_years: Any = None, pue: Any = None, load_factor: Any = None,
+    hosting_usd_per_chip_hour: Any = None, server_capex_multiplier: Any = None,
+    rental_usd_per_chip_hour: Any = None, cached_input_cost_fraction: Any = None,
+    cny_per_usd: float | None = None, fx_month: str | None = None, calibrated: bool = True,
+    on_oom: str = "raise", root: Path | str | None = None,
+) -> Any:
+    """Cost per million tokens (``currency`` per Mtok) for input (``prefill``), ``cached_input`` or output (``decode``).
+
+    All arguments broadcast (model, chip and place may be arrays of ids). Scalars in give a float.
+    Defaults for every assumption: :data:`ASSUMPTIONS`. Batches that do not fit raise
+    (or give NaN with ``on_oom="nan"``), as in :func:`tokenlib.kernel.throughput`.
+    """
+    check_choice("phase", phase, PHASES)
+    util = check_number("utilization", _a("utilization") if utilization is None else utilization,
+                        allow_zero=False, upper=1.0)
+    frac = check_number("cached_input_cost_fraction", _a("cached_input_cost_fraction")
+                        if cached_input_cost_fraction is None else cached_input_cost_fraction)
+    kphase = "decode" if phase == "decode" else "prefill"
+    tps = kernel.throughput(model, chip, kphase, batch=batch, context=context, precision=precision,
+                            n_chips=n_chips, calibrated=calibrated, on_oom=on_oom, root=root)
+    hour = chip_hour_cost(chip, electricity_cny_per_kwh=electricity_cny_per_kwh, place=place, currency=currency,
+                          capex_usd=capex_usd, life_years=life_years, pue=pue, load_factor=load_factor,
+                          hosting_usd_per_chip_hour=hosting_usd_per_chip_hour,
+                          server_capex_multiplier=server_capex_multiplier,
+                          rental_usd_per_chip_hour=rental_usd_per_chip_hour, cny_per_usd=cny_per_usd,
+                          fx_month=fx_month, root=root)
+    out = np.asarray(hour) / (np.asarray(tps) * (3600.0 * util)) * 1e6
+    if phase == "cached_input":
+        out = out * frac
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def assumptions() -> dict[str, dict[str, Any]]:
+    """Kernel and cost assumptions together (what the CLI prints)."""
+    return {**{f"kernel.{k}": v for k, v in kernel.ASSUMPTIONS.items()}, **{f"cost.{k}": v for k, v in ASSUMPTIONS.items()}}

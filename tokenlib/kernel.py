@@ -1,0 +1,467 @@
+"""The inference kernel: memory fit, KV-cache size, roofline throughput and its calibrated layer.
+
+Two layers, always labelled:
+
+* **ideal** (``calibrated=False``): a roofline with perfect overlap. Per chip and per engine step,
+  ``t = max(t_compute, t_memory, t_network)`` where
+  ``t_compute = FLOPs / dense peak`` (weights: 2 x active params per token, plus attention FLOPs),
+  ``t_memory = bytes read from HBM / HBM bandwidth`` (resident weights touched + KV cache read/written),
+  ``t_network = bytes exchanged / link bandwidth`` (MoE expert dispatch/combine or tensor-parallel
+  all-reduce). It is what the hardware allows.
+* **calibrated** (``calibrated=True``): the same terms, *serialised* and divided by named
+  phase-specific efficiencies, plus a fixed per-layer latency in decode, all fitted once, globally,
+  on published measurements (:mod:`tokenlib.calibrate`, stored in ``tokenlib/calibration.json``):
+  ``t = L * tau_decode [decode only] + (t_compute + t_memory) / eff[phase] + t_network / eff["network"]``.
+  ``tau_decode`` (``decode_layer_latency_s``) is the time each of the ``L`` layers costs per decode
+  step whatever the batch: kernel launches, synchronisation and the latency (not bandwidth) of the
+  expert dispatch/combine or all-reduce. It dominates at small batch / tight TPOT. Because every
+  efficiency is <= 1, ``tau >= 0`` and a sum is >= a max, calibrated <= ideal always.
+
+Physics common to both layers (see :data:`ASSUMPTIONS`): weight-GEMM FLOPs run at the peak of the
+requested precision, attention FLOPs at the BF16 peak; MoE groups of at least
+``moe_dp_attention_min_chips`` chips are served with data-parallel attention + expert parallelism,
+so every chip holds (and reads each step) the whole non-expert part of the model plus its share of
+the experts; smaller MoE groups and dense models are tensor-parallel (all weights sharded).
+
+Conventions: ``batch`` = concurrent sequences served by the ``n_chips`` group; ``context`` = prompt
+length (prefill) or mean KV length (decode); results are tokens per second **per chip** (prefill:
+input tokens, decode: output tokens). Every function broadcasts over numpy arrays; scalars in give
+floats out. Model and chip may be arrays of ids for grids.
+
+Batches that do not fit in HBM: ``on_oom="raise"`` (default) raises :class:`MemoryFitError`;
+``on_oom="nan"`` returns NaN for those scenarios (the flag: NaN *only* ever means "does not fit";
+use :func:`fits` to get the boolean mask). A number is never returned for a batch that does not fit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tokenlib import specs
+from tokenlib.errors import check_choice, check_number
+
+FloatArray = npt.NDArray[np.float64]
+PHASES = ("prefill", "decode")
+EFFICIENCY_NAMES = ("prefill", "decode", "network")
+OVERHEAD_NAMES = ("decode_layer_latency_s",)
+"""Fitted fixed-time terms (seconds), stored in ``calibration.json`` under ``overheads``."""
+
+ASSUMPTIONS: dict[str, dict[str, Any]] = {
+    "memory_overhead_fraction": {
+        "value": 0.10,
+        "kind": "assumption",
+        "note": "Share of HBM not available for weights + KV cache (activations, runtime, fragmentation). "
+        "Our assumption, not a published constant.",
+    },
+    "kv_precision": {
+        "value": "bf16",
+        "kind": "sourced",
+        "note": "KV cache kept in BF16: DeepSeek Day-6 overview, 'core MLA computations and combine "
+        "transmissions use the BF16 format'.",
+        "source": "https://github.com/deepseek-ai/open-infra-index/blob/3122a25220273cb0806f591e52c4171bd869d8ad/"
+        "202502OpenSourceWeek/day_6_one_more_thing_deepseekV3R1_inference_system_overview.md",
+    },
+    "attention_precision": {
+        "value": "bf16",
+        "kind": "sourced",
+        "note": "Attention (score and value matmuls) runs at the BF16 peak whatever the weight precision: "
+        "DeepSeek Day-6 overview, 'core MLA computations and combine transmissions use the BF16 format'. "
+        "Applied to every model (an assumption for GQA engines with FP8 attention kernels).",
+        "source": "https://github.com/deepseek-ai/open-infra-index/blob/3122a25220273cb0806f591e52c4171bd869d8ad/"
+        "202502OpenSourceWeek/day_6_one_more_thing_deepseekV3R1_inference_system_overview.md",
+    },
+    "moe_dp_attention_min_chips": {
+        "value": 16,
+        "kind": "assumption",
+        "note": "MoE serving groups of at least this many chips use data-parallel attention + expert "
+        "parallelism (DeepSeek Day-6 'EP32/DP32', 'EP144/DP144'; SGLang 'DP Attention' with EP32/EP72; "
+        "CloudMatrix-Infer EP320): each chip holds the non-expert weights N = active - k*e and 1/n of "
+        "the expert weights E = n_routed*e, with e = (total - active)/(n_routed - k) per expert "
+        "(derived from models.csv). Smaller MoE groups are taken as tensor-parallel (all weights / n).",
+    },
+    "moe_node_dedup": {
+        "value": "prefill",
+        "kind": "sourced",
+        "note": "Prefill expert dispatch across nodes sends one RDMA copy per destination node and forwards "
+        "inside the node over NVLink (DeepEP 'normal kernels ... asymmetric-domain bandwidth forwarding, "
+        "such as forwarding data from NVLink domain to RDMA domain'); decode uses DeepEP 'low-latency "
+        "kernels with pure RDMA', one copy per remote expert. Expected distinct remote domains among k "
+        "experts placed uniformly: D(1-(1-1/D)^k)(D-1)/D for D domains.",
+        "source": "https://github.com/deepseek-ai/DeepEP",
+    },
+    "scale_out_gbps": {
+        "value": 50.0,
+        "kind": "sourced",
+        "note": "Per-chip bandwidth between nodes (one 400 Gb/s RDMA NIC per GPU): DeepEP README, 'CX7 "
+        "InfiniBand 400 Gb/s RDMA network card (~50 GB/s maximum bandwidth)'. Used when a serving "
+        "group spans more chips than one scale-up domain.",
+        "source": "https://github.com/deepseek-ai/DeepEP",
+    },
+    "scale_up_domain": {
+        "value": {"default": 8, "ascend-910c": 384},
+        "kind": "assumption",
+        "note": "Chips sharing the scale-up link (NVLink/HCCS/UB). 8 = one HGX/Atlas node; ascend-910c = 384 "
+        "for the CloudMatrix384 supernode ('384 Ascend 910C NPUs ... interconnected via an "
+        "ultra-high-bandwidth Unified Bus', arXiv 2506.12708). Scale-up bandwidth per direction = "
+        "interconnect_gbps / 2 (chips.csv quotes the bidirectional total).",
+    },
+}
+"""Every kernel assumption, named, with its value and whether it is sourced or our assumption."""
+
+
+class MemoryFitError(ValueError):
+    """Weights + KV cache for the requested batch do not fit in the chips' HBM."""
+
+
+def _arr(x: Any) -> FloatArray:
+    return np.asarray(x, dtype=float)
+
+
+def _out(x: FloatArray, scalar: bool) -> Any:
+    return float(x) if scalar and np.ndim(x) == 0 else x
+
+
+# ----------------------------------------------------------------------------- pure formulas
+
+
+def kv_bytes_per_token_raw(
+    attention_code: Any, n_layers: Any, n_kv_heads: Any, head_dim: Any,
+    kv_lora_rank: Any, qk_rope_head_dim: Any, kv_bytes: Any,
+) -> FloatArray:
+    """KV-cache bytes per token (all layers). attention_code: 0 MHA, 1 GQA, 2 MLA.
+
+    MHA/GQA: ``2 * n_layers * n_kv_heads * head_dim * bytes`` (keys and values).
+    MLA: ``(kv_lora_rank + qk_rope_head_dim) * n_layers * bytes`` (compressed latent + RoPE key).
+    """
+    code = _arr(attention_code)
+    gqa = 2.0 * _arr(n_layers) * _arr(n_kv_heads) * _arr(head_dim) * _arr(kv_bytes)
+    mla = (np.nan_to_num(_arr(kv_lora_rank)) + np.nan_to_num(_arr(qk_rope_head_dim))) * _arr(n_layers) * _arr(kv_bytes)
+    result: FloatArray = np.where(code == 2, mla, gqa)
+    return result
+
+
+def attention_flops_per_token(
+    attention_code: Any, n_layers: Any, n_heads: Any, head_dim: Any, kv_lora_rank: Any,
+    qk_rope_head_dim: Any, attended: Any, phase_is_decode: Any,
+) -> FloatArray:
+    """Attention FLOPs per token attending over ``attended`` earlier tokens (score + value matmuls).
+
+    MHA/GQA: ``4 * n_layers * n_heads * head_dim * attended``.
+    MLA decode (weights absorbed, attention in latent space): ``2 * n_layers * n_heads * attended *
+    (2 * kv_lora_rank + qk_rope_head_dim)``. MLA prefill (not absorbed): ``2 * n_layers * n_heads *
+    attended * (2 * head_dim + qk_rope_head_dim)``.
+    """
+    code = _arr(attention_code)
+    L, H, D = _arr(n_layers), _arr(n_heads), _arr(head_dim)
+    r = np.nan_to_num(_arr(kv_lora_rank))
+    rope = np.nan_to_num(_arr(qk_rope_head_dim))
+    a = _arr(attended)
+    gqa = 4.0 * L * H * D * a
+    mla = np.where(_arr(phase_is_decode) > 0, 2.0 * L * H * a * (2.0 * r + rope), 2.0 * L * H * a * (2.0 * D + rope))
+    result: FloatArray = np.where(code == 2, mla, gqa)
+    return result
+
+
+# ----------------------------------------------------------------------------- helpers on ids
+
+
+def _check_common(batch: Any, context: Any, n_chips: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
+    b = check_number("batch", batch, allow_zero=False)
+    c = check_number("context", context, allow_zero=False)
+    n = check_number("n_chips", n_chips, allow_zero=False)
+    if np.any(n < 1):
+        raise ValueError(f"n_chips must be >= 1, got {n_chips!r}")
+    return b, c, n
+
+
+def _precision_bytes(name: str, precision: str) -> float:
+    check_choice(name, precision, specs.PRECISIONS)
+    return specs.BYTES_PER_VALUE[precision]
+
+
+def kv_bytes_per_token(model: Any, kv_precision: str = "bf16", root: Path | str | None = None) -> Any:
+    """KV-cache bytes per token for model id(s), e.g. DeepSeek-V3 in BF16: (512+64)*61*2 = 70,272."""
+    kvb = _precision_bytes("kv_precision", kv_precision)
+    m = specs.model_fields(model, root)
+    out = kv_bytes_per_token_raw(m["attention_code"], m["n_layers"], m["n_kv_heads"], m["head_dim"],
+                                 m["kv_lora_rank"], m["qk_rope_head_dim"], kvb)
+    return _out(out, np.ndim(model) == 0)
+
+
+def moe_split_raw(total_b: Any, active_b: Any, n_routed: Any, k: Any) -> tuple[FloatArray, FloatArray]:
+    """(non-expert params, all routed-expert params), in billions, from total/active params and expert counts.
+
+    Per routed expert (all layers): ``e = (total - active) / (n_routed - k)``; non-expert (attention,
+    embeddings, dense and shared-expert FFNs): ``N = active - k * e``; routed experts: ``E = n_routed * e``.
+    Dense models (no routed experts) give ``N = total``, ``E = 0``.
+    """
+    t, a = _arr(total_b), _arr(active_b)
+    nr, kk = np.nan_to_num(_arr(n_routed)), np.nan_to_num(_arr(k))
+    moe = (nr > 0) & (nr > kk)
+    e = np.where(moe, (t - a) / np.where(moe, nr - kk, 1.0), 0.0)
+    non_expert: FloatArray = np.where(moe, np.maximum(a - kk * e, 0.0), t)
+    experts: FloatArray = np.where(moe, t - non_expert, 0.0)
+    return non_expert, experts
+
+
+def _dp_attention(m: dict[str, FloatArray], n: FloatArray) -> Any:
+    """True where a MoE group is served with DP attention + EP (see ASSUMPTIONS)."""
+    thr = float(ASSUMPTIONS["moe_dp_attention_min_chips"]["value"])
+    return (np.nan_to_num(m["n_routed_experts"]) > 0) & (n >= thr)
+
+
+def _weights_per_chip_b(m: dict[str, FloatArray], n: FloatArray) -> FloatArray:
+    """Billions of parameters resident on each chip."""
+    non_expert, experts = moe_split_raw(m["total_params_b"], m["active_params_b"], m["n_routed_experts"],
+                                        m["n_experts_per_token"])
+    result: FloatArray = np.where(_dp_attention(m, n), non_expert + experts / n, m["total_params_b"] / n)
+    return result
+
+
+def _memory_per_chip(m: dict[str, FloatArray], b: FloatArray, c: FloatArray, n: FloatArray,
+                     wbytes: float, kvb: float) -> FloatArray:
+    kv = kv_bytes_per_token_raw(m["attention_code"], m["n_layers"], m["n_kv_heads"], m["head_dim"],
+                                m["kv_lora_rank"], m["qk_rope_head_dim"], kvb)
+    result: FloatArray = _weights_per_chip_b(m, n) * 1e9 * wbytes + b * c * kv / n
+    return result
+
+
+def _capacity(ch: dict[str, FloatArray], overhead: float) -> FloatArray:
+    result: FloatArray = ch["hbm_gb"] * 1e9 * (1.0 - overhead)
+    return result
+
+
+def memory_required_bytes_per_chip(
+    model: Any, *, batch: Any, context: Any, precision: str = "bf16", n_chips: Any = 1,
+    kv_precision: str = "bf16", root: Path | str | None = None,
+) -> Any:
+    """Bytes each chip must hold: weights (total params, sharded evenly) + KV cache (batch x context)."""
+    b, c, n = _check_common(batch, context, n_chips)
+    wbytes = _precision_bytes("precision", precision)
+    kvb = _precision_bytes("kv_precision", kv_precision)
+    out = _memory_per_chip(specs.model_fields(model, root), b, c, n, wbytes, kvb)
+    return _out(out, all(np.ndim(x) == 0 for x in (model, batch, context, n_chips)))
+
+
+def fits(
+    model: Any, chip: Any, *, batch: Any, context: Any, precision: str = "bf16", n_chips: Any = 1,
+    kv_precision: str = "bf16", memory_overhead: float | None = None, root: Path | str | None = None,
+) -> Any:
+    """True where weights + KV cache fit in ``n_chips`` x HBM x (1 - memory overhead)."""
+    b, c, n = _check_common(batch, context, n_chips)
+    ov = float(ASSUMPTIONS["memory_overhead_fraction"]["value"]) if memory_overhead is None else memory_overhead
+    need = _memory_per_chip(specs.model_fields(model, root), b, c, n,
+                            _precision_bytes("precision", precision), _precision_bytes("kv_precision", kv_precision))
+    ok = need <= _capacity(specs.chip_fields(chip, root), ov)
+    return bool(ok) if np.ndim(ok) == 0 else ok
+
+
+def min_chips(
+    model: Any, chip: Any, *, batch: Any, context: Any, precision: str = "bf16",
+    kv_precision: str = "bf16", memory_overhead: float | None = None, root: Path | str | None = None,
+) -> Any:
+    """Smallest whole number of chips whose HBM holds the weights and the KV cache."""
+    b, c, _ = _check_common(batch, context, 1)
+    ov = float(ASSUMPTIONS["memory_overhead_fraction"]["value"]) if memory_overhead is None else memory_overhead
+    need = _memory_per_chip(specs.model_fields(model, root), b, c, np.asarray(1.0, dtype=float),
+                            _precision_bytes("precision", precision), _precision_bytes("kv_precision", kv_precision))
+    out = np.ceil(need / _capacity(specs.chip_fields(chip, root), ov))
+    return int(out) if np.ndim(out) == 0 else out
+
+
+def max_batch(
+    model: Any, chip: Any, *, context: Any, precision: str = "bf16", n_chips: Any = 1,
+    kv_precision: str = "bf16", memory_overhead: float | None = None, root: Path | str | None = None,
+) -> Any:
+    """Largest whole batch (sequences per group) that fits; 0 when even the weights do not fit."""
+    _, c, n = _check_common(1, context, n_chips)
+    ov = float(ASSUMPTIONS["memory_overhead_fraction"]["value"]) if memory_overhead is None else memory_overhead
+    m = specs.model_fields(model, root)
+    wbytes = _precision_bytes("precision", precision)
+    kv = kv_bytes_per_token_raw(m["attention_code"], m["n_layers"], m["n_kv_heads"], m["head_dim"],
+                                m["kv_lora_rank"], m["qk_rope_head_dim"], _precision_bytes("kv_precision", kv_precision))
+    free = (_capacity(specs.chip_fields(chip, root), ov) - _weights_per_chip_b(m, n) * 1e9 * wbytes) * n
+    out = np.maximum(np.floor(free / (kv * c)), 0.0)
+    return int(out) if np.ndim(out) == 0 else out
+
+
+# ----------------------------------------------------------------------------- efficiencies
+
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+
+
+@lru_cache(maxsize=4)
+def _load_efficiencies(path: str) -> dict[str, float]:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p} is missing: run `python -m tokenlib.calibrate` to fit the efficiencies")
+    data = json.loads(p.read_text(encoding="utf-8"))
+    return {k: float(data["efficiencies"][k]) for k in EFFICIENCY_NAMES}
+
+
+def efficiencies(path: Path | str | None = None) -> dict[str, float]:
+    """The fitted, named efficiencies (prefill, decode, network) from ``calibration.json``."""
+    return dict(_load_efficiencies(str(path or CALIBRATION_FILE)))
+
+
+@lru_cache(maxsize=4)
+def _load_overheads(path: str) -> dict[str, float]:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p} is missing: run `python -m tokenlib.calibrate` to fit the efficiencies")
+    data = json.loads(p.read_text(encoding="utf-8"))
+    got = data.get("overheads", {})
+    return {k: float(got.get(k, 0.0)) for k in OVERHEAD_NAMES}
+
+
+def overheads(path: Path | str | None = None) -> dict[str, float]:
+    """The fitted fixed-time terms (``decode_layer_latency_s``, seconds per layer per decode step)."""
+    return dict(_load_overheads(str(path or CALIBRATION_FILE)))
+
+
+# ----------------------------------------------------------------------------- roofline terms
+
+
+def _domain_size(chip: Any) -> FloatArray:
+    dom = ASSUMPTIONS["scale_up_domain"]["value"]
+    chip_arr = np.asarray(chip)
+    if chip_arr.ndim == 0:
+        return np.asarray(float(dom.get(str(chip), dom["default"])))
+    uniq, inv = np.unique(chip_arr, return_inverse=True)
+    result: FloatArray = np.array([float(dom.get(str(u), dom["default"])) for u in uniq])[inv].reshape(chip_arr.shape)
+    return result
+
+
+def _link_gbps(ch: dict[str, FloatArray], chip: Any, n: FloatArray, scale_out_gbps: float) -> FloatArray:
+    dom = ASSUMPTIONS["scale_up_domain"]["value"]
+    chip_arr = np.asarray(chip)
+    if chip_arr.ndim == 0:
+        domain: FloatArray = np.asarray(float(dom.get(str(chip), dom["default"])))
+    else:
+        uniq, inv = np.unique(chip_arr, return_inverse=True)
+        domain = np.array([float(dom.get(str(u), dom["default"])) for u in uniq])[inv].reshape(chip_arr.shape)
+    up = ch["interconnect_gbps"] / 2.0
+    up = np.where(np.isfinite(up) & (up > 0), up, scale_out_gbps)
+    result: FloatArray = np.where(n <= domain, up, scale_out_gbps)
+    return result
+
+
+def step_times(
+    model: Any, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16",
+    n_chips: Any = 1, kv_precision: str = "bf16", scale_out_gbps: float | None = None,
+    root: Path | str | None = None,
+) -> dict[str, Any]:
+    """Roofline terms per chip for one engine step, in seconds, plus the tokens that step yields.
+
+    Returns ``{"tokens": ..., "compute": ..., "memory": ..., "network": ..., "layers": ...}`` (tokens per
+    chip per step; prefill: batch x context / n_chips, decode: batch / n_chips; ``layers``: the number
+    of layers that pay the fixed per-layer decode latency in the calibrated layer, 0 in prefill).
+    """
+    check_choice("phase", phase, PHASES)
+    b, c, n = _check_common(batch, context, n_chips)
+    wbytes = _precision_bytes("precision", precision)
+    kvb = _precision_bytes("kv_precision", kv_precision)
+    so = float(ASSUMPTIONS["scale_out_gbps"]["value"]) if scale_out_gbps is None else float(
+        check_number("scale_out_gbps", scale_out_gbps, allow_zero=False))
+    m = specs.model_fields(model, root)
+    ch = specs.chip_fields(chip, root)
+    decode = phase == "decode"
+    peak = ch[f"peak_{precision}"] * 1e12
+    attn_peak = ch[f"peak_{ASSUMPTIONS['attention_precision']['value']}"] * 1e12
+    kv = kv_bytes_per_token_raw(m["attention_code"], m["n_layers"], m["n_kv_heads"], m["head_dim"],
+                                m["kv_lora_rank"], m["qk_rope_head_dim"], kvb)
+    attended = c if decode else c / 2.0
+    attn_tok = attention_flops_per_token(
+        m["attention_code"], m["n_layers"], m["n_heads"], m["head_dim"], m["kv_lora_rank"],
+        m["qk_rope_head_dim"], attended, 1.0 if decode else 0.0)
+    group_tokens = b if decode else b * c
+    tokens = group_tokens / n
+    # weight bytes read per step on one chip.
+    # TP (dense, small MoE groups): unique params touched by the group's tokens (active per token,
+    # capped at all params), sharded over n. DP attention + EP (large MoE groups): every chip reads
+    # the whole non-expert part, plus the experts it hosts that at least one routed token hits.
+    non_expert, experts = moe_split_raw(m["total_params_b"], m["active_params_b"], m["n_routed_experts"],
+                                        m["n_experts_per_token"])
+    k = np.nan_to_num(m["n_experts_per_token"])
+    n_routed = np.maximum(np.nan_to_num(m["n_routed_experts"]), 1.0)
+    tp_read = np.minimum(m["total_params_b"], m["active_params_b"] * group_tokens) / n
+    dp_read = non_expert + experts / n * np.minimum(1.0, group_tokens * k / n_routed)
+    weights_read = wbytes * 1e9 * np.where(_dp_attention(m, n), dp_read, tp_read)
+    kv_traffic = tokens * c * kv if decode else tokens * kv  # decode reads the cache, prefill writes it
+    moe = np.nan_to_num(m["n_routed_experts"]) > 0
+    remote = (n - 1.0) / n
+    # MoE dispatch (at the weight precision) + BF16 combine, per token per layer, k expert copies.
+    # Prefill across scale-up domains: DeepEP "normal" kernels send one copy per destination node over
+    # RDMA and fan out over NVLink, so only the expected number of distinct remote domains among the k
+    # experts crosses the slow link (see ASSUMPTIONS["moe_node_dedup"]). Decode ("low-latency" kernels):
+    # one RDMA copy per remote expert.
+    domains = np.maximum(n / _domain_size(chip), 1.0)
+    distinct_remote = domains * (1.0 - (1.0 - 1.0 / domains) ** k) * (domains - 1.0) / domains
+    copies = np.where((domains > 1.0) & (not decode), distinct_remote, k * remote)
+    moe_bytes = m["n_layers"] * m["hidden_size"] * copies * (wbytes + 2.0)
+    tp_bytes = m["n_layers"] * 2.0 * m["hidden_size"] * 2.0 * 2.0 * remote  # 2 ring all-reduces/layer, bf16
+    net_tok = np.where(moe, moe_bytes, tp_bytes)
+    link = _link_gbps(ch, chip, n, so) * 1e9
+    return {
+        "tokens": tokens,
+        "compute": tokens * (2e9 * m["active_params_b"] / peak + attn_tok / attn_peak),
+        "memory": (weights_read + kv_traffic) / (ch["hbm_tbps"] * 1e12),
+        "network": tokens * net_tok / link,
+        "layers": m["n_layers"] * (1.0 if decode else 0.0) + 0.0 * tokens,
+    }
+
+
+def throughput(
+    model: Any, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16",
+    n_chips: Any = 1, calibrated: bool = True, kv_precision: str = "bf16",
+    efficiencies: Mapping[str, float] | None = None, on_oom: str = "raise",
+    scale_out_gbps: float | None = None, root: Path | str | None = None,
+    decode_layer_latency_s: float | None = None,
+) -> Any:
+    """Tokens per second per chip (prefill: input tokens, decode: output tokens).
+
+    ``calibrated=False`` gives the ideal roofline; ``True`` the calibrated estimate (see module doc).
+    ``efficiencies`` overrides the fitted ones (keys ``prefill``, ``decode``, ``network``, each in (0, 1];
+    it may also carry ``decode_layer_latency_s``). ``decode_layer_latency_s`` overrides the fitted
+    fixed per-layer decode latency (seconds, >= 0); by default the fitted value is used.
+    ``on_oom``: ``"raise"`` (default) or ``"nan"`` for scenarios whose batch does not fit in memory.
+    Returns a float when every argument is a scalar, else an ndarray (numpy broadcasting).
+    """
+    check_choice("on_oom", on_oom, ("raise", "nan"))
+    t = step_times(model, chip, phase, batch=batch, context=context, precision=precision,
+                   n_chips=n_chips, kv_precision=kv_precision, scale_out_gbps=scale_out_gbps, root=root)
+    if calibrated:
+        eff = dict(_load_efficiencies(str(CALIBRATION_FILE))) if efficiencies is None else dict(efficiencies)
+        for name in EFFICIENCY_NAMES:
+            check_choice("efficiency", name, eff.keys())
+            check_number(f"efficiency {name}", eff[name], allow_zero=False, upper=1.0)
+        if decode_layer_latency_s is not None:
+            tau = float(decode_layer_latency_s)
+        elif efficiencies is not None and "decode_layer_latency_s" in efficiencies:
+            tau = float(efficiencies["decode_layer_latency_s"])
+        else:
+            tau = _load_overheads(str(CALIBRATION_FILE))["decode_layer_latency_s"]
+        check_number("decode_layer_latency_s", tau, allow_zero=True)
+        step = t["layers"] * tau + (t["compute"] + t["memory"]) / eff[phase] + t["network"] / eff["network"]
+    else:
+        step = np.maximum(np.maximum(t["compute"], t["memory"]), t["network"])
+    tps = t["tokens"] / step
+    ok = fits(model, chip, batch=batch, context=context, precision=precision, n_chips=n_chips,
+              kv_precision=kv_precision, root=root)
+    if not np.all(ok):
+        if on_oom == "raise":
+            raise MemoryFitError(
+                f"batch {batch!r} x context {context!r} of {model!r} at {precision} does not fit in "
+                f"{n_chips!r} x {chip!r} HBM (weights + KV cache + "
+                f"{ASSUMPTIONS['memory_overhead_fraction']['value']:.0%} overhead); use more chips, a "
+                "smaller batch, or on_oom='nan'")
+        tps = np.where(ok, tps, np.nan)
+    scalar = all(np.ndim(x) == 0 for x in (model, chip, batch, context, n_chips))
+    return _out(np.asarray(tps, dtype=float), scalar)

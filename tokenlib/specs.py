@@ -1,0 +1,244 @@
+"""Typed views of the chip and model tables (``data/chips.csv``, ``data/models.csv``).
+
+Specs are data, not code: every number here comes from the sourced CSVs via :func:`tokenlib.data.load`.
+This module turns them into small frozen records (one chip, one model) and into column arrays indexed
+by id, so the kernel can evaluate grids of chips x models with numpy fancy indexing.
+
+Units: TFLOPS / TOPS (dense peak), GB (1e9 bytes), TB/s (1e12 bytes/s), GB/s, W, USD, billions of parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from tokenlib.data import load
+from tokenlib.errors import check_choice
+
+PRECISIONS = ("bf16", "fp16", "fp8", "int8")
+"""Precisions the kernel understands (weights and matmul inputs)."""
+
+BYTES_PER_VALUE = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
+"""Bytes per stored value for each precision."""
+
+PEAK_COLUMN = {"bf16": "bf16_tflops", "fp16": "fp16_tflops", "fp8": "fp8_tflops", "int8": "int8_tops"}
+
+PEAK_FALLBACK = {
+    "bf16": ("bf16_tflops", "fp16_tflops"),
+    "fp16": ("fp16_tflops", "bf16_tflops"),
+    "fp8": ("fp8_tflops", "int8_tops", "bf16_tflops", "fp16_tflops"),
+    "int8": ("int8_tops", "fp8_tflops", "bf16_tflops", "fp16_tflops"),
+}
+"""Documented fallback when a chip has no published peak for a precision.
+
+The first column that is present is used. So FP8 on a chip without FP8 units (A100, Ascend) runs
+at its INT8 peak if it has one, else at its BF16/FP16 peak (weights stay 1 byte: weight-only
+quantisation, W8A16). INT8 without a published INT8 peak falls back the same way. Memory traffic
+always uses the requested precision's bytes. The fallback never *raises* throughput above a
+published figure for that precision; it can only understate a chip whose low-precision peak is
+simply unpublished (a gap in chips.csv, listed in its notes)."""
+
+CHIP_FIELDS = (
+    "bf16_tflops", "fp16_tflops", "fp8_tflops", "int8_tops", "hbm_gb", "hbm_tbps",
+    "interconnect_gbps", "tdp_w", "price_usd",
+)
+MODEL_FIELDS = (
+    "total_params_b", "active_params_b", "n_layers", "hidden_size", "n_heads", "n_kv_heads",
+    "head_dim", "kv_lora_rank", "qk_rope_head_dim", "n_routed_experts", "n_experts_per_token",
+    "n_shared_experts", "max_context",
+)
+ATTENTION_CODES = {"MHA": 0, "GQA": 1, "MLA": 2}
+
+
+@dataclass(frozen=True)
+class Chip:
+    """One accelerator. Missing published figures are NaN."""
+
+    id: str
+    name: str
+    vendor: str
+    country: str
+    bf16_tflops: float
+    fp16_tflops: float
+    fp8_tflops: float
+    int8_tops: float
+    hbm_gb: float
+    hbm_tbps: float
+    interconnect_gbps: float
+    tdp_w: float
+    price_usd: float
+
+    def peak_tflops(self, precision: str) -> float:
+        """Dense peak (TFLOPS/TOPS) used for ``precision``, with the :data:`PEAK_FALLBACK` rule."""
+        check_choice("precision", precision, PRECISIONS)
+        for col in PEAK_FALLBACK[precision]:
+            v = float(getattr(self, col))
+            if np.isfinite(v) and v > 0:
+                return v
+        raise ValueError(f"chip {self.id!r} has no published peak for {precision} or any fallback")
+
+
+@dataclass(frozen=True)
+class Model:
+    """One model architecture. Optional MLA/MoE fields are NaN when not applicable."""
+
+    id: str
+    name: str
+    attention: str
+    total_params_b: float
+    active_params_b: float
+    n_layers: float
+    hidden_size: float
+    n_heads: float
+    n_kv_heads: float
+    head_dim: float
+    kv_lora_rank: float
+    qk_rope_head_dim: float
+    n_routed_experts: float
+    n_experts_per_token: float
+    n_shared_experts: float
+    max_context: float
+
+    @property
+    def is_moe(self) -> bool:
+        """True for mixture-of-experts models (routed experts present)."""
+        return bool(np.isfinite(self.n_routed_experts) and self.n_routed_experts > 0)
+
+
+def _root_key(root: Path | str | None) -> str:
+    return "" if root is None else str(Path(root).resolve())
+
+
+@lru_cache(maxsize=16)
+def _chips(root: str) -> pd.DataFrame:
+    df = load("chips", root or None)
+    return df.set_index("id", drop=False)
+
+
+@lru_cache(maxsize=16)
+def _models(root: str) -> pd.DataFrame:
+    df = load("models", root or None)
+    return df.set_index("id", drop=False)
+
+
+def chips_table(root: Path | str | None = None) -> pd.DataFrame:
+    """The validated chips table, indexed by id (a copy)."""
+    return _chips(_root_key(root)).copy()
+
+
+def models_table(root: Path | str | None = None) -> pd.DataFrame:
+    """The validated models table, indexed by id (a copy)."""
+    return _models(_root_key(root)).copy()
+
+
+def chip_ids(root: Path | str | None = None) -> list[str]:
+    """Valid chip ids."""
+    return list(_chips(_root_key(root)).index)
+
+
+def model_ids(root: Path | str | None = None) -> list[str]:
+    """Valid model ids."""
+    return list(_models(_root_key(root)).index)
+
+
+def _f(row: Any, col: str) -> float:
+    v = row.get(col) if hasattr(row, "get") else None
+    try:
+        return float(v) if v is not None and not pd.isna(v) else float("nan")
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def chip(chip_id: str, root: Path | str | None = None) -> Chip:
+    """The chip ``chip_id``; unknown ids raise :class:`~tokenlib.errors.UnknownChoiceError`."""
+    df = _chips(_root_key(root))
+    check_choice("chip", chip_id, df.index)
+    r = df.loc[chip_id]
+    return Chip(
+        id=chip_id, name=str(r["name"]), vendor=str(r["vendor"]), country=str(r["country"]),
+        **{c: _f(r, c) for c in CHIP_FIELDS},
+    )
+
+
+def model(model_id: str, root: Path | str | None = None) -> Model:
+    """The model ``model_id``; unknown ids raise :class:`~tokenlib.errors.UnknownChoiceError`."""
+    df = _models(_root_key(root))
+    check_choice("model", model_id, df.index)
+    r = df.loc[model_id]
+    return Model(
+        id=model_id, name=str(r["name"]), attention=str(r["attention"]),
+        **{c: _f(r, c) for c in MODEL_FIELDS},
+    )
+
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@lru_cache(maxsize=16)
+def _chip_arrays(root: str) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
+    df = _chips(root)
+    ids = tuple(str(i) for i in df.index)
+    arrays = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float) if c in df else
+              np.full(len(df), np.nan) for c in CHIP_FIELDS}
+    for p in PRECISIONS:  # effective peak per precision after the documented fallback
+        eff = np.full(len(df), np.nan)
+        for col in reversed(PEAK_FALLBACK[p]):
+            v = arrays[col]
+            eff = np.where(np.isfinite(v) & (v > 0), v, eff)
+        arrays[f"peak_{p}"] = eff
+    for a in arrays.values():
+        a.setflags(write=False)
+    return ids, arrays
+
+
+@lru_cache(maxsize=16)
+def _model_arrays(root: str) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
+    df = _models(root)
+    ids = tuple(str(i) for i in df.index)
+    arrays = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float) if c in df else
+              np.full(len(df), np.nan) for c in MODEL_FIELDS}
+    arrays["attention_code"] = np.array([ATTENTION_CODES[str(a)] for a in df["attention"]], dtype=float)
+    for a in arrays.values():
+        a.setflags(write=False)
+    return ids, arrays
+
+
+def _index_of(what: str, values: Any, ids: tuple[str, ...]) -> npt.NDArray[np.intp]:
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "UOS":
+        raise TypeError(f"{what} must be an id string or an array of id strings, got {values!r}")
+    lookup = {k: i for i, k in enumerate(ids)}
+    uniq, inverse = np.unique(arr, return_inverse=True)
+    codes = np.empty(len(uniq), dtype=np.intp)
+    for j, u in enumerate(uniq):
+        u = str(u)
+        if u not in lookup:
+            check_choice(what, u, ids)  # raises with valid ids and the closest match
+        codes[j] = lookup[u]
+    return codes[inverse].reshape(arr.shape)
+
+
+def chip_fields(chip_id: Any, root: Path | str | None = None) -> dict[str, FloatArray]:
+    """Field arrays for one chip id or an array of ids (same shape as ``chip_id``)."""
+    ids, arrays = _chip_arrays(_root_key(root))
+    idx = _index_of("chip", chip_id, ids)
+    return {k: v[idx] for k, v in arrays.items()}
+
+
+def model_fields(model_id: Any, root: Path | str | None = None) -> dict[str, FloatArray]:
+    """Field arrays for one model id or an array of ids (same shape as ``model_id``)."""
+    ids, arrays = _model_arrays(_root_key(root))
+    idx = _index_of("model", model_id, ids)
+    return {k: v[idx] for k, v in arrays.items()}
+
+
+def clear_cache() -> None:
+    """Forget cached tables (after data files change within one process)."""
+    for f in (_chips, _models, _chip_arrays, _model_arrays):
+        f.cache_clear()
