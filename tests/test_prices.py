@@ -1,0 +1,135 @@
+"""tokenlib.prices: conversions, series, workload prices, margins and decline fits (hand-computed cases)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tokenlib
+from tokenlib import fleet
+from tokenlib import prices as tp
+
+
+def _prices(**over: object) -> pd.DataFrame:
+    row = {"provider": "deepseek", "provider_country": "CN", "model": "m", "tier": "flagship",
+           "effective_date": pd.Timestamp("2024-05-23"), "date_basis": "observed", "price_type": "standard",
+           "context_tier": None, "input_price": 1.0, "cached_input_price": np.nan, "output_price": 2.0,
+           "currency": "CNY", "unit": "per_mtok"}
+    row.update(over)
+    return pd.DataFrame([row])
+
+
+FX = pd.DataFrame({"month": ["2024-05", "2025-02"], "cny_per_usd": [7.2327, 7.2734]})
+
+
+def test_normalise_uses_the_rate_of_the_price_month() -> None:
+    df = pd.concat([_prices(), _prices(effective_date=pd.Timestamp("2025-02-06"), currency="USD",
+                                       input_price=0.27, output_price=1.10)], ignore_index=True)
+    n = tp.normalise(df, FX)
+    assert n.loc[0, "input_usd"] == pytest.approx(1.0 / 7.2327)
+    assert n.loc[0, "input_cny"] == 1.0
+    assert n.loc[1, "input_cny"] == pytest.approx(0.27 * 7.2734)
+    assert n.loc[1, "output_usd"] == pytest.approx(1.10)
+    assert n.loc[1, "month"] == "2025-02"
+
+
+def test_per_ktok_is_scaled_to_per_mtok() -> None:
+    n = tp.normalise(_prices(unit="per_ktok", input_price=0.0008, output_price=0.002), FX)
+    assert n.loc[0, "input_cny"] == pytest.approx(0.8)
+    assert n.loc[0, "output_cny"] == pytest.approx(2.0)
+
+
+def test_missing_fx_month_is_named() -> None:
+    with pytest.raises(tp.MissingFXError, match="2023-12"):
+        tp.normalise(_prices(effective_date=pd.Timestamp("2023-12-01")), FX)
+
+
+def test_unknown_unit_raises() -> None:
+    with pytest.raises(ValueError, match="per_token"):
+        tp.normalise(_prices(unit="per_token"), FX)
+
+
+def test_convert_round_trip() -> None:
+    assert tp.convert(7.2, "CNY", "USD", 7.2) == pytest.approx(1.0)
+    assert tp.convert(1.0, "USD", "CNY", 7.2) == pytest.approx(7.2)
+    assert tp.convert(3.0, "CNY", "CNY", 7.2) == 3.0
+    with pytest.raises(ValueError):
+        tp.convert(1.0, "EUR", "USD", 7.2)
+
+
+def test_blended_price_hand_case() -> None:
+    # 75 % input, half of it cache hits at 0.1; output at 2: 0.75*(0.5*1 + 0.5*0.1) + 0.25*2 = 0.9125
+    assert tp.blended_price(1.0, 2.0, 0.1, input_share=0.75, cache_hit_share=0.5) == pytest.approx(0.9125)
+    # missing cache price: hits pay the input price
+    assert tp.blended_price(1.0, 2.0, np.nan, input_share=0.75, cache_hit_share=0.5) == pytest.approx(1.25)
+    with pytest.raises(ValueError, match="input_share"):
+        tp.blended_price(1.0, 2.0, input_share=1.5)
+
+
+def test_time_of_day_price() -> None:
+    assert tp.time_of_day_price(2.0, 1.0, off_peak_share=0.25) == pytest.approx(1.75)
+    assert tp.time_of_day_price(2.0, peak=4.0, peak_share=0.5) == pytest.approx(3.0)
+    assert tp.time_of_day_price(2.0, np.nan, off_peak_share=0.5) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="<= 1"):
+        tp.time_of_day_price(2.0, 1.0, 3.0, off_peak_share=0.6, peak_share=0.6)
+
+
+def test_margins_and_day6() -> None:
+    assert tp.implied_gross_margin(2.0, 0.5) == pytest.approx(0.75)
+    assert tp.implied_gross_margin(1.0, 2.0) == pytest.approx(-1.0)
+    # DeepSeek Day-6: $562,027 revenue on $87,072 cost = 545 % markup = 84.5 % gross margin
+    markup = fleet.cost_profit_margin(562027, 87072)
+    assert round(100 * markup) == 545
+    assert tp.markup_to_gross_margin(markup) == pytest.approx((562027 - 87072) / 562027)
+    with pytest.raises(ValueError):
+        tp.markup_to_gross_margin(-1.0)
+
+
+def test_cut_and_days() -> None:
+    assert tp.cut_pct(20.0, 0.5) == pytest.approx(97.5)
+    assert tp.cut_pct(4.0, 0.0) == 100.0
+    assert tp.days_since("2024-05-21") == 15.0
+    assert list(tp.days_since(np.array(["2024-05-06", "2024-05-23"]))) == [0.0, 17.0]
+
+
+def test_decline_factor_exact() -> None:
+    dates = ["2024-01-01", "2025-01-01", "2026-01-01"]
+    factor, r2, n = tp.decline_per_year(dates, [100.0, 25.0, 6.25])  # quartering a year (365/366-day years)
+    assert factor == pytest.approx(4.0, rel=2e-3)
+    assert r2 == pytest.approx(1.0)
+    assert n == 3
+    with pytest.raises(ValueError, match="free"):
+        tp.decline_per_year(dates, [1.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="two distinct"):
+        tp.decline_per_year(["2024-01-01", "2024-01-01"], [1.0, 2.0])
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(0.01, 100), st.floats(0.01, 100), st.floats(0, 1), st.floats(0, 1))
+def test_blended_price_between_its_parts(p_in: float, p_out: float, s_in: float, hit: float) -> None:
+    p = tp.blended_price(p_in, p_out, 0.1 * p_in, input_share=s_in, cache_hit_share=hit)
+    assert min(0.1 * p_in, p_out) - 1e-9 <= p <= max(p_in, p_out) + 1e-9
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(0.5, 20), st.floats(0.01, 50))
+def test_decline_recovers_any_constant_rate(factor: float, p0: float) -> None:
+    dates = pd.date_range("2024-05-01", periods=4, freq="365D")
+    prices = p0 * factor ** (-np.arange(4) * 365 / tp.DAYS_PER_YEAR)
+    assert tp.decline_per_year(dates.to_numpy(), prices)[0] == pytest.approx(factor, rel=1e-6)
+
+
+def test_real_tables_normalise_and_cascade() -> None:
+    norm = tp.normalise(tokenlib.load("prices"), tokenlib.load("fx"))
+    assert norm[["input_cny", "input_usd", "output_cny", "output_usd"]].notna().all().all()
+    moves = tp.cascade_moves(norm).set_index("provider")
+    assert moves.loc["deepseek", "after_input_cny"] == 1.0
+    assert moves.loc["baidu", "cut_pct"] == 100.0
+    series = tp.tier_series(norm)
+    assert set(series["tier"]) == {"flagship", "budget"}
+    assert not math.isnan(series["input_usd"].iloc[0])

@@ -1,0 +1,277 @@
+"""API list prices: normalisation to CNY and USD per million tokens, series, workload mixes, margins.
+
+Prices in ``data/prices.csv`` keep the provider's own currency and unit. Everything here converts
+them with the **dated** monthly CNY/USD rate of the price's own month (``data/fx.csv``): a price of
+May 2024 is converted at May 2024's rate, never at today's. A price whose month has no rate raises
+:class:`MissingFXError`, naming the month.
+
+Units: prices are currency per million tokens (``per_mtok``); ``per_ktok`` rows are multiplied by
+1,000. Shares are fractions in [0, 1]. Margins are fractions (0.845 = 84.5 %).
+
+Two margin definitions are kept apart on purpose:
+
+* gross margin ``(price - cost) / price`` (:func:`implied_gross_margin`), what most companies report;
+* cost-profit margin ``(revenue - cost) / cost`` (:func:`tokenlib.fleet.cost_profit_margin`), the
+  markup DeepSeek's Day-6 post calls "cost profit margin" (545 %). :func:`markup_to_gross_margin`
+  converts one into the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from tokenlib.errors import check_choice, check_number
+
+FloatArray = npt.NDArray[np.float64]
+
+UNITS_PER_MTOK: dict[str, float] = {"per_mtok": 1.0, "per_ktok": 1000.0}
+"""Multiplier from the published unit to 'per million tokens'."""
+
+CURRENCIES = ("CNY", "USD")
+DAYS_PER_YEAR = 365.25
+
+DEEPSEEK_V2_RELEASE = "2024-05-06"
+"""Release date of DeepSeek-V2, the first move of the May 2024 cascade: '2024.05.06: We released the
+DeepSeek-V2.' (deepseek-ai/DeepSeek-V2 README, News section)."""
+DEEPSEEK_V2_SOURCE = (
+    "https://github.com/deepseek-ai/DeepSeek-V2/blob/07245dbf855936dce8dcec6977d3c0dc255b823d/README.md"
+)
+
+PRICE_COLUMNS = ("input_price", "cached_input_price", "output_price")
+
+
+class MissingFXError(ValueError):
+    """A price's month has no CNY/USD rate in ``data/fx.csv``."""
+
+    def __init__(self, month: str, available: Iterable[str]) -> None:
+        months = sorted(available)
+        span = f"{months[0]}..{months[-1]}" if months else "none"
+        super().__init__(
+            f"no CNY/USD rate for month {month} in data/fx.csv (rates available: {span}); "
+            "add that month's rate with its source before converting prices dated in it"
+        )
+        self.month = month
+
+
+def _month(value: Any) -> str:
+    """'YYYY-MM' of a date, Timestamp, Period or 'YYYY-MM[-DD]' string."""
+    if isinstance(value, pd.Period):
+        return value.strftime("%Y-%m")
+    return pd.Timestamp(value).strftime("%Y-%m")
+
+
+def fx_rates(fx: pd.DataFrame) -> dict[str, float]:
+    """``{'YYYY-MM': CNY per USD}`` from the loaded fx table (columns ``month``, ``cny_per_usd``)."""
+    return {_month(m): float(r) for m, r in zip(fx["month"], fx["cny_per_usd"], strict=True)}
+
+
+def rate_for(month: str, rates: Mapping[str, float]) -> float:
+    """CNY per USD for ``month`` ('YYYY-MM'); raises :class:`MissingFXError` naming the month."""
+    if month not in rates:
+        raise MissingFXError(month, rates.keys())
+    return float(rates[month])
+
+
+def convert(amount: Any, from_currency: str, to_currency: str, cny_per_usd: Any) -> Any:
+    """Convert an amount (scalar or array) between CNY and USD at ``cny_per_usd`` (CNY per USD)."""
+    check_choice("currency", from_currency, CURRENCIES)
+    check_choice("currency", to_currency, CURRENCIES)
+    rate = check_number("cny_per_usd", cny_per_usd, allow_zero=False)
+    amt = np.asarray(amount, dtype=float)
+    if from_currency == to_currency:
+        out = amt
+    elif from_currency == "USD":
+        out = amt * rate
+    else:
+        out = amt / rate
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def normalise(prices: pd.DataFrame, fx: pd.DataFrame) -> pd.DataFrame:
+    """Prices in both currencies per million tokens, each at the rate of its own month.
+
+    Adds ``month``, ``cny_per_usd`` and, for each of input/cached_input/output,
+    ``<name>_cny`` and ``<name>_usd`` (currency per Mtok). Keeps every original column.
+    """
+    rates = fx_rates(fx)
+    out = prices.copy()
+    out["month"] = [_month(d) for d in out["effective_date"]]
+    out["cny_per_usd"] = [rate_for(m, rates) for m in out["month"]]
+    for unit in out["unit"].unique():
+        check_choice("unit", unit, UNITS_PER_MTOK)
+    mult = out["unit"].map(UNITS_PER_MTOK).to_numpy(dtype=float)
+    is_usd = (out["currency"] == "USD").to_numpy()
+    rate = out["cny_per_usd"].to_numpy(dtype=float)
+    for col in PRICE_COLUMNS:
+        per_mtok = pd.to_numeric(out[col], errors="coerce").to_numpy(dtype=float) * mult
+        name = col.removesuffix("_price")
+        out[f"{name}_cny"] = np.where(is_usd, per_mtok * rate, per_mtok)
+        out[f"{name}_usd"] = np.where(is_usd, per_mtok, per_mtok / rate)
+    return out
+
+
+def tier_series(
+    norm: pd.DataFrame, tiers: Iterable[str] = ("flagship", "budget"), *, price_type: str = "standard",
+    agg: str = "min",
+) -> pd.DataFrame:
+    """One price per provider, tier and date: the series of a provider's flagship / budget tier.
+
+    Where a provider lists several models (or context bands, or both currencies) in one tier on one
+    date, ``agg`` picks ``min`` (the cheapest entry point, default) or ``median``. Only rows of
+    ``price_type`` (default list prices, ``standard``) are used. Returns columns provider,
+    provider_country, tier, effective_date, input_cny, output_cny, input_usd, output_usd, models.
+    """
+    check_choice("agg", agg, ("min", "median"))
+    tiers = list(tiers)
+    sub = norm[norm["tier"].isin(tiers) & (norm["price_type"] == price_type)]
+    keys = ["provider", "provider_country", "tier", "effective_date"]
+    value_cols = ["input_cny", "output_cny", "input_usd", "output_usd"]
+    grouped = sub.groupby(keys, sort=True)
+    values = grouped[value_cols].agg(agg)
+    models = grouped["model"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
+    return values.join(models.rename("models")).reset_index()
+
+
+def blended_price(
+    input_price: Any, output_price: Any, cached_input_price: Any = None, *, input_share: Any,
+    cache_hit_share: Any = 0.0,
+) -> Any:
+    """Price per million tokens of a workload mix (all tokens, input and output together).
+
+    ``input_share`` = input tokens / all tokens; ``cache_hit_share`` = share of input tokens billed at
+    the cache-hit price. Where the cache-hit price is missing (NaN or None) hits pay the full input
+    price. Same currency in, same currency out; broadcasts over arrays.
+    """
+    s_in = check_number("input_share", input_share, upper=1.0)
+    hit = check_number("cache_hit_share", cache_hit_share, upper=1.0)
+    p_in = np.asarray(input_price, dtype=float)
+    p_out = np.asarray(output_price, dtype=float)
+    p_hit = p_in if cached_input_price is None else np.asarray(cached_input_price, dtype=float)
+    p_hit = np.where(np.isnan(p_hit), p_in, p_hit)
+    for name, arr in (("input_price", p_in), ("output_price", p_out), ("cached_input_price", p_hit)):
+        if np.any(arr[~np.isnan(arr)] < 0):
+            raise ValueError(f"{name} must be >= 0")
+    out = s_in * ((1.0 - hit) * p_in + hit * p_hit) + (1.0 - s_in) * p_out
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def time_of_day_price(standard: Any, off_peak: Any = None, peak: Any = None, *, off_peak_share: Any = 0.0,
+                      peak_share: Any = 0.0) -> Any:
+    """Average price when ``off_peak_share`` of tokens pay ``off_peak`` and ``peak_share`` pay ``peak``.
+
+    The rest pays ``standard``. A missing band (None/NaN) falls back to ``standard``. Shares must sum
+    to at most 1.
+    """
+    op = check_number("off_peak_share", off_peak_share, upper=1.0)
+    pk = check_number("peak_share", peak_share, upper=1.0)
+    if np.any(op + pk > 1.0 + 1e-12):
+        raise ValueError("off_peak_share + peak_share must be <= 1")
+    std = np.asarray(standard, dtype=float)
+
+    def band(p: Any) -> FloatArray:
+        arr = std if p is None else np.asarray(p, dtype=float)
+        return np.where(np.isnan(arr), std, arr)
+
+    out = (1.0 - op - pk) * std + op * band(off_peak) + pk * band(peak)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def implied_gross_margin(price: Any, cost: Any) -> Any:
+    """Gross margin ``(price - cost) / price`` (fraction; negative = selling below cost)."""
+    p = check_number("price", price, allow_zero=False)
+    c = check_number("cost", cost)
+    out = (p - c) / p
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def markup_to_gross_margin(cost_profit_margin: Any) -> Any:
+    """Convert a cost-profit margin (markup, ``(R - C) / C``) to a gross margin ``(R - C) / R``."""
+    m = np.asarray(cost_profit_margin, dtype=float)
+    if np.any(~np.isfinite(m)) or np.any(m <= -1.0):
+        raise ValueError(f"cost_profit_margin must be finite and > -1, got {cost_profit_margin!r}")
+    out = m / (1.0 + m)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def cut_pct(before: Any, after: Any) -> Any:
+    """Price cut in percent, ``100 x (1 - after / before)`` (negative = a rise)."""
+    b = check_number("before", before, allow_zero=False)
+    a = check_number("after", after)
+    out = 100.0 * (1.0 - a / b)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def days_since(dates: Any, anchor: str = DEEPSEEK_V2_RELEASE) -> Any:
+    """Whole days from ``anchor`` (default: DeepSeek-V2's release) to each date."""
+    d = pd.to_datetime(pd.Series(np.atleast_1d(np.asarray(dates, dtype=object))))
+    out = (d - pd.Timestamp(anchor)).dt.days.to_numpy(dtype=float)
+    return float(out[0]) if np.ndim(dates) == 0 else out
+
+
+def decline_per_year(dates: Any, prices: Any) -> tuple[float, float, int]:
+    """Fit ``log(price) = a + b x years`` by least squares; return (factor per year, r², n).
+
+    The factor is ``exp(-b)``: 4.0 means prices fell four-fold per year; 0.5 means they doubled.
+    Needs at least two distinct dates and strictly positive prices (a free tier has no logarithm:
+    drop it and say so).
+    """
+    p = np.asarray(prices, dtype=float).ravel()
+    if np.any(~np.isfinite(p)) or np.any(p <= 0):
+        raise ValueError("prices must be finite and > 0 to fit a log-linear decline (drop free tiers)")
+    d = pd.to_datetime(pd.Series(np.asarray(dates, dtype=object).ravel()))
+    if len(d) != len(p):
+        raise ValueError(f"dates ({len(d)}) and prices ({len(p)}) differ in length")
+    years = ((d - d.min()).dt.days.to_numpy(dtype=float)) / DAYS_PER_YEAR
+    if len(np.unique(years)) < 2:
+        raise ValueError("need prices on at least two distinct dates to fit a decline")
+    y = np.log(p)
+    b, a = np.polyfit(years, y, 1)
+    resid = y - (a + b * years)
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else 1.0
+    return float(np.exp(-b)), r2, int(len(p))
+
+
+def cascade_moves(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str = "2024-06-30",
+                  country: str = "CN") -> pd.DataFrame:
+    """Each provider's position in a price cascade, from normalised standard list prices.
+
+    For every ``country`` provider with a price row dated in [``start``, ``end``]: the cheapest model
+    (input price, CNY per Mtok) at the provider's first dated row after ``start``, that row's date
+    and date basis, the same model's previous price where the data hold one (dated before the move),
+    the cut in percent, and the provider's dearest flagship input price on the same first date
+    (a flagship that stayed high = the provider held its top tier). Rows are ordered by date.
+    """
+    check_choice("country", country, sorted(set(map(str, norm["provider_country"]))))
+    t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
+    std = norm[(norm["price_type"] == "standard") & (norm["provider_country"] == country)]
+    rows: list[dict[str, Any]] = []
+    for provider, grp in std.groupby("provider", sort=True):
+        window = grp[(grp["effective_date"] >= t0) & (grp["effective_date"] <= t1)]
+        if window.empty:
+            continue
+        # the move: the date on which the provider's cheapest in-window input price first appears
+        cheapest = window.sort_values(["input_cny", "effective_date"]).iloc[0]
+        earlier = grp[(grp["model"] == cheapest["model"]) & (grp["effective_date"] < cheapest["effective_date"])]
+        before = float(earlier.sort_values("effective_date").iloc[-1]["input_cny"]) if not earlier.empty else np.nan
+        flag = window[window["tier"] == "flagship"]
+        if not flag.empty:
+            flag = flag[flag["input_cny"] == flag["input_cny"].max()]
+        rows.append({
+            "provider": provider,
+            "date": cheapest["effective_date"],
+            "date_basis": cheapest["date_basis"],
+            "days_since_start": int((cheapest["effective_date"] - t0).days),
+            "cheapest_model": cheapest["model"],
+            "before_input_cny": before,
+            "after_input_cny": float(cheapest["input_cny"]),
+            "cut_pct": cut_pct(before, cheapest["input_cny"]) if np.isfinite(before) and before > 0 else np.nan,
+            "flagship_model": ", ".join(sorted(map(str, flag["model"]))) if not flag.empty else "",
+            "flagship_input_cny": float(flag["input_cny"].max()) if not flag.empty else np.nan,
+        })
+    return pd.DataFrame(rows).sort_values(["date", "provider"]).reset_index(drop=True)
