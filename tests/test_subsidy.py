@@ -1,0 +1,112 @@
+"""tokenlib.subsidy: compute vouchers as discounts, and the capex / hosting / power split of the kernel's cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tokenlib import cost, subsidy
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def test_voucher_hand_computed():
+    # 20% of a 5m contract = 1m, under a 2m cap
+    assert subsidy.voucher_cny(5e6, 0.2, cap_per_firm_cny=2e6) == pytest.approx(1e6)
+    # 20% of 50m = 10m, capped at 2m -> a 4% discount
+    assert subsidy.voucher_cny(50e6, 0.2, cap_per_firm_cny=2e6) == pytest.approx(2e6)
+    assert subsidy.effective_discount(50e6, 0.2, cap_per_firm_cny=2e6) == pytest.approx(0.04)
+    # the programme budget binds below the cap
+    assert subsidy.voucher_cny(50e6, 0.6, cap_per_firm_cny=8e6, budget_cny=5e6) == pytest.approx(5e6)
+    # no cap published: the share alone
+    assert subsidy.effective_discount(50e6, 0.3) == pytest.approx(0.3)
+    assert subsidy.effective_discount(50e6, 0.3, cap_per_firm_cny=float("nan")) == pytest.approx(0.3)
+    # only half the cost is eligible compute: 30% of 25m = 7.5m on a 50m spend
+    assert subsidy.effective_discount(50e6, 0.3, eligible_share=0.5) == pytest.approx(0.15)
+    assert subsidy.spend_where_cap_binds_cny(0.2, 2e6) == pytest.approx(10e6)
+    assert subsidy.apply_discount(10.0, 0.25) == pytest.approx(7.5)
+    assert subsidy.subsidised_electricity(0.8, 0.5) == pytest.approx(0.4)
+
+
+def test_arrays_broadcast():
+    spend = np.array([1e6, 1e7, 1e8])
+    got = subsidy.effective_discount(spend, 0.2, cap_per_firm_cny=2e6)
+    assert got == pytest.approx([0.2, 0.2, 0.02])
+    shares = subsidy.effective_discount(1e7, np.array([0.2, 0.5]), cap_per_firm_cny=np.array([2e6, np.nan]))
+    assert shares == pytest.approx([0.2, 0.5])
+
+
+@pytest.mark.parametrize("call", [
+    lambda: subsidy.voucher_cny(-1.0, 0.2),
+    lambda: subsidy.voucher_cny(1e6, 1.2),
+    lambda: subsidy.voucher_cny(1e6, 0.2, cap_per_firm_cny=-5),
+    lambda: subsidy.effective_discount(0.0, 0.2),
+    lambda: subsidy.apply_discount(1.0, float("nan")),
+])
+def test_bad_input(call):
+    with pytest.raises(ValueError):
+        call()
+
+
+def test_voucher_terms_from_rows():
+    rows = pd.DataFrame({
+        "place": ["a", "a", "a", "a", "b"],
+        "metric": ["voucher_max_share", "voucher_max_share", "voucher_cap_per_firm_cny", "voucher_budget_cny",
+                   "voucher_budget_cny"],
+        "value": [0.2, 0.6, 8e6, 2.5e8, 1e8],
+    })
+    t = subsidy.voucher_terms(rows).set_index("place")
+    assert t.loc["a", ["share_min", "share_max", "cap_per_firm_cny", "budget_cny"]].tolist() == [0.2, 0.6, 8e6, 2.5e8]
+    assert np.isnan(t.loc["b", "share_min"]) and np.isnan(t.loc["b", "cap_per_firm_cny"])
+
+
+def test_cost_components_match_the_kernel_hand_computed():
+    # fixture H100: capex $33,600 x 1.5 / (5 x 8760) x 7; hosting $0.10 x 7; power 0.7 kW x 0.7 x 1.3 x 0.5
+    c = subsidy.cost_components("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX)
+    assert c["capex"] == pytest.approx(33600 * 1.5 / (5 * 8760) * 7.0)
+    assert c["hosting"] == pytest.approx(0.70)
+    assert c["power"] == pytest.approx(0.7 * 0.7 * 1.3 * 0.5)
+    assert c["capex"] + c["hosting"] + c["power"] == pytest.approx(c["total"])
+    assert c["total"] == pytest.approx(cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX))
+    assert c["rental"] is False
+    # a chip without a price is rented all-in: no power component to subsidise
+    r = subsidy.cost_components("h800", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX)
+    assert r["rental"] is True and r["power"] == pytest.approx(0.0) and r["capex"] == pytest.approx(14.0)
+
+
+def test_cost_components_per_mtok_sum_to_cost_per_mtok():
+    kw = dict(batch=4096, context=2048, precision="fp8", n_chips=64, root=FIX, cny_per_usd=7.0)
+    per = subsidy.cost_components_per_mtok("deepseek-v3", "h100-sxm", "decode", electricity_cny_per_kwh=0.5, **kw)
+    want = cost.cost_per_mtok("deepseek-v3", "h100-sxm", "decode", electricity_cny_per_kwh=0.5, **kw)
+    assert per["total"] == pytest.approx(want)
+    assert per["capex"] + per["hosting"] + per["power"] == pytest.approx(want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(min_value=1e4, max_value=1e10), st.floats(min_value=0, max_value=1),
+       st.floats(min_value=0, max_value=1e9))
+def test_discount_bounded_and_falls_with_size_once_capped(spend, share, cap):
+    d = subsidy.effective_discount(spend, share, cap_per_firm_cny=cap)
+    assert 0.0 <= d <= share + 1e-12
+    assert subsidy.effective_discount(spend * 10, share, cap_per_firm_cny=cap) <= d + 1e-12
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(min_value=0, max_value=2), st.floats(min_value=0, max_value=2))
+def test_power_share_rises_with_electricity_price(e1, e2):
+    lo, hi = sorted((e1, e2))
+    a = subsidy.cost_components("h100-sxm", electricity_cny_per_kwh=lo, cny_per_usd=7.0, root=FIX)["power_share"]
+    b = subsidy.cost_components("h100-sxm", electricity_cny_per_kwh=hi, cny_per_usd=7.0, root=FIX)["power_share"]
+    assert 0.0 <= a <= b + 1e-12 < 1.0
+
+
+def test_unsubsidised_electricity_inverts_the_cut():
+    assert subsidy.unsubsidised_electricity(0.4, 0.5) == pytest.approx(0.8)
+    assert subsidy.subsidised_electricity(subsidy.unsubsidised_electricity(0.37, 0.3), 0.3) == pytest.approx(0.37)
+    with pytest.raises(ValueError):
+        subsidy.unsubsidised_electricity(0.4, 1.0)

@@ -1,0 +1,180 @@
+"""Subsidies and what they act on: compute vouchers (算力券) and power, as discounts on cost per Mtok.
+
+Two levers a city pulls, and the part of the cost each one touches:
+
+* a **compute voucher** pays ``max_share`` of a firm's compute contract, up to ``cap_per_firm`` a year,
+  and never more than the programme's ``budget``. For a firm spending ``S`` yuan a year on compute,
+  ``voucher = min(max_share x S, cap, budget)`` and the effective discount on its compute bill is
+  ``voucher / S``. If only a share ``eligible_share`` of the cost per Mtok is bought as eligible
+  compute (the rest being, say, own staff), the discount on cost per Mtok is scaled by it;
+* a **power subsidy** cuts the electricity price, so it acts only on the power component of the
+  chip-hour cost. :func:`cost_components` splits the kernel's chip-hour cost
+  (:func:`tokenlib.cost.chip_hour_cost`) into capex, hosting and power by evaluating it with parts
+  switched off, so the split always matches the kernel's own formula and assumptions.
+
+Caps and budgets that a programme does not publish are passed as ``None`` (or NaN in arrays) and mean
+"not binding". All functions broadcast over numpy arrays; scalars in give floats out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from tokenlib import cost
+from tokenlib.errors import check_number
+
+FloatArray = npt.NDArray[np.float64]
+
+VOUCHER_METRICS = ("voucher_max_share", "voucher_cap_per_firm_cny", "voucher_budget_cny")
+
+
+def _out(x: FloatArray) -> Any:
+    return float(x) if np.ndim(x) == 0 else x
+
+
+def _limit(name: str, value: Any) -> FloatArray:
+    """A cap or budget: None/NaN -> +inf (not published, not binding); otherwise finite and >= 0."""
+    if value is None:
+        return np.asarray(np.inf)
+    arr = np.asarray(value, dtype=float)
+    arr = np.where(np.isnan(arr), np.inf, arr)
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return arr
+
+
+def voucher_cny(
+    annual_compute_spend_cny: Any, max_share: Any, *, cap_per_firm_cny: Any = None, budget_cny: Any = None,
+) -> Any:
+    """Voucher a firm receives in a year (CNY): ``min(max_share x spend, cap_per_firm, budget)``."""
+    s = check_number("annual_compute_spend_cny", annual_compute_spend_cny)
+    share = check_number("max_share", max_share, upper=1.0)
+    v = np.minimum(np.minimum(share * s, _limit("cap_per_firm_cny", cap_per_firm_cny)), _limit("budget_cny", budget_cny))
+    return _out(np.asarray(v, dtype=float))
+
+
+def effective_discount(
+    annual_compute_spend_cny: Any, max_share: Any, *, cap_per_firm_cny: Any = None, budget_cny: Any = None,
+    eligible_share: Any = 1.0,
+) -> Any:
+    """Discount on cost per Mtok (share, 0-1) from a compute voucher, for a firm of a stated annual spend.
+
+    ``eligible_share`` is the part of the cost per Mtok bought as voucher-eligible compute (1.0 = the firm
+    rents all its compute). The voucher is computed on that eligible spend.
+    """
+    s = check_number("annual_compute_spend_cny", annual_compute_spend_cny, allow_zero=False)
+    e = check_number("eligible_share", eligible_share, upper=1.0)
+    v = np.asarray(voucher_cny(s * e, max_share, cap_per_firm_cny=cap_per_firm_cny, budget_cny=budget_cny))
+    return _out(np.asarray(v / s, dtype=float))
+
+
+def spend_where_cap_binds_cny(max_share: Any, cap_per_firm_cny: Any) -> Any:
+    """Annual compute spend (CNY) above which the per-firm cap, not the share, sets the voucher: cap / share."""
+    share = check_number("max_share", max_share, allow_zero=False, upper=1.0)
+    cap = _limit("cap_per_firm_cny", cap_per_firm_cny)
+    return _out(np.asarray(cap / share, dtype=float))
+
+
+def apply_discount(cost_per_mtok: Any, discount: Any) -> Any:
+    """Cost per Mtok after a discount share (0-1)."""
+    c = check_number("cost_per_mtok", cost_per_mtok)
+    d = check_number("discount", discount, upper=1.0)
+    return _out(np.asarray(c * (1.0 - d), dtype=float))
+
+
+def subsidised_electricity(price_cny_per_kwh: Any, cut_share: Any) -> Any:
+    """Electricity price after a bill cut of ``cut_share`` (e.g. 0.5 for 'cut by up to 50%')."""
+    p = check_number("price_cny_per_kwh", price_cny_per_kwh)
+    c = check_number("cut_share", cut_share, upper=1.0)
+    return _out(np.asarray(p * (1.0 - c), dtype=float))
+
+
+def unsubsidised_electricity(subsidised_price_cny_per_kwh: Any, cut_share: Any) -> Any:
+    """Price before a bill cut of ``cut_share``: ``subsidised / (1 - cut)`` (an upper bound if the cut is 'up to')."""
+    p = check_number("subsidised_price_cny_per_kwh", subsidised_price_cny_per_kwh)
+    c = check_number("cut_share", cut_share)
+    if np.any(c >= 1.0):
+        raise ValueError(f"cut_share must be < 1, got {cut_share!r}")
+    return _out(np.asarray(p / (1.0 - c), dtype=float))
+
+
+def voucher_terms(places: pd.DataFrame) -> pd.DataFrame:
+    """Voucher terms per place from rows of ``data/places.csv`` (pass the rows you accept as compute vouchers).
+
+    One row per place that has any voucher metric: ``share_min``, ``share_max`` (the published shares of a
+    contract; several schemes give a range), ``cap_per_firm_cny`` (the smallest published per-firm cap,
+    NaN when none) and ``budget_cny`` (the smallest published programme budget, NaN when none), ``n_rows``.
+    """
+    df = places[places["metric"].isin(VOUCHER_METRICS) & places["value"].notna()]
+    rows = []
+    for place, g in df.groupby("place", observed=True, sort=True):
+        def pick(metric: str, how: str, g: pd.DataFrame = g) -> float:
+            v = g.loc[g["metric"] == metric, "value"].to_numpy(dtype=float)
+            return float(getattr(np, how)(v)) if v.size else float("nan")
+        rows.append({
+            "place": str(place),
+            "share_min": pick("voucher_max_share", "min"),
+            "share_max": pick("voucher_max_share", "max"),
+            "cap_per_firm_cny": pick("voucher_cap_per_firm_cny", "min"),
+            "budget_cny": pick("voucher_budget_cny", "min"),
+            "n_rows": int(len(g)),
+        })
+    return pd.DataFrame(rows, columns=["place", "share_min", "share_max", "cap_per_firm_cny", "budget_cny", "n_rows"])
+
+
+def cost_components(
+    chip: Any, *, electricity_cny_per_kwh: Any = None, place: Any = None, currency: str = "CNY",
+    root: Path | str | None = None, **assumptions: Any,
+) -> dict[str, Any]:
+    """Split the kernel's chip-hour cost into ``capex``, ``hosting`` and ``power`` (currency per chip-hour).
+
+    Evaluates :func:`tokenlib.cost.chip_hour_cost` three times: as given; with electricity at zero; with
+    electricity and hosting at zero. So ``capex + hosting + power == total`` exactly as the kernel
+    computes it. For a chip with no published price the kernel uses an all-in rental rate: then
+    ``capex`` holds the rental and ``power`` and ``hosting`` are zero (``rental`` is True).
+    ``assumptions`` are passed on (pue, load_factor, life_years, capex_usd, cny_per_usd...).
+    """
+    total = np.asarray(cost.chip_hour_cost(chip, electricity_cny_per_kwh=electricity_cny_per_kwh, place=place,
+                                           currency=currency, root=root, **assumptions), dtype=float)
+    shape = np.shape(total)
+    no_power = np.asarray(cost.chip_hour_cost(chip, electricity_cny_per_kwh=np.zeros(shape), currency=currency,
+                                              root=root, **assumptions), dtype=float)
+    no_power_host_args = {**assumptions, "hosting_usd_per_chip_hour": 0.0}
+    capex = np.asarray(cost.chip_hour_cost(chip, electricity_cny_per_kwh=np.zeros(shape), currency=currency,
+                                           root=root, **no_power_host_args), dtype=float)
+    power = total - no_power
+    hosting = no_power - capex
+    rental = np.isclose(power, 0.0) & np.isclose(hosting, 0.0)
+    return {"capex": _out(capex), "hosting": _out(hosting), "power": _out(power), "total": _out(total),
+            "power_share": _out(np.asarray(power / total, dtype=float)),
+            "rental": bool(rental) if np.ndim(rental) == 0 else rental}
+
+
+def cost_components_per_mtok(
+    model: Any, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16", n_chips: Any = 1,
+    electricity_cny_per_kwh: Any = None, place: Any = None, utilization: Any = None, currency: str = "CNY",
+    root: Path | str | None = None, **assumptions: Any,
+) -> dict[str, Any]:
+    """:func:`cost_components` scaled to cost per million tokens (currency per Mtok), via the kernel.
+
+    ``total`` equals :func:`tokenlib.cost.cost_per_mtok` for the same arguments; each component is its
+    chip-hour share of it.
+    """
+    per_mtok = np.asarray(cost.cost_per_mtok(model, chip, phase, batch=batch, context=context, precision=precision,
+                                             n_chips=n_chips, electricity_cny_per_kwh=electricity_cny_per_kwh,
+                                             place=place, utilization=utilization, currency=currency, root=root,
+                                             **assumptions), dtype=float)
+    hour_args = {k: v for k, v in assumptions.items() if k != "cached_input_cost_fraction"}
+    comp = cost_components(chip, electricity_cny_per_kwh=electricity_cny_per_kwh, place=place, currency=currency,
+                           root=root, **hour_args)
+    scale = per_mtok / np.asarray(comp["total"], dtype=float)
+    out: dict[str, Any] = {k: _out(np.asarray(comp[k], dtype=float) * scale) for k in ("capex", "hosting", "power")}
+    out["total"] = _out(per_mtok)
+    out["power_share"] = comp["power_share"]
+    out["rental"] = comp["rental"]
+    return out
