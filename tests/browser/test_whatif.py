@@ -1,0 +1,104 @@
+"""The chapter-4 what-if: sliders recompute cost per Mtok in the reader's browser, equal to tokenlib's.
+
+Opens the built chapter in headless Chromium, moves the Altair/Vega sliders (electricity price,
+utilisation, domestic chip price, domestic share, model) to several settings, reads the numbers the
+chart draws and compares them with :mod:`tokenlib` (kernel throughput, ``cost.chip_hour_cost`` and
+``crown.fleet_cost_per_mtok``) within 0.5%.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+import tokenlib
+from tokenlib import cost, crown
+
+pytestmark = pytest.mark.browser
+
+PAGE = "chapters/04_crown.html"
+CHART = "#fig-04-whatif-chart"
+CHIPS = {"nvidia": "h20", "domestic": "ascend-910c"}
+LABEL = re.compile(r"^(input|output): ¥([0-9.]+) per Mtok$")
+# (model, electricity CNY/kWh, utilisation, domestic chip price USD, domestic share): on the sliders' steps
+SETTINGS = [
+    ("deepseek-v3", 0.35, 0.60, 20000, 0.0),
+    ("deepseek-v3", 0.80, 0.90, 40000, 1.0),
+    ("deepseek-v3", 0.50, 0.45, 30500, 0.55),
+    ("qwen2.5-72b", 1.10, 0.25, 8000, 0.3),
+]
+
+
+def _serving() -> dict[str, crown.Serving]:
+    d6 = tokenlib.load("deployments").set_index("id")
+    pre, dec = d6.loc["deepseek-day6-prefill-h800"], d6.loc["deepseek-day6-decode-h800"]
+    return {
+        "deepseek-v3": crown.Serving("fp8", float(pre["batch"]), float(pre["n_chips"]), float(dec["batch"]),
+                                     float(dec["n_chips"]), float(dec["context"])),
+        "qwen2.5-72b": crown.Serving("bf16", 8, 8, 128, 8, 4096),
+    }
+
+
+def expected(model: str, elec: float, util: float, price_d: float, share: float) -> dict[str, float]:
+    """tokenlib's cost per Mtok (CNY) for input and output at this setting."""
+    tps = crown.chip_throughputs([model], CHIPS, _serving()).set_index(["origin", "phase"])["tps"]
+    price_n = float(tokenlib.load("chips").set_index("id").loc[CHIPS["nvidia"], "price_usd"])
+    hd = cost.chip_hour_cost(CHIPS["domestic"], electricity_cny_per_kwh=elec, capex_usd=price_d)
+    hn = cost.chip_hour_cost(CHIPS["nvidia"], electricity_cny_per_kwh=elec, capex_usd=price_n)
+    return {label: float(crown.fleet_cost_per_mtok(hd, hn, tps[("domestic", ph)], tps[("nvidia", ph)], share, util))
+            for label, ph in (("input", "prefill"), ("output", "decode"))}
+
+
+def _set(page: Any, name: str, value: Any) -> None:
+    page.eval_on_selector(
+        f"{CHART} [name='{name}']",
+        """(el, v) => { el.value = String(v);
+                         el.dispatchEvent(new Event('input', {bubbles: true}));
+                         el.dispatchEvent(new Event('change', {bubbles: true})); }""",
+        value,
+    )
+
+
+def _read(page: Any) -> dict[str, float]:
+    texts = page.eval_on_selector_all(f"{CHART} svg text", "els => els.map(e => e.textContent)")
+    out = {}
+    for t in texts:
+        m = LABEL.match(t.strip())
+        if m:
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+def test_whatif_matches_tokenlib(browser: Any, server: str) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{server}/{PAGE}", wait_until="load")
+    page.wait_for_function(f"() => document.querySelector('{CHART}')?.dataset.drawn === 'true'", timeout=10_000)
+    for name in ("elec", "util", "dprice", "dshare", "wmodel"):
+        assert page.locator(f"{CHART} [name='{name}']").count() >= 1, f"slider/menu {name!r} missing"
+    checked = 0
+    for model, elec, util, price, share in SETTINGS:
+        _set(page, "wmodel", model)
+        _set(page, "elec", elec)
+        _set(page, "util", util)
+        _set(page, "dprice", price)
+        _set(page, "dshare", share)
+        page.evaluate(f"() => window.tokenbookViews['{CHART[1:]}'].runAsync().then(() => true)")
+        want = expected(model, elec, util, price, share)
+        got: dict[str, float] = {}
+        for _ in range(50):  # the view re-renders asynchronously
+            got = _read(page)
+            if got and all(abs(got.get(k, -1) / v - 1) <= 0.005 for k, v in want.items()):
+                break
+            page.wait_for_timeout(100)
+        assert set(got) == {"input", "output"}, f"labels not found, got {got}"
+        for k, v in want.items():
+            assert got[k] == pytest.approx(v, rel=0.005), f"{model} e={elec} u={util} p={price} s={share}: {k}"
+        checked += 1
+    assert checked >= 3
+    assert not errors, errors
+    context.close()

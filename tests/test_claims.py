@@ -1,0 +1,67 @@
+"""data/claims.csv covers every checkable claim of the article, with valid verdicts and sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+import tokenlib
+
+ROOT = Path(__file__).resolve().parents[1]
+VERDICTS = {"supported", "contradicted", "partly", "unverifiable", "opinion"}
+
+
+@pytest.fixture(scope="module")
+def claims():  # type: ignore[no-untyped-def]
+    return tokenlib.load("claims")
+
+
+def test_every_claim_id_is_covered(claims) -> None:  # type: ignore[no-untyped-def]
+    ids = [x.strip() for x in (ROOT / "data" / "claim_ids.txt").read_text().splitlines() if x.strip()]
+    assert ids, "data/claim_ids.txt is empty"
+    missing = sorted(set(ids) - set(claims["id"]))
+    assert not missing, f"claim ids with no row in data/claims.csv: {missing}"
+    assert claims["id"].is_unique
+
+
+def test_verdicts_valid(claims) -> None:  # type: ignore[no-untyped-def]
+    bad = claims.loc[~claims["verdict"].isin(VERDICTS), ["id", "verdict"]]
+    assert bad.empty, f"invalid verdicts: {bad.to_dict('records')}"
+    assert claims["evidence"].fillna("").str.strip().ne("").all(), "every claim needs one line of evidence"
+
+
+def test_non_opinion_claims_have_sources(claims) -> None:  # type: ignore[no-untyped-def]
+    facts = claims[claims["verdict"] != "opinion"]
+    for col in ("source_url", "source_title", "quote"):
+        empty = facts.loc[facts[col].fillna("").astype(str).str.strip() == "", "id"].tolist()
+        assert not empty, f"claims without {col}: {empty}"
+    assert facts["source_url"].str.match(r"^https?://").all()
+
+
+def test_checkable_claims_are_not_opinions(claims) -> None:  # type: ignore[no-untyped-def]
+    ids = {x.strip() for x in (ROOT / "data" / "claim_ids.txt").read_text().splitlines() if x.strip()}
+    op = claims[claims["id"].isin(ids) & (claims["verdict"] == "opinion")]["id"].tolist()
+    assert not op, f"claims listed as checkable facts but judged opinion: {op}"
+
+
+def test_chapter_links_resolve(claims) -> None:  # type: ignore[no-untyped-def]
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    listed: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                listed.add(str(node["file"]))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(toc)
+    chapters = claims["chapter"].dropna()
+    chapters = chapters[chapters.astype(str).str.strip() != ""]
+    bad = sorted(set(chapters) - listed)
+    assert not bad, f"claims point at chapters not in _toc.yml: {bad}"

@@ -1,0 +1,189 @@
+"""Tests for tokenlib.crown: the article's equation, its Monte Carlo and the in-browser mirror."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tokenlib
+from tokenlib import cost, crown, fleet
+
+CHIPS = {"nvidia": "h20", "domestic": "ascend-910c"}
+SERVING = {"deepseek-v3": crown.Serving("fp8", 32, 32, 12686, 144, 4989)}
+KW = dict(cny_per_usd=7.0, life_years=5.0, server_capex_multiplier=1.5, hosting_usd_per_chip_hour=0.1,
+          pue=1.3, load_factor=0.7)
+
+
+def test_fleet_cost_hand_computed() -> None:
+    # bill 0.5*10 + 0.5*20 = 15 CNY/h; tokens (0.5*1000 + 0.5*2000) * 3600 = 5.4e6 per hour
+    assert crown.fleet_cost_per_mtok(10, 20, 1000, 2000, 0.5, 1.0) == pytest.approx(15 / 5.4e6 * 1e6)
+    # vouchers cut each origin's bill
+    assert crown.fleet_cost_per_mtok(10, 20, 1000, 2000, 0.5, 1.0, discount_domestic=0.5,
+                                     discount_nvidia=0.0) == pytest.approx(12.5 / 5.4e6 * 1e6)
+
+
+def test_tokens_per_mw_and_domestic_share_hand_computed() -> None:
+    assert crown.tokens_per_mw(1000, 2000, 500, 1000, 0.5) == pytest.approx(1500 / 750 * 1e6)
+    assert crown.domestic_token_share(1000, 3000, 0.5) == pytest.approx(0.25)
+    assert crown.domestic_token_share(1000, 3000, 0.0) == 0.0
+
+
+def test_voucher_discount_cap() -> None:
+    assert crown.voucher_discount(0.2, 1.0, 2e6, 20e6) == pytest.approx(0.1)  # 4m grant capped at 2m
+    assert crown.voucher_discount(0.2, 1.0, float("nan"), 20e6) == pytest.approx(0.2)
+    assert crown.voucher_discount(0.3, 0.5, 8e6, 20e6) == pytest.approx(0.15)
+    with pytest.raises(ValueError, match="max_share"):
+        crown.voucher_discount(1.5, 1.0, 1e6, 1e6)
+
+
+def test_blend() -> None:
+    assert crown.blend({"a": 1.0, "b": 3.0}, {"a": 1, "b": 1}) == pytest.approx(2.0)
+    with pytest.raises(ValueError):
+        crown.blend({"a": 1.0}, {"a": 0.0})
+
+
+@pytest.mark.parametrize("chip", ["h20", "ascend-910b"])
+def test_closed_form_hour_cost_equals_kernel(chip: str) -> None:
+    c = tokenlib.load("chips").set_index("id").loc[chip]
+    mine = crown.chip_hour_cost_closed(float(c["price_usd"]), float(c["tdp_w"]), 0.55, **KW)
+    kern = cost.chip_hour_cost(chip, electricity_cny_per_kwh=0.55, cny_per_usd=7.0)
+    assert mine == pytest.approx(kern, rel=1e-12)
+
+
+@pytest.mark.parametrize("share,origin", [(1.0, "domestic"), (0.0, "nvidia")])
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+def test_pure_fleet_equals_cost_per_mtok(share: float, origin: str, phase: str) -> None:
+    cfg = SERVING["deepseek-v3"]
+    batch, n = (cfg.prefill_batch, cfg.prefill_chips) if phase == "prefill" else (cfg.decode_batch, cfg.decode_chips)
+    tps = crown.chip_throughputs(["deepseek-v3"], CHIPS, SERVING).set_index(["origin", "phase"])["tps"]
+    capex = {"nvidia": 12000.0, "domestic": 30000.0}
+    hour = {o: cost.chip_hour_cost(CHIPS[o], electricity_cny_per_kwh=0.4, capex_usd=capex[o]) for o in CHIPS}
+    mine = crown.fleet_cost_per_mtok(hour["domestic"], hour["nvidia"], tps[("domestic", phase)], tps[("nvidia", phase)],
+                                     share, 0.7)
+    ref = cost.cost_per_mtok("deepseek-v3", CHIPS[origin], phase, batch=batch, context=cfg.context, precision="fp8",
+                             n_chips=n, electricity_cny_per_kwh=0.4, utilization=0.7, capex_usd=capex[origin])
+    assert mine == pytest.approx(ref, rel=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(e1=st.floats(0.1, 1.5), de=st.floats(0.01, 1.0), u=st.floats(0.1, 0.9), du=st.floats(0.01, 0.1),
+       s=st.floats(0.0, 1.0))
+def test_cost_monotone(e1: float, de: float, u: float, du: float, s: float) -> None:
+    def c(e: float, uu: float) -> float:
+        return crown.whatif_cost(electricity=e, utilization=uu, price_domestic_usd=25000, domestic_share=s,
+                                 tps_d=1500, tps_n=800, price_n=12000, tdp_d=700, tdp_n=400,
+                                 constants={"fx": 7.0, "life": 5.0, "mult": 1.5, "host": 0.1, "pue": 1.3, "load": 0.7})
+    assert c(e1 + de, u) > c(e1, u)
+    assert c(e1, u + du) < c(e1, u)
+
+
+@settings(max_examples=30, deadline=None)
+@given(e=st.floats(0.1, 1.5), u=st.floats(0.05, 1.0), p=st.floats(1000, 80000), s=st.floats(0.0, 1.0))
+def test_vega_expression_mirrors_python(e: float, u: float, p: float, s: float) -> None:
+    k = {"fx": 6.7361, "life": 5.0, "mult": 1.5, "host": 0.1, "pue": 1.3, "load": 0.7}
+    row = {"tps_d": 1681.5, "tps_n": 780.0, "price_n": 12000.0, "tdp_d": 700.0, "tdp_n": 400.0, "frac": 1.0}
+    expr = crown.vega_cost_expr(electricity="elec", utilization="util", price_domestic="dprice",
+                                domestic_share="dshare", constants=k)
+    py = expr.replace("datum.", "")  # the expression uses only + - * / and parentheses: valid Python too
+    got = eval(py, {"__builtins__": {}}, {**row, "elec": e, "util": u, "dprice": p, "dshare": s})  # noqa: S307
+    want = crown.whatif_cost(electricity=e, utilization=u, price_domestic_usd=p, domestic_share=s, constants=k, **row)
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+def _places() -> pd.DataFrame:
+    return tokenlib.load("places")
+
+
+def test_electricity_ranges_rules() -> None:
+    el = crown.electricity_ranges(_places(), proxies={"hangzhou": ["beijing"], "ulanqab": ["hohhot"]}, spread=0.1)
+    key = el.set_index(["place", "origin"])
+    # Ulanqab's only sourced price is the post-subsidy one for domestic chips: Nvidia borrows Hohhot's rows
+    assert key.loc[("ulanqab", "domestic"), "basis"] == "own rows"
+    assert key.loc[("ulanqab", "nvidia"), "basis"] == "proxy: hohhot"
+    assert key.loc[("hangzhou", "nvidia"), "basis"] == "proxy: beijing"
+    assert (el["low"] <= el["median"]).all() and (el["median"] <= el["high"]).all()
+    with pytest.raises(ValueError, match="spread"):
+        crown.electricity_ranges(_places(), spread=-0.1)
+
+
+def test_voucher_terms_rules() -> None:
+    v = crown.voucher_terms(_places())
+    assert "shenzhen" not in set(v["place"])  # training vouchers do not pay for inference
+    sh = v[v["place"] == "shanghai"]
+    assert (sh["share_high"] <= 0.3 + 1e-12).all()  # 80% (conflict) and 100% (one year) excluded
+    bj = v[v["place"] == "beijing"].iloc[0]
+    assert bj["cap_cny"] == 2_000_000
+
+
+def test_throughput_error_sigma() -> None:
+    df = pd.DataFrame({"role": ["validation"] * 3 + ["calibration"],
+                       "ratio": [math.exp(crown.MAD_TO_SIGMA), math.exp(-crown.MAD_TO_SIGMA), 1.0, 10.0]})
+    assert crown.throughput_error_sigma(df) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        crown.throughput_error_sigma(df, role="nope")
+
+
+def _mc(n: int, seed: int = 1, take_up: tuple[float, float] = (0.0, 1.0)) -> crown.MonteCarloResult:
+    p = _places()
+    el = crown.electricity_ranges(p, proxies={"hangzhou": ["beijing", "shenzhen"], "shanghai": ["beijing", "shenzhen"],
+                                              "ulanqab": ["hohhot"]}, spread=0.1)
+    w = {"prefill": fleet.DAY6["input_tokens"] - fleet.DAY6["cached_input_tokens"],
+         "cached_input": fleet.DAY6["cached_input_tokens"], "decode": fleet.DAY6["output_tokens"]}
+    return crown.monte_carlo(n=n, models=["deepseek-v3"], chips=CHIPS, serving=SERVING,
+                             mixes={"all-nvidia": 0.0, "mixed": 0.5, "all-domestic": 1.0}, electricity=el,
+                             vouchers=crown.voucher_terms(p), price_usd={"nvidia": (10000, 13000), "domestic": (17000, 34000)},
+                             utilization=(0.5, 0.9), take_up=take_up, annual_spend_cny=20e6, sigma=0.3,
+                             weights=w, seed=seed)
+
+
+def test_monte_carlo_fast_and_consistent() -> None:
+    t = time.perf_counter()
+    r = _mc(100_000)
+    assert time.perf_counter() - t < 5.0, "1e5 draws must take a few seconds at most"
+    assert r.cost.shape == (100_000, len(r.places), 3, 1)
+    assert np.isfinite(r.cost).all() and (r.cost > 0).all()
+    pc = r.p_cheapest()
+    sums = pc.groupby(["model", "mix"])["p_cheapest"].sum()
+    assert np.allclose(sums, 1.0)
+    assert np.allclose(r.best_mix_share().groupby(["model", "place"])["p_best"].sum(), 1.0)
+    q = r.quantiles()
+    assert (q["q05"] <= q["q50"]).all() and (q["q50"] <= q["q95"]).all()
+
+
+def test_monte_carlo_reproducible_and_vouchers_only_lower_cost() -> None:
+    a, b = _mc(2000, seed=7), _mc(2000, seed=7)
+    assert np.array_equal(a.cost, b.cost)
+    none = _mc(2000, seed=7, take_up=(0.0, 0.0))
+    assert (a.cost <= none.cost + 1e-12).all()
+    with pytest.raises(ValueError):
+        _mc(0)
+
+
+def test_rank_stability() -> None:
+    draws = np.array([[1.0, 2.0, 3.0], [1.0, 1.5, 0.9]])
+    cap = {"a": 10.0, "b": 100.0, "c": 50.0}
+    r = crown.rank_stability(draws, ["a", "b", "c"], cap, [0.0, 1.0]).set_index(["weight_tokens", "place"])
+    assert r.loc[(1.0, "b"), "p_first"] == 1.0  # all weight on capacity: the largest wins every draw
+    assert r.loc[(0.0, "a"), "p_first"] == 0.5 and r.loc[(0.0, "c"), "p_first"] == 0.5
+    partial = crown.rank_stability(draws, ["a", "b", "x"], cap, [0.5])
+    assert set(partial["place"]) == {"a", "b"}  # places without a capacity are left out
+
+
+def test_equation_table_shapes() -> None:
+    p = _places()
+    el = crown.electricity_ranges(p, proxies={"ulanqab": ["hohhot"]}, spread=0.0)
+    t = crown.equation_table(models=["deepseek-v3"], chips=CHIPS, serving=SERVING,
+                             mixes={"all-nvidia": 0.0, "all-domestic": 1.0}, electricity=el,
+                             vouchers=crown.voucher_terms(p), price_usd={"nvidia": 12000, "domestic": 25000},
+                             utilization=0.8, take_up=0.0, annual_spend_cny=20e6, weights={"prefill": 1, "decode": 1})
+    assert set(t["domestic_token_share"].round(9)) == {0.0, 1.0}
+    assert ((t["power_share"] > 0) & (t["power_share"] < 1)).all()
+    # with no vouchers, cost rises with the place's electricity price
+    nv = t[t["mix"] == "all-nvidia"].merge(el[el["origin"] == "nvidia"], on="place").sort_values("median")
+    assert nv["output"].is_monotonic_increasing
