@@ -90,3 +90,13 @@ def browser() -> Iterator[object]:
         )
         yield b
         b.close()
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Remember which notebooks nbval collected, for the test that every toc notebook is checked."""
+    config.stash[NBVAL_COLLECTED] = {
+        Path(str(item.fspath)).resolve() for item in items if str(item.fspath).endswith(".ipynb")
+    }
+
+
+NBVAL_COLLECTED = pytest.StashKey[set[Path]]()

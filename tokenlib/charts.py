@@ -10,7 +10,9 @@ from typing import Any
 
 import altair as alt
 
-#: Okabe & Ito's colour-blind-safe palette (Color Universal Design, 2008), black moved last.
+#: Okabe & Ito's colour-blind-safe palette (Color Universal Design project, 2002; republished by Wong,
+#: Nature Methods 2011), blue first and black last. Hex codes as listed at
+#: https://vizcept.com/blog/okabe-ito-palette-guide (read 2026-11-28).
 PALETTE: tuple[str, ...] = (
     "#0072B2",  # blue
     "#E69F00",  # orange

@@ -87,8 +87,25 @@ def _page_scripts(scripts: list[Any], has_charts: bool) -> list[Any]:
     return kept
 
 
+RERUN_NOTE = """<div class="admonition tip tc-rerun"><p class="admonition-title">Re-run this chapter</p>
+<p>Download <a href="{prefix}_sources/{page}.ipynb" download>the notebook</a>, or clone the book's repository
+and run <code>make lab</code>: it sets up the pinned environment and opens the chapters in JupyterLab.
+Assumptions sit in the parameters cell at the top; the chapter runs top to bottom in seconds.</p></div>"""
+
+
+def _with_rerun_note(body: str, pagename: str) -> str:
+    """Insert the re-run note after a chapter's title (chapters are the notebooks under chapters/)."""
+    if not pagename.startswith("chapters/") or "tc-rerun" in body:
+        return body
+    note = RERUN_NOTE.format(prefix="../" * pagename.count("/"), page=pagename)
+    head, sep, rest = body.partition("</h1>")
+    return head + sep + note + rest if sep else note + body
+
+
 def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
     body = context.get("body")
+    if isinstance(body, str):
+        body = context["body"] = _with_rerun_note(body, pagename)
     if "script_files" in context:
         has_charts = isinstance(body, str) and 'class="tc-chart"' in body
         context["script_files"] = _page_scripts(list(context["script_files"]), has_charts)

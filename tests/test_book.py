@@ -1,0 +1,63 @@
+"""The book as a whole: every toc notebook is executed by nbval; the built site is self-contained."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import NBVAL_COLLECTED, ROOT, SITE
+from tokenlib import book, figures
+
+TAG = re.compile(r"<(?:script|link|img|iframe|source|video|audio)\b[^>]*>", re.I)
+REMOTE = re.compile(r"""(?:src|href)=["'](?:https?:)?//(?!127\.0\.0\.1)[^"']+["']""", re.I)
+
+
+def _remote_assets(html: str) -> list[str]:
+    """Tags that make the browser fetch from another host (a canonical link fetches nothing)."""
+    return [t for t in TAG.findall(html) if REMOTE.search(t) and 'rel="canonical"' not in t]
+
+
+def test_nbval_collects_every_toc_notebook(request: pytest.FixtureRequest) -> None:
+    collected = request.config.stash.get(NBVAL_COLLECTED, set())
+    expected = {(ROOT / p).resolve() for p in book.nbval_paths()}
+    missing = sorted(str(p.relative_to(ROOT)) for p in expected - collected)
+    assert not missing, f"notebooks in _toc.yml that nbval did not collect: {missing}"
+
+
+def test_toc_lists_only_existing_pages() -> None:
+    files = book.toc_files()
+    assert files[0].name.startswith("intro")
+    assert all(f.exists() for f in files)
+
+
+def _site_pages() -> list[Path]:
+    if not (SITE / "intro.html").exists():
+        pytest.fail("the book is not built: run `make book` first (make test does)")
+    return [p for p in SITE.rglob("*.html") if "figures" not in p.relative_to(SITE).parts]
+
+
+def test_built_pages_load_nothing_from_other_hosts() -> None:
+    offenders = {}
+    for page in _site_pages():
+        found = _remote_assets(page.read_text(encoding="utf-8"))
+        if found:
+            offenders[str(page.relative_to(SITE))] = found[0][:160]
+    assert not offenders, f"pages that load assets from other hosts: {offenders}"
+
+
+def test_vega_bundle_is_served_locally_and_matches_altair() -> None:
+    bundle = SITE / "_static" / "vega-bundle.js"
+    assert bundle.exists() and bundle.stat().st_size > 100_000
+    assert figures.vl_version() in bundle.read_text(encoding="utf-8")[:200]
+    intro = (SITE / "intro.html").read_text(encoding="utf-8")
+    assert intro.count("_static/vega-bundle.js") == 1, "the bundle must load exactly once per chart page"
+    assert "cdn.jsdelivr" not in intro and "require.js" not in intro
+
+
+def test_data_and_citation_files_are_published() -> None:
+    for name in ("prices", "fx", "chips", "models", "deployments", "export_controls", "places", "usage", "claims"):
+        assert (SITE / "data" / f"{name}.csv").exists(), name
+    assert (SITE / "data" / "schema.yaml").exists()
+    assert (SITE / "CITATION.cff").exists()

@@ -1,0 +1,72 @@
+"""HTML descriptions of the data tables for the book's data appendix, generated from the schema and data."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from tokenlib import data
+
+_DATE_COLUMNS = {"prices": "effective_date", "fx": "month", "export_controls": "date", "usage": "date",
+                 "deployments": None, "chips": None, "models": "release_date", "places": None, "claims": None}
+
+
+def _span(name: str, df: pd.DataFrame) -> str:
+    col = _DATE_COLUMNS.get(name)
+    if not col or col not in df or df[col].dropna().empty:
+        return ""
+    values = df[col].dropna()
+    return f"{values.min()!s:.10} to {values.max()!s:.10}"
+
+
+def table_overview(link_prefix: str = "") -> str:
+    """One row per table: rows, kinds of rows, distinct sources, span, and the CSV download link."""
+    rows = []
+    for name in data.table_names():
+        df = data.load(name)
+        kinds = df["kind"].value_counts().to_dict()
+        kind_text = ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
+        rows.append(
+            "<tr>"
+            f'<td><a href="{link_prefix}data/{name}.csv" download><code>{name}.csv</code></a></td>'
+            f"<td>{html.escape(data.table_spec(name).description)}</td>"
+            f"<td>{len(df)}</td><td>{html.escape(kind_text)}</td>"
+            f"<td>{df['source_url'].nunique()}</td><td>{html.escape(_span(name, df))}</td>"
+            "</tr>"
+        )
+    head = "<tr><th>File</th><th>What</th><th>Rows</th><th>Kinds</th><th>Sources</th><th>Span</th></tr>"
+    return f'<table class="tc-table"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def column_table(name: str) -> str:
+    """The columns of table ``name``: type, unit, whether required, allowed values, meaning."""
+    spec = data.table_spec(name)
+    rows = []
+    for c in spec.columns:
+        allowed = ", ".join(c.values[:20]) + (" …" if len(c.values) > 20 else "")
+        rows.append(
+            f"<tr><td><code>{c.name}</code></td><td>{c.type}</td><td>{html.escape(c.unit or '')}</td>"
+            f"<td>{'yes' if c.required else ''}</td><td>{html.escape(allowed)}</td>"
+            f"<td>{html.escape(c.description)}</td></tr>"
+        )
+    head = "<tr><th>Column</th><th>Type</th><th>Unit</th><th>Required</th><th>Allowed values</th><th>Meaning</th></tr>"
+    return f'<table class="tc-table"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def coverage_notes(name: str) -> str:
+    """A sentence on what a table covers, computed from its rows."""
+    df = data.load(name)
+    if name == "prices":
+        cn = df[df["provider_country"] == "CN"]["provider"].nunique()
+        other = df[df["provider_country"] != "CN"]["provider"].nunique()
+        return f"{len(df)} price points from {cn} Chinese and {other} other providers, {_span(name, df)}."
+    if name == "chips":
+        return f"{len(df)} chips, {int((df['country'] == 'CN').sum())} of them Chinese."
+    if name == "places":
+        return f"{df['place'].nunique()} places, {df['metric'].nunique()} kinds of fact."
+    if name == "claims":
+        counts = df["verdict"].value_counts().to_dict()
+        return "Verdicts: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + "."
+    span = _span(name, df)
+    return f"{len(df)} rows" + (f", {span}." if span else ".")
