@@ -169,7 +169,7 @@ def cost_components_per_mtok(
                                              n_chips=n_chips, electricity_cny_per_kwh=electricity_cny_per_kwh,
                                              place=place, utilization=utilization, currency=currency, root=root,
                                              **assumptions), dtype=float)
-    hour_args = {k: v for k, v in assumptions.items() if k != "cached_input_cost_fraction"}
+    hour_args = {k: v for k, v in assumptions.items() if k not in ("cached_input_cost_fraction", "on_oom")}
     comp = cost_components(chip, electricity_cny_per_kwh=electricity_cny_per_kwh, place=place, currency=currency,
                            root=root, **hour_args)
     scale = per_mtok / np.asarray(comp["total"], dtype=float)

@@ -1,0 +1,365 @@
+"""US export-control metrics for accelerators, and the chip-by-chip comparisons chapter 2 draws from the kernel.
+
+**Total Processing Performance (TPP)**, the metric of ECCN 3A090 (US Export Administration
+Regulations), is ``2 x MacTOPS x bit length of the operation``, aggregated over the chip's processing
+units. Vendors quote dense tensor peaks in TOPS/TFLOPS, counting a multiply-accumulate as two
+operations, so for one precision ``TPP = dense TOPS x bit length`` (e.g. H100: 989.5 dense BF16
+TFLOPS x 16 = 15,832; 1,979 dense FP8 TFLOPS x 8 = 15,832). A chip's TPP is the **maximum over its
+precisions**. Units: 1 TPP = 1e12 bit-operations per second. **Performance density (PD)** =
+TPP / applicable die area in mm2.
+
+Thresholds (:data:`THRESHOLDS`) carry their provenance and a verification status: the 3A090.a text
+of the October 2023 rule was read (in a copy of the Commerce Control List); the October 2022 values
+come from a news summary of the rule; the lower bounds of 3A090.b were read only in a 2025 Senate
+bill that reuses them (the 3A090.b rule text itself was not read: ``status="corroborated"``). The
+chapter says so beside every use.
+
+The second half of the module holds small helpers over the cost kernel (:mod:`tokenlib.kernel`,
+:mod:`tokenlib.cost`): how many chips of one kind match another, and the split of a cost per
+million tokens into capex, power and hosting. They call the kernel and never re-derive its formulas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from tokenlib import subsidy
+from tokenlib import cost, kernel, specs
+from tokenlib.data import load_sources
+from tokenlib.errors import check_choice, check_number
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Bit length of the operation behind each peak column of ``data/chips.csv``.
+BIT_LENGTH: dict[str, int] = {"bf16_tflops": 16, "fp16_tflops": 16, "fp8_tflops": 8, "int8_tops": 8}
+PEAK_COLUMNS: tuple[str, ...] = tuple(BIT_LENGTH)
+
+OCT2023_CLASSES: tuple[str, ...] = ("3A090.a", "3A090.b", "not controlled", "undetermined")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One numeric threshold of a rule, with where it was read and how sure we are of it."""
+
+    rule: str
+    name: str
+    value: float
+    unit: str
+    status: str  # "rule text" | "secondary summary" | "corroborated"
+    source_url: str
+    source_id: str
+    note: str
+
+
+_EC_2022 = "ec-2022-10-07-bis-rule"
+_EC_2023 = "ec-2023-10-17-bis-acs-rule"
+_EC_2026 = "ec-2026-01-13-bis-h200-case-by-case"
+_EENEWS = "https://www.eenewseurope.com/en/nvidia-hobbles-a100-chip-to-meet-us-export-control-rules/"
+_LENZO = "https://www.lenzo.ai/eccn/3a090/"
+_SAFE_CHIPS = "https://www.govinfo.gov/bulkdata/BILLS/119/1/s/BILLS-119s3374is.xml"
+_MORGAN_LEWIS = ("https://www.morganlewis.com/pubs/2026/01/"
+                 "bis-revises-export-review-policy-for-advanced-ai-chips-destined-for-china-and-macau")
+
+THRESHOLDS: dict[str, Threshold] = {
+    "oct2022_tpp": Threshold(
+        "Oct-2022 (3A090, 87 FR 62186)", "TPP", 4800, "TPP", "secondary summary", _EENEWS, _EC_2022,
+        "eeNews Europe: 'chips with this capability [600 Gbyte/s] and an 8bit integer performance of "
+        "600TOPS'; 600 TOPS x 8 bits = 4800 (derived). The Federal Register parameter text was not read."),
+    "oct2022_io_gbps": Threshold(
+        "Oct-2022 (3A090, 87 FR 62186)", "chip-to-chip I/O", 600, "GB/s", "secondary summary", _EENEWS, _EC_2022,
+        "Both tests had to be met. The rule counts aggregate bidirectional I/O to other chips; we test the "
+        "vendor's scale-up link figure (NVLink/HCCS), an approximation."),
+    "oct2023_a_tpp": Threshold(
+        "Oct-2023 (3A090.a, 88 FR 73458)", "TPP", 4800, "TPP", "rule text", _LENZO, _EC_2023,
+        "'A 'total processing performance' of 4800 or more' (CCL text as reproduced by lenzo.ai)."),
+    "oct2023_a_tpp_dense": Threshold(
+        "Oct-2023 (3A090.a, 88 FR 73458)", "TPP (with density test)", 1600, "TPP", "rule text", _LENZO, _EC_2023,
+        "'A 'total processing performance' of 1600 or more and a 'performance density' of 5.92 or more'."),
+    "oct2023_a_pd": Threshold(
+        "Oct-2023 (3A090.a, 88 FR 73458)", "performance density", 5.92, "TPP/mm2", "rule text", _LENZO, _EC_2023,
+        "Same sentence as the 1600 TPP test."),
+    "oct2023_b_tpp": Threshold(
+        "Oct-2023 (3A090.b, 88 FR 73458)", "TPP (band 1 lower bound)", 2400, "TPP", "corroborated", _SAFE_CHIPS, _EC_2023,
+        "3A090.b rule text NOT read. Lower bound as used by the SAFE Chips Act (S.3374, introduced 2025-12-04): "
+        "'a total processing performance of 2,400 or more and a performance density of 1.6 or more'."),
+    "oct2023_b_pd": Threshold(
+        "Oct-2023 (3A090.b, 88 FR 73458)", "performance density (band 1 lower bound)", 1.6, "TPP/mm2", "corroborated",
+        _SAFE_CHIPS, _EC_2023, "See oct2023_b_tpp."),
+    "oct2023_b2_pd": Threshold(
+        "Oct-2023 (3A090.b, 88 FR 73458)", "performance density (band 2 lower bound, TPP >= 1600)", 3.2, "TPP/mm2",
+        "corroborated", _SAFE_CHIPS, _EC_2023,
+        "SAFE Chips Act: 'a total processing performance of 1,600 or more and a performance density of 3.2 or more'. "
+        "3A090.b rule text NOT read; the upper bounds of both bands are the 3A090.a thresholds by construction."),
+    "jan2026_tpp": Threshold(
+        "Jan-2026 case-by-case review (91 FR 1684)", "TPP (upper limit)", 21000, "TPP", "secondary summary",
+        _MORGAN_LEWIS, _EC_2026, "'a total processing performance (TPP) of less than 21,000' (Morgan Lewis)."),
+    "jan2026_dram_gbps": Threshold(
+        "Jan-2026 case-by-case review (91 FR 1684)", "total DRAM bandwidth (upper limit)", 6500, "GB/s",
+        "secondary summary", _MORGAN_LEWIS, _EC_2026, "'a total DRAM bandwidth below 6,500 GB/s' (Morgan Lewis)."),
+}
+"""Every threshold used, with its source and verification status (see the module docstring)."""
+
+
+def _t(name: str) -> float:
+    return THRESHOLDS[name].value
+
+
+def thresholds_table() -> pd.DataFrame:
+    """:data:`THRESHOLDS` as a table (one row per threshold)."""
+    return pd.DataFrame([{"key": k, **vars(v)} for k, v in THRESHOLDS.items()])
+
+
+# ----------------------------------------------------------------------------- TPP and density
+
+
+def tpp(tops: Any, bit_length: Any) -> Any:
+    """TPP of one precision: dense peak (TOPS or TFLOPS, 2 ops per MAC) x bit length of the operation.
+
+    Broadcasts; scalars give a float. ``tpp(989.5, 16) == 15832``.
+    """
+    t = check_number("tops", tops)
+    b = check_number("bit_length", bit_length, allow_zero=False)
+    out = t * b
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def tpp_from_peaks(peaks: dict[str, Any]) -> Any:
+    """TPP as the maximum over precisions. ``peaks`` maps peak columns (see :data:`BIT_LENGTH`) to
+    dense TOPS/TFLOPS (NaN or missing = not published). Returns NaN where no peak is known."""
+    out: FloatArray | None = None
+    for col, value in peaks.items():
+        check_choice("peak column", col, PEAK_COLUMNS)
+        v = np.asarray(value, dtype=float)
+        if np.any(v[np.isfinite(v)] < 0):
+            raise ValueError(f"{col} must be >= 0, got {value!r}")
+        cand = np.where(np.isfinite(v), v * BIT_LENGTH[col], -np.inf)
+        out = cand if out is None else np.maximum(out, cand)
+    if out is None:
+        raise ValueError("tpp_from_peaks needs at least one peak")
+    res = np.where(np.isfinite(out), out, np.nan)
+    return float(res) if np.ndim(res) == 0 else res
+
+
+def performance_density(tpp_value: Any, die_area_mm2: Any) -> Any:
+    """Performance density = TPP / applicable die area (mm2). NaN area gives NaN."""
+    t = np.asarray(tpp_value, dtype=float)
+    a = np.asarray(die_area_mm2, dtype=float)
+    if np.any(a[np.isfinite(a)] <= 0):
+        raise ValueError(f"die_area_mm2 must be > 0, got {die_area_mm2!r}")
+    out = t / a
+    return float(out) if np.ndim(out) == 0 else out
+
+
+# ----------------------------------------------------------------------------- classification
+
+
+def controlled_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
+    """Oct-2022 3A090: controlled when TPP >= 4800 **and** chip-to-chip I/O >= 600 GB/s.
+
+    Unknown I/O (NaN) counts as below the line (a chip without a scale-up link). Returns bool(s).
+    """
+    t = np.asarray(tpp_value, dtype=float)
+    io = np.nan_to_num(np.asarray(io_gbps, dtype=float), nan=0.0)
+    out = (t >= _t("oct2022_tpp")) & (io >= _t("oct2022_io_gbps"))
+    return bool(out) if np.ndim(out) == 0 else out
+
+
+def classify_oct2023(tpp_value: Any, density: Any) -> Any:
+    """Oct-2023 3A090 class: ``"3A090.a"``, ``"3A090.b"``, ``"not controlled"`` or ``"undetermined"``.
+
+    3A090.a: TPP >= 4800, or TPP >= 1600 and PD >= 5.92. 3A090.b (lower bounds corroborated, not
+    read in the rule, see :data:`THRESHOLDS`): 2400 <= TPP < 4800 and 1.6 <= PD < 5.92, or
+    TPP >= 1600 and 3.2 <= PD < 5.92. With an unknown (NaN) density only the TPP tests can decide:
+    TPP >= 4800 is 3A090.a, TPP < 1600 is not controlled, anything between is ``"undetermined"``.
+    """
+    t = np.asarray(tpp_value, dtype=float)
+    d = np.asarray(density, dtype=float)
+    known = np.isfinite(d)
+    dd = np.where(known, d, -np.inf)
+    a = (t >= _t("oct2023_a_tpp")) | ((t >= _t("oct2023_a_tpp_dense")) & (dd >= _t("oct2023_a_pd")))
+    b1 = (t >= _t("oct2023_b_tpp")) & (t < _t("oct2023_a_tpp")) & (dd >= _t("oct2023_b_pd")) & (dd < _t("oct2023_a_pd"))
+    b2 = (t >= _t("oct2023_a_tpp_dense")) & (dd >= _t("oct2023_b2_pd")) & (dd < _t("oct2023_a_pd"))
+    undecided = ~known & ~a & (t >= _t("oct2023_a_tpp_dense"))
+    out = np.where(a, OCT2023_CLASSES[0], np.where(b1 | b2, OCT2023_CLASSES[1],
+                                                   np.where(undecided, OCT2023_CLASSES[3], OCT2023_CLASSES[2])))
+    return str(out) if np.ndim(out) == 0 else out
+
+
+def within_jan2026_lane(tpp_value: Any, hbm_tbps: Any) -> Any:
+    """Jan-2026 case-by-case licensing lane for China: TPP < 21,000 and DRAM bandwidth < 6,500 GB/s."""
+    t = np.asarray(tpp_value, dtype=float)
+    bw = np.asarray(hbm_tbps, dtype=float) * 1000.0
+    out = (t < _t("jan2026_tpp")) & (bw < _t("jan2026_dram_gbps"))
+    return bool(out) if np.ndim(out) == 0 else out
+
+
+# ----------------------------------------------------------------------------- ranges of published figures
+
+
+def spec_ranges(fields: list[str] | tuple[str, ...] | None = None, root: Path | str | None = None) -> pd.DataFrame:
+    """Every published figure per chip and field: the value used in chips.csv and the low/high of all
+    figures for it (chips.csv plus the conflicting rows of data/sources/chips.csv).
+
+    Columns: id, field, used, low, high, n_figures, conflict (True when low != high).
+    Estimated figures (kind=estimate in the sources file) are counted but flagged in ``estimate``.
+    """
+    chips = specs.chips_table(root).reset_index(drop=True)
+    src = load_sources("chips", root)
+    cols = list(fields) if fields is not None else [c for c in specs.CHIP_FIELDS if c != "price_usd"] + ["die_area_mm2"]
+    rows = []
+    for col in cols:
+        check_choice("chips field", col, chips.columns)
+        for _, r in chips.iterrows():
+            used = float(r[col]) if pd.notna(r[col]) else np.nan
+            extra = src[(src["item_id"] == r["id"]) & (src["field"] == col)]
+            vals = [v for v in [used, *extra["value"].astype(float)] if np.isfinite(v)]
+            if not vals:
+                continue
+            rows.append({
+                "id": r["id"], "field": col, "used": used, "low": min(vals), "high": max(vals),
+                "n_figures": len(set(vals)) if len(vals) > 0 else 0,
+                "conflict": min(vals) != max(vals),
+                "estimate": bool((extra["kind"] == "estimate").any()),
+            })
+    return pd.DataFrame(rows)
+
+
+def published_tpp(root: Path | str | None = None) -> pd.Series:
+    """Published TPP per chip id from data/sources/chips.csv (field ``tpp``; first figure per chip)."""
+    src = load_sources("chips", root)
+    s = src[src["field"] == "tpp"].groupby("item_id")["value"].first()
+    s.name = "tpp_published"
+    return s
+
+
+def tpp_table(root: Path | str | None = None) -> pd.DataFrame:
+    """One row per chip: TPP computed from its dense peaks (and which precision sets it), the published
+    TPP where one exists, performance density, the low/high TPP and density implied by conflicting
+    published figures, and its class under the Oct-2022, Oct-2023 and Jan-2026 tests.
+
+    Ranges: low TPP = the lowest published figure of each bit length (BF16/FP16 pooled, FP8/INT8
+    pooled) times its bit length, the larger of the two; high TPP likewise with the highest figures.
+    Low density = low TPP / largest published die area; high density = high TPP / smallest area.
+    """
+    chips = specs.chips_table(root).reset_index(drop=True)
+    peaks = {c: chips[c].to_numpy(dtype=float) for c in PEAK_COLUMNS}
+    computed = np.asarray(tpp_from_peaks(peaks), dtype=float)
+    by_col = np.vstack([np.where(np.isfinite(peaks[c]), peaks[c] * BIT_LENGTH[c], -np.inf) for c in PEAK_COLUMNS])
+    arg = np.argmax(by_col, axis=0)
+    precision_of = np.array([PEAK_COLUMNS[i].split("_")[0] for i in arg])
+    area = chips["die_area_mm2"].to_numpy(dtype=float)
+    pd_used = np.asarray(performance_density(computed, area), dtype=float)
+
+    ranges = spec_ranges(list(PEAK_COLUMNS) + ["die_area_mm2"], root)
+    lows: dict[tuple[str, str], float] = {
+        (str(i), str(f)): float(v) for i, f, v in zip(ranges["id"], ranges["field"], ranges["low"])}
+    highs: dict[tuple[str, str], float] = {
+        (str(i), str(f)): float(v) for i, f, v in zip(ranges["id"], ranges["field"], ranges["high"])}
+    ids = [str(i) for i in chips["id"]]
+
+    def _pooled(table: dict[tuple[str, str], float], bits: int, pick: Any) -> FloatArray:
+        # every published figure of one bit length (BF16 and FP16; FP8 and INT8) is pooled: the
+        # domestic chips' sheets give one 16-bit figure that data/chips.csv files under both columns
+        cols = [c for c in PEAK_COLUMNS if BIT_LENGTH[c] == bits]
+        vals = [[table[(i, c)] for c in cols if (i, c) in table] for i in ids]
+        return np.array([pick(v) if v else np.nan for v in vals], dtype=float)
+
+    tpp_lo = np.asarray(tpp_from_peaks({"bf16_tflops": _pooled(lows, 16, min), "int8_tops": _pooled(lows, 8, min)}),
+                        dtype=float)
+    tpp_hi = np.asarray(tpp_from_peaks({"bf16_tflops": _pooled(highs, 16, max), "int8_tops": _pooled(highs, 8, max)}),
+                        dtype=float)
+    area_lo = np.array([lows.get((i, "die_area_mm2"), np.nan) for i in ids])
+    area_hi = np.array([highs.get((i, "die_area_mm2"), np.nan) for i in ids])
+    pub = published_tpp(root)
+    out = pd.DataFrame({
+        "id": chips["id"], "name": chips["name"], "vendor": chips["vendor"], "country": chips["country"],
+        "tpp": computed, "tpp_precision": precision_of,
+        "tpp_published": chips["id"].map(pub).astype(float),
+        "tpp_low": tpp_lo, "tpp_high": tpp_hi,
+        "die_area_mm2": area,
+        "density": pd_used,
+        "density_low": np.asarray(performance_density(tpp_lo, area_hi), dtype=float),
+        "density_high": np.asarray(performance_density(tpp_hi, area_lo), dtype=float),
+        "interconnect_gbps": chips["interconnect_gbps"].to_numpy(dtype=float),
+        "hbm_tbps": chips["hbm_tbps"].to_numpy(dtype=float),
+    })
+    out["tpp_diff_pct"] = 100.0 * (out["tpp"] - out["tpp_published"]) / out["tpp_published"]
+    out["oct2022_controlled"] = controlled_oct2022(out["tpp"].to_numpy(), out["interconnect_gbps"].to_numpy())
+    out["oct2023_class"] = classify_oct2023(out["tpp"].to_numpy(), out["density"].to_numpy())
+    out["oct2023_class_low"] = classify_oct2023(out["tpp_low"].to_numpy(), out["density_low"].to_numpy())
+    out["oct2023_class_high"] = classify_oct2023(out["tpp_high"].to_numpy(), out["density_high"].to_numpy())
+    out["jan2026_lane"] = within_jan2026_lane(out["tpp"].to_numpy(), out["hbm_tbps"].to_numpy())
+    return out
+
+
+# ----------------------------------------------------------------------------- comparisons through the kernel
+
+
+def chips_to_match(
+    model: str, chip: Any, reference: str, phase: str, *, batch_per_chip: Any, context: Any,
+    precision: str = "bf16", n_chips: Any = 1, calibrated: bool = True, root: Path | str | None = None,
+) -> Any:
+    """How many ``chip`` deliver the tokens/s of one ``reference`` chip (kernel throughput ratio).
+
+    Both run ``model`` in groups of ``n_chips`` with ``batch_per_chip`` sequences per chip. NaN where
+    either does not fit in memory.
+    """
+    b = check_number("batch_per_chip", batch_per_chip, allow_zero=False)
+    n = check_number("n_chips", n_chips, allow_zero=False)
+    kw: dict[str, Any] = dict(batch=b * n, context=context, precision=precision, n_chips=n_chips,
+                              calibrated=calibrated, on_oom="nan", root=root)
+    ref = np.asarray(kernel.throughput(model, reference, phase, **kw), dtype=float)
+    other = np.asarray(kernel.throughput(model, chip, phase, **kw), dtype=float)
+    out = ref / other
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def cost_breakdown(
+    model: str, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16", n_chips: Any = 1,
+    electricity_cny_per_kwh: Any, utilization: Any = None, capex_usd: Any = None, currency: str = "CNY",
+    root: Path | str | None = None,
+) -> dict[str, Any]:
+    """Split :func:`tokenlib.cost.cost_per_mtok` into capex, power and hosting (currency per Mtok).
+
+    The split itself is :func:`tokenlib.subsidy.cost_components_per_mtok` (each part is the kernel's
+    cost with the other inputs switched off); batches that do not fit give NaN. Chips without a price
+    are costed by the kernel at its all-in rental rate: their whole cost is reported as ``rental`` and
+    the other parts are 0. Returns arrays (or floats) under keys ``total``, ``capex``, ``power``,
+    ``hosting``, ``rental``.
+    """
+    extra: dict[str, Any] = {} if capex_usd is None else {"capex_usd": capex_usd}
+    comp = subsidy.cost_components_per_mtok(
+        model, chip, phase, batch=batch, context=context, precision=precision, n_chips=n_chips,
+        electricity_cny_per_kwh=electricity_cny_per_kwh, utilization=utilization, currency=currency,
+        root=root, on_oom="nan", **extra,
+    )
+    total = np.asarray(comp["total"], dtype=float)
+    rented = np.asarray(comp["rental"], dtype=bool) & np.isfinite(total)
+    parts = {
+        "total": total,
+        "capex": np.where(rented, 0.0, np.asarray(comp["capex"], dtype=float)),
+        "power": np.where(rented, 0.0, np.asarray(comp["power"], dtype=float)),
+        "hosting": np.where(rented, 0.0, np.asarray(comp["hosting"], dtype=float)),
+        "rental": np.where(rented, total, 0.0),
+    }
+    scalar = all(np.ndim(x) == 0 for x in (chip, batch, context, n_chips))
+    return {k: float(v) if scalar else v for k, v in parts.items()}
+
+
+def kwh_per_mtok(
+    model: str, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16", n_chips: Any = 1,
+    utilization: Any = None, root: Path | str | None = None,
+) -> Any:
+    """Electricity (kWh at the meter, PUE included) per million tokens, read off the kernel's cost:
+    the power part of the cost at 1 CNY/kWh. Chips costed at the rental rate give NaN."""
+    parts = cost_breakdown(model, chip, phase, batch=batch, context=context, precision=precision,
+                           n_chips=n_chips, electricity_cny_per_kwh=1.0, utilization=utilization, root=root)
+    power = np.asarray(parts["power"], dtype=float)
+    out = np.where(np.asarray(parts["rental"]) > 0, np.nan, power)
+    return float(out) if np.ndim(out) == 0 else out
