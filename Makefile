@@ -58,6 +58,7 @@ execute: env
 	@for nb in $$($(BIN)/python -m tokenlib.book notebooks --ipynb); do \
 	  echo "executing $$nb"; \
 	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=180 "$$nb"; \
+	  $(BIN)/python -m tokenlib.book tidy "$$nb"; \
 	done
 
 test: book

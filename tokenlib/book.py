@@ -9,6 +9,7 @@ Command line (used by the Makefile)::
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,8 +22,8 @@ from tokenlib.data import repo_root
 NBVAL_DIR = Path("_build") / "nbval"
 
 
-def toc_files(root: Path | None = None) -> list[Path]:
-    """Every source file ``_toc.yml`` lists (root first), resolved to an existing .md or .ipynb."""
+def toc_docnames(root: Path | None = None) -> list[str]:
+    """Every page ``_toc.yml`` lists, as Sphinx docnames (root first, no file suffix)."""
     base = root or repo_root()
     toc = yaml.safe_load((base / "_toc.yml").read_text(encoding="utf-8"))
     names: list[str] = [str(toc["root"])]
@@ -38,10 +39,16 @@ def toc_files(root: Path | None = None) -> list[Path]:
                 walk(item)
 
     walk({k: v for k, v in toc.items() if k != "root"})
+    return [re.sub(r"\.(md|ipynb)$", "", n) for n in names]
+
+
+def toc_files(root: Path | None = None) -> list[Path]:
+    """Every source file ``_toc.yml`` lists (root first), resolved to an existing .md or .ipynb."""
+    base = root or repo_root()
     files = []
-    for name in names:
+    for name in toc_docnames(base):
         stem = base / name
-        candidates = [stem] if stem.suffix in (".md", ".ipynb") else [stem.with_suffix(".ipynb"), stem.with_suffix(".md")]
+        candidates = [stem.with_suffix(".ipynb"), stem.with_suffix(".md")]
         found = next((c for c in candidates if c.exists()), None)
         if found is None:
             raise FileNotFoundError(f"_toc.yml lists {name!r} but no .ipynb or .md file exists for it")
@@ -82,6 +89,16 @@ def nbval_paths(root: Path | None = None) -> list[Path]:
     return out
 
 
+def tidy_notebook(path: Path) -> None:
+    """Drop per-cell execution timestamps so re-running an unchanged chapter changes no stored bytes."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tokenlib.book")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,7 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     group = nb.add_mutually_exclusive_group(required=True)
     group.add_argument("--ipynb", action="store_true", help=".ipynb files only")
     group.add_argument("--for-nbval", action="store_true", help="paths for nbval (MyST notebooks converted)")
+    tidy = sub.add_parser("tidy", help="drop execution timestamps from notebooks")
+    tidy.add_argument("paths", nargs="+", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "tidy":
+        for path in args.paths:
+            tidy_notebook(path)
+        return 0
     base = repo_root()
     if args.ipynb:
         paths = [p.relative_to(base) for p in toc_notebooks(base) if p.suffix == ".ipynb"]

@@ -227,23 +227,9 @@ def page_for(name: str) -> str:
 
 
 def _toc_docnames() -> list[str]:
-    path = repo_root() / "_toc.yml"
-    with open(path, encoding="utf-8") as f:
-        toc = yaml.safe_load(f)
-    found: list[str] = [str(toc["root"])]
+    from tokenlib.book import toc_docnames
 
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "file" in node:
-                found.append(str(node["file"]))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk({k: v for k, v in toc.items() if k != "root"})
-    return [re.sub(r"\.(md|ipynb)$", "", d) for d in found]
+    return toc_docnames()
 
 
 def _relative_root(page: str) -> str:
