@@ -57,3 +57,17 @@ def test_real_models_have_required_ids():
     for f in specs.MODEL_FIELDS:
         if f != "max_context":
             assert getattr(v3, f) == getattr(r1, f) or (np.isnan(getattr(v3, f)) and np.isnan(getattr(r1, f)))
+
+
+def test_every_place_has_a_display_name() -> None:
+    import yaml
+
+    from tokenlib import places
+    from tokenlib.data import schema_path
+    from tokenlib.errors import UnknownChoiceError
+
+    enum = yaml.safe_load(schema_path().read_text(encoding="utf-8"))["enums"]["place"]
+    assert set(enum) == set(places.PLACE_NAMES)
+    assert places.display_name("hangzhou") == "Hangzhou 杭州"
+    with pytest.raises(UnknownChoiceError, match="Did you mean 'hangzhou'"):
+        places.display_name("hangzou")

@@ -84,7 +84,7 @@ def nbval_paths(root: Path | None = None) -> list[Path]:
             continue
         target = base / NBVAL_DIR / path.relative_to(base).with_suffix(".ipynb")
         target.parent.mkdir(parents=True, exist_ok=True)
-        jupytext.write(jupytext.read(path), target)
+        jupytext.write(jupytext.read(path, fmt="md:myst"), target)
         out.append(target.relative_to(base))
     return out
 

@@ -48,3 +48,31 @@ def electricity_table(root: Path | str | None = None) -> pd.DataFrame:
     """One row per place: n rows, median, min, max (CNY/kWh)."""
     g = _rows(root).groupby("place")["value"]
     return pd.DataFrame({"n": g.size(), "median": g.median(), "min": g.min(), "max": g.max()}).reset_index()
+
+
+#: How each place id is written for readers: English name, then the Chinese (design: Chinese names with
+#: their English form on first use). Provinces and regions are named as the data treat them.
+PLACE_NAMES: dict[str, str] = {
+    "beijing": "Beijing 北京",
+    "hangzhou": "Hangzhou 杭州",
+    "shanghai": "Shanghai 上海",
+    "shenzhen": "Shenzhen 深圳",
+    "guangzhou": "Guangzhou 广州",
+    "chengdu": "Chengdu 成都",
+    "wuhan": "Wuhan 武汉",
+    "hefei": "Hefei 合肥",
+    "wuhu": "Wuhu 芜湖",
+    "ulanqab": "Ulanqab 乌兰察布",
+    "hohhot": "Hohhot 呼和浩特",
+    "guizhou": "Guizhou 贵州",
+    "zhongwei": "Zhongwei 中卫",
+    "qingyang": "Qingyang 庆阳",
+    "national": "China (national) 全国",
+}
+
+
+def display_name(place: str) -> str:
+    """The reader-facing name of a place id, e.g. ``"ulanqab"`` -> ``"Ulanqab 乌兰察布"``."""
+    from tokenlib.errors import check_choice
+
+    return PLACE_NAMES[check_choice("place", place, PLACE_NAMES)]
