@@ -135,3 +135,44 @@ def test_chips_to_match_and_cost_breakdown():
     kwh = controls.kwh_per_mtok("deepseek-v3", "h20", "decode", batch=16 * 32, context=2048, precision="fp8",
                                 n_chips=32)
     assert kwh == pytest.approx(parts["power"] / 0.5)
+
+
+def test_label_positions_share_a_label_at_one_spot_and_apply_nudges():
+    import pandas as pd
+
+    df = pd.DataFrame({"chip": ["H100", "H800", "H20", "A100"],
+                       "tpp": [15832.0, 15832.0, 2368.0, 4992.0], "density": [19.4, 19.4, 2.9, 6.04]})
+    lab = controls.label_positions(df, "tpp", "density", nudge={"H20": (-8, 10, "right")})
+    assert lab["chip"].tolist() == ["H100 / H800", "H20", "A100"]  # same spot: one joined label, row order kept
+    assert lab.set_index("chip").loc["H20", ["dx", "dy", "align"]].tolist() == [-8, 10, "right"]
+    assert lab.set_index("chip").loc["A100", ["dx", "dy", "align"]].tolist() == list(controls.DEFAULT_NUDGE)
+    # within ~2 % on a log axis counts as the same spot; 10 % apart does not
+    near = controls.label_positions(pd.DataFrame({"chip": ["a", "b", "c"], "tpp": [1000.0, 1004.0, 1100.0],
+                                                  "density": [1.0, 1.0, 1.0]}), "tpp", "density")
+    assert near["chip"].tolist() == ["a / b", "c"]
+    with pytest.raises(ValueError, match="align"):
+        controls.label_positions(df, "tpp", "density", nudge={"H20": (0, 0, "middle")})
+    with pytest.raises(ValueError, match="log scale"):
+        controls.label_positions(df.assign(tpp=0.0), "tpp", "density")
+
+
+def test_point_labels_layers_one_text_mark_per_offset():
+    import altair as alt
+    import pandas as pd
+
+    df = pd.DataFrame({"chip": ["H100", "H20", "A100"], "tpp": [15832.0, 2368.0, 4992.0], "density": [19.4, 2.9, 6.04]})
+    xs, ys = alt.Scale(type="log"), alt.Scale(type="log")
+    chart = controls.point_labels(df, "tpp", "density", xs, ys, nudge={"H20": (-8, 10, "right")})
+    spec = chart.to_dict()
+    marks = [layer["mark"] for layer in spec["layer"]]
+    assert len(marks) == 2 and {m["align"] for m in marks} == {"left", "right"}
+    assert all(m["type"] == "text" for m in marks)
+
+
+def test_spec_ranges_flags_conflicts_not_rounding():
+    r = controls.spec_ranges(["bf16_tflops"]).set_index("id")
+    # H100: 989.4 and 989.5 are the same figure rounded; the 910B's 220-400 TFLOPS are a real conflict
+    assert r.loc["h100-sxm", "high"] - r.loc["h100-sxm", "low"] < 1 and not r.loc["h100-sxm", "conflict"]
+    assert r.loc["ascend-910b", "conflict"]
+    strict = controls.spec_ranges(["bf16_tflops"], rel_tol=0.0).set_index("id")
+    assert strict.loc["h100-sxm", "conflict"]

@@ -18,8 +18,7 @@ from pybtex.database import parse_string
 from tokenlib import book, charts, figures
 from tokenlib.figures import Source, publish
 
-ROOT = Path(__file__).resolve().parents[1]
-SITE = ROOT / "_build" / "html"
+from conftest import ROOT, SITE
 BUNDLE_SUFFIXES = (".svg", ".png", ".csv", ".vl.json", ".html")
 
 

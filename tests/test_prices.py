@@ -133,3 +133,55 @@ def test_real_tables_normalise_and_cascade() -> None:
     series = tp.tier_series(norm)
     assert set(series["tier"]) == {"flagship", "budget"}
     assert not math.isnan(series["input_usd"].iloc[0])
+
+
+def _series(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame([{"provider": p, "tier": t, "effective_date": pd.Timestamp(d), "input_cny": v}
+                         for p, t, d, v in rows])
+
+
+def test_carry_forward_holds_the_last_price() -> None:
+    s = _series([("a", "flagship", "2024-05-01", 10.0), ("a", "flagship", "2024-07-01", 2.0),
+                 ("b", "flagship", "2024-06-15", 5.0)])
+    cf = tp.carry_forward(s, ["2024-05-31", "2024-06-30", "2024-07-31"], value_cols=["input_cny"])
+    got = {(r.provider, r.date.strftime("%Y-%m-%d")): r.input_cny for r in cf.itertuples()}
+    # a: 10 until July, then 2; b: absent before its first row, 5 after
+    assert got == {("a", "2024-05-31"): 10.0, ("a", "2024-06-30"): 10.0, ("a", "2024-07-31"): 2.0,
+                   ("b", "2024-06-30"): 5.0, ("b", "2024-07-31"): 5.0}
+    with pytest.raises(ValueError, match="two rows on one date"):
+        tp.carry_forward(pd.concat([s, s]), ["2024-07-31"], value_cols=["input_cny"])
+
+
+def test_median_path_uses_a_fixed_cohort() -> None:
+    s = _series([("a", "flagship", "2024-05-10", 30.0), ("b", "flagship", "2024-05-20", 10.0),
+                 ("c", "flagship", "2024-05-23", 1.0), ("a", "flagship", "2025-01-01", 2.0),
+                 ("late", "flagship", "2024-09-01", 0.1),          # enters after the cohort closes: ignored
+                 ("a", "budget", "2024-05-10", 1.0)])
+    m = tp.median_path(s, cohort_end="2024-05-31", value_cols=["input_cny"])
+    flag = m[m["tier"] == "flagship"]
+    assert list(flag["date"].dt.strftime("%Y-%m-%d")) == ["2024-05-31", "2025-01-01"]
+    assert list(flag["input_cny"]) == [10.0, 2.0]          # median of (30, 10, 1), then of (2, 10, 1)
+    assert list(flag["n_providers"]) == [3, 3]
+    assert m[m["tier"] == "budget"]["input_cny"].tolist() == [1.0]
+    # end cuts the path
+    assert len(tp.median_path(s, cohort_end="2024-05-31", end="2024-12-31", value_cols=["input_cny"])
+               .query("tier == 'flagship'")) == 1
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.01, 100), min_size=1, max_size=6))
+def test_median_path_starts_at_the_cohort_median(values: list[float]) -> None:
+    s = _series([(f"p{i}", "flagship", "2024-05-10", v) for i, v in enumerate(values)])
+    m = tp.median_path(s, cohort_end="2024-05-31", value_cols=["input_cny"])
+    assert m["input_cny"].iloc[0] == pytest.approx(float(np.median(values)))
+
+
+def test_real_median_path_and_cascade_before_date() -> None:
+    norm = tp.normalise(tokenlib.load("prices"), tokenlib.load("fx"))
+    moves = tp.cascade_moves(norm).set_index("provider")
+    assert moves.loc["baidu", "before_date"] < moves.loc["baidu", "date"]
+    assert pd.isna(moves.loc["bytedance", "before_date"])
+    series = tp.tier_series(norm)
+    med = tp.median_path(series[series["provider_country"] == "CN"], cohort_end="2024-05-31")
+    assert (med.groupby("tier")["n_providers"].nunique() == 1).all()   # the cohort never changes size
+    assert med["date"].min() == pd.Timestamp("2024-05-31")

@@ -17,14 +17,16 @@ chapter says so beside every use.
 The second half of the module holds small helpers over the cost kernel (:mod:`tokenlib.kernel`,
 :mod:`tokenlib.cost`): how many chips of one kind match another, and the split of a cost per
 million tokens into capex, power and hosting. They call the kernel and never re-derive its formulas.
+The last helper, :func:`point_labels`, names the points of chapter 2's log-log chip scatters.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
+import altair as alt
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -202,16 +204,20 @@ def within_jan2026_lane(tpp_value: Any, hbm_tbps: Any) -> Any:
 # ----------------------------------------------------------------------------- ranges of published figures
 
 
-def spec_ranges(fields: list[str] | tuple[str, ...] | None = None, root: Path | str | None = None) -> pd.DataFrame:
+def spec_ranges(
+    fields: list[str] | tuple[str, ...] | None = None, root: Path | str | None = None, *, rel_tol: float = 0.005,
+) -> pd.DataFrame:
     """Every published figure per chip and field: the value used in chips.csv and the low/high of all
     figures for it (chips.csv plus the conflicting rows of data/sources/chips.csv).
 
-    Columns: id, field, used, low, high, n_figures, conflict (True when low != high).
+    Columns: id, field, used, low, high, n_figures, conflict (True when the figures differ by more
+    than ``rel_tol`` of the highest: 989.4 vs 989.5 TFLOPS is rounding, not a conflict).
     Estimated figures (kind=estimate in the sources file) are counted but flagged in ``estimate``.
     """
     chips = specs.chips_table(root).reset_index(drop=True)
     src = load_sources("chips", root)
     cols = list(fields) if fields is not None else [c for c in specs.CHIP_FIELDS if c != "price_usd"] + ["die_area_mm2"]
+    tol = float(check_number("rel_tol", rel_tol, upper=1.0))
     rows = []
     for col in cols:
         check_choice("chips field", col, chips.columns)
@@ -224,7 +230,7 @@ def spec_ranges(fields: list[str] | tuple[str, ...] | None = None, root: Path | 
             rows.append({
                 "id": r["id"], "field": col, "used": used, "low": min(vals), "high": max(vals),
                 "n_figures": len(set(vals)) if len(vals) > 0 else 0,
-                "conflict": min(vals) != max(vals),
+                "conflict": bool(max(vals) - min(vals) > tol * abs(max(vals))),
                 "estimate": bool((extra["kind"] == "estimate").any()),
             })
     return pd.DataFrame(rows)
@@ -363,3 +369,61 @@ def kwh_per_mtok(
     power = np.asarray(parts["power"], dtype=float)
     out = np.where(np.asarray(parts["rental"]) > 0, np.nan, power)
     return float(out) if np.ndim(out) == 0 else out
+
+
+# ----------------------------------------------------------------------------- chart labels
+
+#: Default label offset for :func:`label_positions`: (dx, dy) in pixels and the text alignment.
+DEFAULT_NUDGE: tuple[int, int, str] = (6, -8, "left")
+ALIGNS: tuple[str, ...] = ("left", "center", "right")
+Align = Literal["left", "center", "right"]
+
+
+def label_positions(
+    df: pd.DataFrame, x: str, y: str, *, text: str = "chip",
+    nudge: dict[str, tuple[int, int, str]] | None = None, decimals: int = 2,
+) -> pd.DataFrame:
+    """One label per spot of a scatter: points whose log10 coordinates agree to ``decimals`` places
+    (within about 2% on a log axis) share one label (their texts joined by " / ", in row order). ``nudge`` maps a (joined)
+    label to its (dx, dy, align) offset in pixels; others get :data:`DEFAULT_NUDGE`.
+
+    Returns columns ``x``, ``y``, ``text`` (named as given) and ``dx``, ``dy``, ``align``.
+    ``x`` and ``y`` must be > 0 (log scales).
+    """
+    for col in (x, y, text):
+        check_choice("column", col, [str(c) for c in df.columns])
+    for col in (x, y):
+        v = df[col].to_numpy(dtype=float)
+        if np.any(~np.isfinite(v)) or np.any(v <= 0):
+            raise ValueError(f"{col} must be finite and > 0 on a log scale")
+    key = (np.log10(df[x].astype(float)).round(decimals).astype(str) + "|"
+           + np.log10(df[y].astype(float)).round(decimals).astype(str))
+
+    def join(s: pd.Series) -> str:
+        return " / ".join(str(v) for v in s)
+
+    lab = df.assign(_k=key).groupby("_k", sort=False).agg({x: "first", y: "first", text: join}).reset_index(drop=True)
+    pos = [(nudge or {}).get(str(t), DEFAULT_NUDGE) for t in lab[text]]
+    for p in pos:
+        check_choice("align", p[2], ALIGNS)
+    lab["dx"] = [p[0] for p in pos]
+    lab["dy"] = [p[1] for p in pos]
+    lab["align"] = [p[2] for p in pos]
+    return lab
+
+
+def point_labels(
+    df: pd.DataFrame, x: str, y: str, xscale: alt.Scale, yscale: alt.Scale, *, text: str = "chip",
+    nudge: dict[str, tuple[int, int, str]] | None = None, font_size: int = 11,
+) -> alt.LayerChart:
+    """Altair text layers naming the points of a scatter (positions from :func:`label_positions`),
+    on the scatter's own scales so they layer onto it."""
+    lab = label_positions(df, x, y, text=text, nudge=nudge)
+    spots = list(dict.fromkeys(zip(lab["dx"].astype(int), lab["dy"].astype(int), lab["align"].astype(str))))
+    layers: list[alt.Chart] = []
+    for dx, dy, align in spots:
+        g = lab[(lab["dx"] == dx) & (lab["dy"] == dy) & (lab["align"] == align)]
+        layers.append(
+            alt.Chart(g[[x, y, text]]).mark_text(align=cast(Align, align), dx=dx, dy=dy, fontSize=font_size).encode(
+                x=alt.X(f"{x}:Q", scale=xscale), y=alt.Y(f"{y}:Q", scale=yscale), text=f"{text}:N"))
+    return alt.LayerChart(layer=layers)

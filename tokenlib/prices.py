@@ -244,7 +244,7 @@ def cascade_moves(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str
     For every ``country`` provider with a price row dated in [``start``, ``end``]: the cheapest model
     (input price, CNY per Mtok) at the provider's first dated row after ``start``, that row's date
     and date basis, the same model's previous price where the data hold one (dated before the move),
-    the cut in percent, and the provider's dearest flagship input price on the same first date
+    and its date, the cut in percent, and the provider's dearest flagship input price on the same first date
     (a flagship that stayed high = the provider held its top tier). Rows are ordered by date.
     """
     check_choice("country", country, sorted(set(map(str, norm["provider_country"]))))
@@ -258,7 +258,8 @@ def cascade_moves(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str
         # the move: the date on which the provider's cheapest in-window input price first appears
         cheapest = window.sort_values(["input_cny", "effective_date"]).iloc[0]
         earlier = grp[(grp["model"] == cheapest["model"]) & (grp["effective_date"] < cheapest["effective_date"])]
-        before = float(earlier.sort_values("effective_date").iloc[-1]["input_cny"]) if not earlier.empty else np.nan
+        prev = earlier.sort_values("effective_date").iloc[-1] if not earlier.empty else None
+        before = float(prev["input_cny"]) if prev is not None else np.nan
         flag = window[window["tier"] == "flagship"]
         if not flag.empty:
             flag = flag[flag["input_cny"] == flag["input_cny"].max()]
@@ -268,6 +269,7 @@ def cascade_moves(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str
             "date_basis": cheapest["date_basis"],
             "days_since_start": int((cheapest["effective_date"] - t0).days),
             "cheapest_model": cheapest["model"],
+            "before_date": prev["effective_date"] if prev is not None else pd.NaT,
             "before_input_cny": before,
             "after_input_cny": float(cheapest["input_cny"]),
             "cut_pct": cut_pct(before, cheapest["input_cny"]) if np.isfinite(before) and before > 0 else np.nan,
@@ -275,3 +277,65 @@ def cascade_moves(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str
             "flagship_input_cny": float(flag["input_cny"].max()) if not flag.empty else np.nan,
         })
     return pd.DataFrame(rows).sort_values(["date", "provider"]).reset_index(drop=True)
+
+
+VALUE_COLUMNS = ("input_cny", "output_cny", "input_usd", "output_usd")
+
+
+def carry_forward(series: pd.DataFrame, dates: Any, *, keys: Iterable[str] = ("provider", "tier"),
+                  value_cols: Iterable[str] = VALUE_COLUMNS) -> pd.DataFrame:
+    """The price in force on each of ``dates``: a series' latest row dated on or before the date.
+
+    ``series`` has one row per ``keys`` and ``effective_date`` (e.g. :func:`tier_series`). A price
+    holds until the series' next dated row, however long the gap (a tracker that stopped recording
+    a provider keeps its last price). A group with no row yet on a date is left out for that date.
+    Returns ``keys``, ``date`` and ``value_cols``, one row per group and date.
+    """
+    keys, value_cols = list(keys), list(value_cols)
+    grid = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(np.asarray(dates, dtype=object)))).sort_values()
+    out: list[pd.DataFrame] = []
+    for key, grp in series.sort_values("effective_date").groupby(keys, sort=True):
+        when = pd.DatetimeIndex(grp["effective_date"])
+        if when.has_duplicates:
+            raise ValueError(f"series {key!r} has two rows on one date: aggregate first (tier_series)")
+        idx = np.searchsorted(when.to_numpy(), grid.to_numpy(), side="right") - 1
+        ok = idx >= 0
+        frame = grp.iloc[idx[ok]][value_cols].reset_index(drop=True)
+        frame.insert(0, "date", grid[ok])
+        for k, v in zip(keys, key if isinstance(key, tuple) else (key,), strict=True):
+            frame.insert(0, k, [v] * len(frame))
+        out.append(frame)
+    cols = [*keys, "date", *value_cols]
+    return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
+
+
+def median_path(series: pd.DataFrame, *, cohort_end: str, end: Any = None,
+                value_cols: Iterable[str] = VALUE_COLUMNS) -> pd.DataFrame:
+    """Median price across a fixed cohort of providers, per tier, on every date a member's price moved.
+
+    The cohort of a tier = the providers with a row in that tier dated on or before ``cohort_end``
+    (fixed, so providers entering later cannot move the median by arriving). Each member's price is
+    carried forward (:func:`carry_forward`); the path starts on ``cohort_end`` and has a point on
+    every later date on which a member has a row, up to ``end`` (default: the last such date).
+    Returns tier, date, n_providers and the median of each of ``value_cols`` (free tiers count as 0).
+    """
+    value_cols = list(value_cols)
+    t0 = pd.Timestamp(cohort_end)
+    t1 = pd.Timestamp(end) if end is not None else None
+    parts: list[pd.DataFrame] = []
+    for tier, grp in series.groupby("tier", sort=True):
+        members = grp.loc[grp["effective_date"] <= t0, "provider"].unique()
+        if len(members) == 0:
+            continue
+        sub = grp[grp["provider"].isin(members)]
+        later = sub.loc[sub["effective_date"] > t0, "effective_date"]
+        if t1 is not None:
+            later = later[later <= t1]
+        dates = pd.DatetimeIndex([t0, *sorted(later.unique())])
+        cf = carry_forward(sub, dates, keys=("provider",), value_cols=value_cols)
+        med = cf.groupby("date")[value_cols].median()
+        med.insert(0, "n_providers", cf.groupby("date").size())
+        med.insert(0, "tier", tier)
+        parts.append(med.reset_index())
+    cols = ["tier", "date", "n_providers", *value_cols]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
