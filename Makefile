@@ -34,7 +34,7 @@ system-deps:
 	if [ -n "$$need" ]; then \
 	  echo "installing Debian packages:$$need"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$need >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$need >/dev/null; \
 	fi
 
 $(STAMP): requirements.lock pyproject.toml | system-deps
@@ -47,9 +47,17 @@ $(STAMP): requirements.lock pyproject.toml | system-deps
 
 env: $(STAMP)
 
+# The execution cache keys on a notebook's code cells only; a change to tokenlib or data/ must re-run
+# the chapters too, so the cache is dropped when their fingerprint changes.
+INPUTS_FINGERPRINT = cat tokenlib/*.py tokenlib/calibration.json data/*.csv data/sources/*.csv data/schema.yaml | sha256sum | cut -c1-16
+
 book: env
 	@# figures/ is written when a notebook runs: with no bundles, cached outputs cannot restore them
 	@[ -d figures ] || rm -rf _build/.jupyter_cache
+	@fp=$$($(INPUTS_FINGERPRINT)); mkdir -p _build; \
+	if [ "$$(cat _build/.inputs 2>/dev/null)" != "$$fp" ]; then \
+	  echo "tokenlib or data changed: re-executing every chapter"; rm -rf _build/.jupyter_cache; \
+	  echo "$$fp" > _build/.inputs; fi
 	rm -rf $(HTML)
 	$(BIN)/jupyter-book build . --all --warningiserror --nitpick --keep-going
 	@echo "The book is in $(HTML)/index.html (figure downloads in $(HTML)/figures/). 'make serve' serves it."

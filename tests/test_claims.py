@@ -52,3 +52,32 @@ def test_chapter_links_resolve(claims) -> None:  # type: ignore[no-untyped-def]
     chapters = chapters[chapters.astype(str).str.strip() != ""]
     bad = sorted(set(chapters) - listed)
     assert not bad, f"claims point at chapters not in _toc.yml: {bad}"
+
+
+def test_short_host() -> None:
+    from tokenlib.crown import short_host
+
+    assert short_host("https://english.shanghai.gov.cn/en/x.html") == "shanghai.gov.cn"
+    assert short_host("https://www.bg3.co/a/b") == "bg3.co"
+    assert short_host("https://global.chinadaily.com.cn/a") == "chinadaily.com.cn"
+    assert short_host("https://github.com/o/r") == "github.com"
+    assert short_host("") == ""
+
+
+def test_claims_html_is_escaped_and_phone_friendly(claims) -> None:  # type: ignore[no-untyped-def]
+    from tokenlib.crown import claims_html
+
+    out = claims_html(claims, sections={"intro": "Introduction"})
+    assert out.count("<tr>") == len(claims) + 1  # header + one row per claim
+    assert "@media (max-width:700px)" in out and 'data-label="Verdict"' in out
+    assert 'href="../chapters/04_crown.html">Ch. 4</a>' in out
+    row = claims.iloc[:1].copy()
+    row["article_text"] = "<script>alert(1)</script>"
+    one = claims_html(row, link_chapter=False)
+    assert "<script>" not in one and "&lt;script&gt;" in one
+    assert "Ch. " not in one
+    assert "The great token price war" in claims_html(claims)  # sections named by default
+    assert set(claims["section"]) <= set(__import__("tokenlib.crown").crown.CLAIM_SECTIONS)
+    bad = row.assign(verdict="maybe")
+    with pytest.raises(ValueError):
+        claims_html(bad)

@@ -500,3 +500,106 @@ def equation_table(
                     "electricity_basis": "; ".join(basis),
                 })
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- the claims table
+
+CLAIM_VERDICTS = ("supported", "partly", "contradicted", "unverifiable", "opinion")
+"""The verdicts of ``data/claims.csv``, in the order the book lists them."""
+
+CLAIM_SECTIONS = {"intro": "Introduction", "price_war": "The great token price war", "cities": "Beijing vs. Hangzhou",
+                  "compute": "The compute bottleneck", "meaning": "What the trending headline means",
+                  "bottom_line": "The bottom line"}
+"""The article's sections (``section`` column of ``data/claims.csv``) as the article titles them."""
+
+_VERDICT_COLOURS = {"supported": "#009E73", "partly": "#E69F00", "contradicted": "#D55E00",
+                    "unverifiable": "#999999", "opinion": "#56B4E9"}  # Okabe-Ito; the word carries the meaning
+
+_CLAIMS_CSS = (
+    "table.tc-claims{width:100%;table-layout:fixed!important;border-collapse:collapse;font-size:.85rem;line-height:1.4;"
+    "margin:.5rem 0 1rem}"  # the theme sets table-layout:auto on output tables
+    ".tc-claims th,.tc-claims td{text-align:left;vertical-align:top;padding:.35rem .4rem;"
+    "border-bottom:1px solid rgba(128,128,128,.35);overflow-wrap:break-word}"
+    ".tc-claims th:nth-child(1){width:32%}.tc-claims th:nth-child(2){width:14%}"
+    ".tc-claims th:nth-child(3){width:37%}.tc-claims th:nth-child(4){width:17%}"
+    ".tc-claims .tc-claim-id{display:block;font-size:.75rem;opacity:.75;white-space:nowrap}"
+    ".tc-claims .tc-verdict{display:inline-block;padding:0 .35rem;border-left:.3rem solid;font-weight:600;"
+    "white-space:nowrap}"
+    + "".join(f".tc-claims .tc-{v}{{border-color:{c}}}" for v, c in _VERDICT_COLOURS.items())
+    + "@media (max-width:700px){.tc-claims thead{display:none}"
+    "table.tc-claims,.tc-claims tbody,.tc-claims tr,.tc-claims td{display:block;width:100%}"
+    ".tc-claims tr{padding:.5rem 0;border-bottom:2px solid rgba(128,128,128,.5)}"
+    ".tc-claims td{border:0;padding:.15rem 0}"
+    ".tc-claims td[data-label]::before{content:attr(data-label) \": \";font-weight:600}}"
+)
+
+_SECOND_LEVEL = {"com", "gov", "org", "net", "edu", "ac", "co"}
+
+
+def short_host(url: str) -> str:
+    """The registrable part of a URL's host, as a short link text.
+
+    ``"https://english.shanghai.gov.cn/x"`` -> ``"shanghai.gov.cn"``, ``"https://www.bg3.co/a"`` ->
+    ``"bg3.co"``; an empty or unparsable URL gives ``""``.
+    """
+    from urllib.parse import urlparse
+
+    host = (urlparse(url).hostname or "") if url else ""
+    labels = [x for x in host.split(".") if x]
+    if len(labels) <= 2:
+        return ".".join(labels)
+    keep = 3 if labels[-2] in _SECOND_LEVEL and len(labels[-1]) == 2 else 2
+    return ".".join(labels[-keep:])
+
+
+def _chapter_label(docname: str) -> str:
+    """``"chapters/04_crown"`` -> ``"Ch. 4"``; other pages keep their last path part."""
+    last = docname.rsplit("/", 1)[-1]
+    head = last.split("_", 1)[0]
+    return f"Ch. {int(head)}" if head.isdigit() else last.replace("_", " ")
+
+
+def claims_html(claims: pd.DataFrame, *, sections: Mapping[str, str] | None = None,
+                link_chapter: bool = True, root: str = "..") -> str:
+    """The claims of ``data/claims.csv`` as one readable HTML table (desktop: columns; phone: cards).
+
+    Columns: the claim (with its id and section, named by ``sections``, default :data:`CLAIM_SECTIONS`), the verdict, the one-line evidence, and short links
+    (the source's host; ``Ch. N``, the chapter that tests it, when ``link_chapter``). ``root`` is the
+    relative path from the page to the book's root. All text is HTML-escaped. A page-scoped style block
+    comes with it, so the table wraps on a 390 px phone instead of scrolling sideways.
+    """
+    import html
+
+    need = {"id", "section", "article_text", "verdict", "evidence", "source_url", "source_title", "chapter"}
+    missing = sorted(need - set(claims.columns))
+    if missing:
+        raise ValueError(f"claims table lacks columns {missing}")
+    sections = dict(CLAIM_SECTIONS if sections is None else sections)
+
+    def text(v: Any) -> str:
+        return "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+
+    body = []
+    for r in claims.itertuples(index=False):
+        verdict = text(r.verdict)
+        check_choice("verdict", verdict, CLAIM_VERDICTS)
+        sec = sections.get(text(r.section), text(r.section))
+        claim = (f'<span class="tc-claim-id">{html.escape(text(r.id))}'
+                 f'{" · " + html.escape(sec) if sec else ""}</span>{html.escape(text(r.article_text))}')
+        links = []
+        url = text(r.source_url)
+        if url:
+            links.append(f'<a href="{html.escape(url)}" title="{html.escape(text(r.source_title))}">'
+                         f'{html.escape(short_host(url) or "source")}</a>')
+        ch = text(r.chapter).strip()
+        if link_chapter and ch:
+            links.append(f'<a href="{html.escape(root)}/{html.escape(ch)}.html">{html.escape(_chapter_label(ch))}</a>')
+        body.append(
+            "<tr>"
+            f"<td>{claim}</td>"
+            f'<td data-label="Verdict"><span class="tc-verdict tc-{verdict}">{verdict}</span></td>'
+            f'<td data-label="Evidence">{html.escape(text(r.evidence))}</td>'
+            f'<td data-label="Links">{" · ".join(links)}</td>'
+            "</tr>")
+    head = "<thead><tr><th>Claim</th><th>Verdict</th><th>Evidence</th><th>Links</th></tr></thead>"
+    return f'<style>{_CLAIMS_CSS}</style><table class="tc-claims">{head}<tbody>{"".join(body)}</tbody></table>'
