@@ -100,3 +100,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 NBVAL_COLLECTED = pytest.StashKey[set[Path]]()
+
+
+#: The page weight/speed table the browser test fills; printed in the run's summary.
+BUDGET_TABLE: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: pytest.Config) -> None:
+    if BUDGET_TABLE:
+        terminalreporter.write_sep("-", "page weight and speed budget")  # type: ignore[attr-defined]
+        for line in BUDGET_TABLE:
+            terminalreporter.write_line(line)  # type: ignore[attr-defined]
