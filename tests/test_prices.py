@@ -185,3 +185,46 @@ def test_real_median_path_and_cascade_before_date() -> None:
     med = tp.median_path(series[series["provider_country"] == "CN"], cohort_end="2024-05-31")
     assert (med.groupby("tier")["n_providers"].nunique() == 1).all()   # the cohort never changes size
     assert med["date"].min() == pd.Timestamp("2024-05-31")
+
+
+def _norm_rows(rows: list[tuple[str, str, str, str, float]]) -> pd.DataFrame:
+    """(provider, model, tier, date, input CNY per Mtok) -> a normalised-looking table."""
+    return pd.DataFrame([{"provider": p, "provider_country": "CN", "model": m, "tier": t, "context_tier": None,
+                          "effective_date": pd.Timestamp(d), "date_basis": "announced", "price_type": "standard",
+                          "input_cny": v} for p, m, t, d, v in rows])
+
+
+def test_cascade_cuts_hand_case() -> None:
+    norm = _norm_rows([
+        ("a", "x", "budget", "2024-05-01", 5.0), ("a", "x", "budget", "2024-05-11", 1.0),   # -80 % on day 5
+        ("a", "y", "budget", "2024-05-20", 2.0), ("a", "y", "budget", "2024-05-21", 0.0),   # later: not first
+        ("b", "p", "budget", "2024-05-20", 4.0), ("b", "p", "budget", "2024-05-21", 0.0),   # same day as q ...
+        ("b", "q", "budget", "2024-05-20", 1.0), ("b", "q", "budget", "2024-05-21", 0.0),   # ... smaller fall
+        ("c", "r", "budget", "2024-05-23", 1.0),                                          # no earlier price
+        ("d", "s", "budget", "2024-05-10", 1.0), ("d", "s", "budget", "2024-05-20", 2.0),   # a rise, not a cut
+        ("e", "t", "long_context", "2024-05-10", 9.0), ("e", "t", "long_context", "2024-05-20", 1.0),
+        ("f", "u", "budget", "2024-05-10", 9.0), ("f", "u", "budget", "2024-08-01", 1.0),   # after the window
+    ])
+    cuts = tp.cascade_cuts(norm, start="2024-05-06", end="2024-06-30")
+    assert list(cuts["provider"]) == ["a", "b"]
+    a, b = cuts.iloc[0], cuts.iloc[1]
+    assert (a["model"], a["days_since_start"], a["before_input_cny"], a["after_input_cny"]) == ("x", 5, 5.0, 1.0)
+    assert a["cut_pct"] == pytest.approx(80.0)
+    assert (b["model"], b["cut_pct"], b["before_date"]) == ("p", 100.0, pd.Timestamp("2024-05-20"))
+    # other tiers only when asked for
+    assert "e" in set(tp.cascade_cuts(norm, tiers=("long_context",))["provider"])
+    with pytest.raises(ValueError):
+        tp.cascade_cuts(norm, tiers=("premium",))
+
+
+def test_cascade_cuts_empty() -> None:
+    norm = _norm_rows([("a", "x", "budget", "2024-05-23", 1.0)])
+    assert tp.cascade_cuts(norm).empty
+
+
+def test_real_cascade_cuts() -> None:
+    norm = tp.normalise(tokenlib.load("prices"), tokenlib.load("fx"))
+    cuts = tp.cascade_cuts(norm).set_index("provider")
+    assert cuts.loc["baidu", "cut_pct"] == 100.0
+    assert (cuts["before_date"] < cuts["date"]).all()
+    assert (cuts["after_input_cny"] < cuts["before_input_cny"]).all()

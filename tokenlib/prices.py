@@ -279,6 +279,56 @@ def cascade_moves(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str
     return pd.DataFrame(rows).sort_values(["date", "provider"]).reset_index(drop=True)
 
 
+def cascade_cuts(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str = "2024-06-30",
+                 country: str = "CN", tiers: Iterable[str] = ("flagship", "budget")) -> pd.DataFrame:
+    """Each provider's first input-price cut dated in [``start``, ``end``], where the data hold the price before it.
+
+    A cut is a pair of consecutive standard list prices of one model (same ``context_tier``) in a
+    ``tiers`` tier whose later input price (CNY per Mtok) is lower and dated in the window; the
+    earlier price may be dated before ``start``. Per provider the earliest cut is kept; among cuts on
+    the same date, the largest in percent, then the largest fall in yuan. Returns ``provider``,
+    ``model``, ``tier``, ``before_date``, ``before_input_cny``, ``date``, ``date_basis``,
+    ``days_since_start``, ``after_input_cny`` and ``cut_pct`` (percent), ordered by date. A provider
+    with no price before its first move in the data has no row.
+    """
+    check_choice("country", country, sorted(set(map(str, norm["provider_country"]))))
+    tiers = list(tiers)
+    for t in tiers:
+        check_choice("tier", t, ["flagship", "budget", "reasoning", "long_context", "other"])
+    t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
+    std = norm[(norm["price_type"] == "standard") & (norm["provider_country"] == country)
+               & norm["tier"].isin(tiers)].copy()
+    std["context_tier"] = std["context_tier"].fillna("")
+    cuts: list[dict[str, Any]] = []
+    for (provider, model, _ctx), grp in std.groupby(["provider", "model", "context_tier"], sort=True):
+        # one price per date (the lowest, if two sources disagree on a date)
+        g = grp.sort_values(["effective_date", "input_cny"]).drop_duplicates("effective_date")
+        when = pd.DatetimeIndex(g["effective_date"])
+        price = g["input_cny"].to_numpy(dtype=float)
+        tier = g["tier"].astype(str).to_list()
+        basis = g["date_basis"].astype(str).to_list()
+        for i in range(1, len(g)):
+            in_window = bool(t0 <= when[i] <= t1)
+            if in_window and price[i - 1] > 0 and price[i] < price[i - 1]:
+                cuts.append({
+                    "provider": provider, "model": model, "tier": tier[i],
+                    "before_date": when[i - 1], "before_input_cny": float(price[i - 1]),
+                    "date": when[i], "date_basis": basis[i],
+                    "days_since_start": int((when[i] - t0).days),
+                    "after_input_cny": float(price[i]),
+                    "cut_pct": cut_pct(float(price[i - 1]), float(price[i])),
+                })
+    columns = ["provider", "model", "tier", "before_date", "before_input_cny", "date", "date_basis",
+               "days_since_start", "after_input_cny", "cut_pct"]
+    if not cuts:
+        return pd.DataFrame(columns=columns)
+    out = pd.DataFrame(cuts, columns=columns)
+    out["drop_cny"] = out["before_input_cny"] - out["after_input_cny"]
+    out = out.sort_values(["provider", "date", "cut_pct", "drop_cny"], ascending=[True, True, False, False])
+    out = out.drop_duplicates("provider").drop(columns="drop_cny")
+    return out.sort_values(["date", "provider"]).reset_index(drop=True)
+
+
 VALUE_COLUMNS = ("input_cny", "output_cny", "input_usd", "output_usd")
 
 
