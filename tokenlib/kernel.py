@@ -298,32 +298,31 @@ CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 
 @lru_cache(maxsize=4)
-def _load_efficiencies(path: str) -> dict[str, float]:
+def _calibration(path: str) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p} is missing: run `python -m tokenlib.calibrate` to fit the efficiencies")
-    data = json.loads(p.read_text(encoding="utf-8"))
-    return {k: float(data["efficiencies"][k]) for k in EFFICIENCY_NAMES}
+    loaded: dict[str, Any] = json.loads(p.read_text(encoding="utf-8"))
+    return loaded
+
+
+def _load_efficiencies(path: str) -> dict[str, float]:
+    return {k: float(_calibration(path)["efficiencies"][k]) for k in EFFICIENCY_NAMES}
 
 
 def efficiencies(path: Path | str | None = None) -> dict[str, float]:
     """The fitted, named efficiencies (prefill, decode, network) from ``calibration.json``."""
-    return dict(_load_efficiencies(str(path or CALIBRATION_FILE)))
+    return _load_efficiencies(str(path or CALIBRATION_FILE))
 
 
-@lru_cache(maxsize=4)
 def _load_overheads(path: str) -> dict[str, float]:
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p} is missing: run `python -m tokenlib.calibrate` to fit the efficiencies")
-    data = json.loads(p.read_text(encoding="utf-8"))
-    got = data.get("overheads", {})
+    got = _calibration(path).get("overheads", {})
     return {k: float(got.get(k, 0.0)) for k in OVERHEAD_NAMES}
 
 
 def overheads(path: Path | str | None = None) -> dict[str, float]:
     """The fitted fixed-time terms (``decode_layer_latency_s``, seconds per layer per decode step)."""
-    return dict(_load_overheads(str(path or CALIBRATION_FILE)))
+    return _load_overheads(str(path or CALIBRATION_FILE))
 
 
 # ----------------------------------------------------------------------------- roofline terms
