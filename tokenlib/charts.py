@@ -38,6 +38,7 @@ def theme_config() -> dict[str, Any]:
             "background": "white",
             "view": {"stroke": None, "continuousWidth": 560, "continuousHeight": 320},
             "range": {"category": list(PALETTE)},
+            "mark": {"color": PALETTE[0]},
             "axis": {"labelFontSize": 12, "titleFontSize": 12, "grid": True, "gridColor": "#e5e5e5"},
             "legend": {"labelFontSize": 12, "titleFontSize": 12, "orient": "bottom", "columns": 3},
             "title": {"fontSize": 15, "anchor": "start", "subtitleFontSize": 12, "subtitleColor": "#555"},
