@@ -41,6 +41,8 @@ DATE_PLACEHOLDER = "@@TOKENBOOK_BUILD_DATE@@"
 #: Environment variable the Makefile sets when notebooks are executed for the book (HTML output).
 RENDER_ENV = "TOKENBOOK_RENDER"
 MAX_TABLE_ROWS = 300
+#: Sources named in full under a figure; the rest fold into "and N more" (all are in the CSV header).
+SOURCES_SHOWN = 3
 PNG_SCALE = 2.0
 CJK_FONT_DIRS = ("/usr/share/fonts/opentype/noto", "/usr/share/fonts/truetype/noto")
 
@@ -124,13 +126,20 @@ class Figure:
             for label, ext in (("SVG", ".svg"), ("PNG", ".png"), ("CSV (data)", ".csv"),
                                ("Vega-Lite JSON", ".vl.json"), ("Standalone HTML", ".html"))
         )
-        sources = "; ".join(s.html() for s in self.sources)
         e = html.escape
+        shown, rest = self.sources[:SOURCES_SHOWN], self.sources[SOURCES_SHOWN:]
+        sources = "; ".join(s.html() for s in shown)
+        if rest:
+            sources += (
+                f' <details class="tc-more-sources"><summary>and {len(rest)} more</summary>'
+                + "; ".join(s.html() for s in rest) + "</details>"
+            )
+        title = self.title if self.title.rstrip().endswith((".", "!", "?")) else self.title + "."
         return f"""<figure class="tc-figure" id="{self.name}">
 <div class="tc-chart" id="{self.name}-chart" data-spec-id="{self.name}-spec" role="img" aria-label="{e(self.description)}"></div>
 <script type="application/json" id="{self.name}-spec">{spec_json}</script>
 <figcaption>
-<p class="tc-caption"><a class="tc-number" href="#{self.name}">Figure {self.number}</a>. <strong>{e(self.title)}</strong> {e(self.caption)}</p>
+<p class="tc-caption"><a class="tc-number" href="#{self.name}">Figure {self.number}</a>. <strong>{e(title)}</strong> {e(self.caption)}</p>
 <p class="tc-sources">Sources: {sources}. Chart and processing: Token Capital.</p>
 <p class="tc-downloads">Download: {downloads}</p>
 <details class="tc-data"><summary>Data table ({len(self.data)} rows)</summary>{_html_table(self.data)}</details>
