@@ -9,6 +9,7 @@ Units: TFLOPS / TOPS (dense peak), GB (1e9 bytes), TB/s (1e12 bytes/s), GB/s, W,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -180,32 +181,40 @@ def model(model_id: str, root: Path | str | None = None) -> Model:
 FloatArray = npt.NDArray[np.float64]
 
 
+def _numeric_arrays(df: pd.DataFrame, fields: Sequence[str]) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
+    """Row ids and one float array per field (NaN where a table lacks the column or a value)."""
+    ids = tuple(str(i) for i in df.index)
+    arrays = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float) if c in df else
+              np.full(len(df), np.nan) for c in fields}
+    return ids, arrays
+
+
+def _freeze(arrays: dict[str, FloatArray]) -> None:
+    """Cached arrays are shared between callers: make them read-only."""
+    for a in arrays.values():
+        a.setflags(write=False)
+
+
 @lru_cache(maxsize=16)
 def _chip_arrays(root: str) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
     df = _chips(root)
-    ids = tuple(str(i) for i in df.index)
-    arrays = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float) if c in df else
-              np.full(len(df), np.nan) for c in CHIP_FIELDS}
+    ids, arrays = _numeric_arrays(df, CHIP_FIELDS)
     for p in PRECISIONS:  # effective peak per precision after the documented fallback
         eff = np.full(len(df), np.nan)
         for col in reversed(PEAK_FALLBACK[p]):
             v = arrays[col]
             eff = np.where(np.isfinite(v) & (v > 0), v, eff)
         arrays[f"peak_{p}"] = eff
-    for a in arrays.values():
-        a.setflags(write=False)
+    _freeze(arrays)
     return ids, arrays
 
 
 @lru_cache(maxsize=16)
 def _model_arrays(root: str) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
     df = _models(root)
-    ids = tuple(str(i) for i in df.index)
-    arrays = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float) if c in df else
-              np.full(len(df), np.nan) for c in MODEL_FIELDS}
+    ids, arrays = _numeric_arrays(df, MODEL_FIELDS)
     arrays["attention_code"] = np.array([ATTENTION_CODES[str(a)] for a in df["attention"]], dtype=float)
-    for a in arrays.values():
-        a.setflags(write=False)
+    _freeze(arrays)
     return ids, arrays
 
 
