@@ -93,7 +93,8 @@ def test_figure_block_has_caption_downloads_and_citation(tmp_figures: Path) -> N
     assert "<strong>Prices fell.</strong> Shown in CNY." in block, "title and caption must read as sentences"
     many = [Source(f"P{i}", f"T{i}", f"https://example.org/{i}") for i in range(5)]
     folded = publish(chart, name="fig-intro-block-many", title="t", caption="c", sources=many, data=df, write=False)
-    assert "and 2 more" in folded.html() and "https://example.org/4" in folded.html()
+    assert "2 more sources" in folded.html() and "https://example.org/4" in folded.html()
+    assert not re.search(r"<p[^>]*>(?:(?!</p>).)*<details", folded.html(), re.S), "no <details> inside a <p>"
     assert fig.citation_short().startswith("DeepSeek"), "original provider must come first"
     entry = parse_string(fig.bibtex(version="0.1.0", date="2026-11-28"), "bibtex")
     assert list(entry.entries) == ["fig_intro_block_test"]

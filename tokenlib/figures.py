@@ -129,11 +129,12 @@ class Figure:
         e = html.escape
         shown, rest = self.sources[:SOURCES_SHOWN], self.sources[SOURCES_SHOWN:]
         sources = "; ".join(s.html() for s in shown)
-        if rest:
-            sources += (
-                f' <details class="tc-more-sources"><summary>and {len(rest)} more</summary>'
-                + "; ".join(s.html() for s in rest) + "</details>"
-            )
+        # a <details> cannot sit inside a <p>: the folded sources are a block of their own
+        more_sources = (
+            f'<details class="tc-more-sources"><summary>{len(rest)} more sources</summary>'
+            + "; ".join(s.html() for s in rest) + "</details>\n"
+            if rest else ""
+        )
         title = self.title if self.title.rstrip().endswith((".", "!", "?")) else self.title + "."
         return f"""<figure class="tc-figure" id="{self.name}">
 <div class="tc-chart" id="{self.name}-chart" data-spec-id="{self.name}-spec" role="img" aria-label="{e(self.description)}"></div>
@@ -141,7 +142,7 @@ class Figure:
 <figcaption>
 <p class="tc-caption"><a class="tc-number" href="#{self.name}">Figure {self.number}</a>. <strong>{e(title)}</strong> {e(self.caption)}</p>
 <p class="tc-sources">Sources: {sources}. Chart and processing: Token Capital.</p>
-<p class="tc-downloads">Download: {downloads}</p>
+{more_sources}<p class="tc-downloads">Download: {downloads}</p>
 <details class="tc-data"><summary>Data table ({len(self.data)} rows)</summary>{_html_table(self.data)}</details>
 <details class="tc-cite"><summary>Cite this figure</summary>
 <p>Permalink: <a class="tc-permalink" href="#{self.name}">{e(self.permalink())}</a></p>
