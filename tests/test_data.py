@@ -173,6 +173,8 @@ MUTATIONS = [
     ("chips", _set(0, "kind", "estimate"), 2, "method", "method"),
     ("fx", _set(0, "month", "May 2024"), 2, "month", "May 2024"),
     ("places", _set(0, "place", "atlantis"), 2, "place", "atlantis"),
+    ("deployments", _set(0, "metric", "static_batch_end_to_end"), 2, "input_tokens", "required cell is empty when metric"),
+    ("deployments", _set(0, "kv_reads", "sometimes"), 2, "kv_reads", "sometimes"),
 ]
 
 

@@ -104,3 +104,47 @@ def test_real_data_committed_efficiencies_calibrated_below_ideal():
     ideal = kernel.throughput("deepseek-v3", "h800", "decode", calibrated=False, **kw)
     cal = kernel.throughput("deepseek-v3", "h800", "decode", **kw)
     assert 0 < cal <= ideal
+
+
+def test_kv_reads_per_query_head_multiplies_gqa_kv_traffic_only():
+    kw = dict(batch=64, context=2000, precision="fp8", kv_precision="fp8", n_chips=2, root=FIX)
+    grouped = kernel.step_times("llama-2-70b", "h800", "decode", **kw)
+    per_head = kernel.step_times("llama-2-70b", "h800", "decode", kv_reads="once_per_query_head", **kw)
+    kv_bytes_per_chip = 64 * 2000 * 327_680 / 2 / 2  # fp8 KV, two chips
+    # Llama-2-70B: 64 query heads share 8 KV heads -> 8x the KV reads, 7 extra copies
+    assert float(per_head["memory"] - grouped["memory"]) == pytest.approx(7 * kv_bytes_per_chip / 3.35e12)
+    assert float(per_head["compute"]) == float(grouped["compute"])
+    prefill = [kernel.step_times("llama-2-70b", "h800", "prefill", kv_reads=k, **kw)["memory"] for k in kernel.KV_READS]
+    assert float(prefill[0]) == float(prefill[1])
+    mla = [kernel.step_times("deepseek-v3", "h800", "decode", kv_reads=k, batch=64, context=2000, n_chips=32,
+                             root=FIX)["memory"] for k in kernel.KV_READS]
+    assert float(mla[0]) == float(mla[1])
+    with pytest.raises(ValueError, match="kv_reads"):
+        kernel.throughput("llama-2-70b", "h800", "decode", kv_reads="twice", **kw)
+
+
+def test_static_batch_is_prefill_plus_decode_steps():
+    kw = dict(batch=32, precision="fp8", kv_precision="fp8", n_chips=2, root=FIX, efficiencies=EFF,
+              decode_layer_latency_s=1e-4)
+    out = kernel.static_batch_throughput("llama-2-70b", "h800", input_len=1000, output_len=201, **kw)
+    pre = kernel.throughput("llama-2-70b", "h800", "prefill", context=1000, **kw)
+    dec = kernel.throughput("llama-2-70b", "h800", "decode", context=1000 + 201 / 2, **kw)
+    seconds = 32 * 1000 / 2 / pre + 200 * (32 / 2) / dec  # per chip: one prefill step, 200 decode steps
+    assert out == pytest.approx(32 * 201 / 2 / seconds)
+    # output tokens per second: more than the prefill-diluted rate, less than pure decode
+    assert out < dec
+    arr = kernel.static_batch_throughput("llama-2-70b", "h800", input_len=np.array([1000, 2000]), output_len=201, **kw)
+    assert arr[0] == pytest.approx(out) and arr[1] < arr[0]
+
+
+def test_static_batch_checks_memory_at_the_longest_sequence():
+    kw = dict(batch=150, precision="fp8", kv_precision="fp8", n_chips=2, root=FIX, efficiencies=EFF)
+    # fits at the mean KV length of 2,500 tokens, not at the final 4,000
+    assert kernel.fits("llama-2-70b", "h800", context=2500, **{k: kw[k] for k in ("batch", "precision", "kv_precision", "n_chips", "root")})
+    with pytest.raises(kernel.MemoryFitError):
+        kernel.static_batch_throughput("llama-2-70b", "h800", input_len=1000, output_len=3000, **kw)
+    assert np.isnan(kernel.static_batch_throughput("llama-2-70b", "h800", input_len=1000, output_len=3000,
+                                                   on_oom="nan", **kw))
+    for bad in (0, -5, np.nan):
+        with pytest.raises(ValueError, match="output_len"):
+            kernel.static_batch_throughput("llama-2-70b", "h800", input_len=100, output_len=bad, **kw)

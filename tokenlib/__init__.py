@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     "throughput": "tokenlib.kernel",
+    "static_batch_throughput": "tokenlib.kernel",
     "cost_per_mtok": "tokenlib.cost",
     "fleet_economics": "tokenlib.fleet",
     "validate": "tokenlib.calibrate",
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from tokenlib.calibrate import validate
     from tokenlib.cost import cost_per_mtok
     from tokenlib.fleet import fleet_economics
-    from tokenlib.kernel import MemoryFitError, throughput
+    from tokenlib.kernel import MemoryFitError, static_batch_throughput, throughput
     from tokenlib.data import DataValidationError, load
     from tokenlib.errors import UnknownChoiceError
 

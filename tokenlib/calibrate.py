@@ -29,6 +29,7 @@ import pandas as pd
 
 from tokenlib import kernel
 from tokenlib.data import load
+from tokenlib.errors import check_choice
 
 FloatArray = kernel.FloatArray
 
@@ -37,23 +38,49 @@ N_PARAMS = 4  # 1/eff prefill, 1/eff decode, 1/eff network, decode_layer_latency
 LOWER = np.array([1.0, 1.0, 1.0, 0.0])
 
 
+def _cell(r: dict[str, Any], name: str, default: str) -> str:
+    v = r.get(name)
+    return default if v is None or (isinstance(v, float) and np.isnan(v)) or str(v) in ("", "nan", "None") else str(v)
+
+
 def _kv_precision(r: dict[str, Any]) -> str:
-    v = r.get("kv_precision")
-    return "bf16" if v is None or (isinstance(v, float) and np.isnan(v)) or str(v) in ("", "nan", "None") else str(v)
+    return _cell(r, "kv_precision", "bf16")
+
+
+def _is_static(r: dict[str, Any]) -> bool:
+    return _cell(r, "metric", "steady_state") == "static_batch_end_to_end"
+
+
+def _common(r: dict[str, Any], root: Path | str | None) -> dict[str, Any]:
+    return dict(batch=float(r["batch"]), precision=str(r["precision"]), n_chips=float(r["n_chips"]),
+                kv_precision=_kv_precision(r), kv_reads=_cell(r, "kv_reads", "once_per_kv_head"), root=root)
+
+
+def _row_terms(r: dict[str, Any], root: Path | str | None) -> FloatArray:
+    """Seconds per measured token at every parameter = 1: columns (compute+memory) of prefill, of decode,
+    network, and decode layers. A row's predicted seconds per token is ``terms @ x``."""
+    row = np.zeros(N_PARAMS)
+    kw = _common(r, root)
+    if _is_static(r):
+        t = kernel.static_batch_times(str(r["model_id"]), str(r["chip_id"]), input_len=float(r["input_tokens"]),
+                                      output_len=float(r["output_tokens"]), **kw)
+        parts = [("prefill", t["prefill"], 1.0), ("decode", t["decode"], float(t["decode_steps"]))]
+        tokens = float(t["tokens"])
+    else:
+        step = kernel.step_times(str(r["model_id"]), str(r["chip_id"]), str(r["phase"]), context=float(r["context"]), **kw)
+        parts = [(str(r["phase"]), step, 1.0)]
+        tokens = float(step["tokens"])
+    for phase, terms, count in parts:
+        row[0 if phase == "prefill" else 1] += count * (float(terms["compute"]) + float(terms["memory"])) / tokens
+        row[2] += count * float(terms["network"]) / tokens
+        row[3] += count * float(terms["layers"]) / tokens
+    return row
 
 
 def _design(df: pd.DataFrame, root: Path | str | None) -> tuple[FloatArray, FloatArray]:
     """Per-token seconds per unit parameter (columns: prefill, decode, network, decode layers) and measured s/token."""
-    a = np.zeros((len(df), N_PARAMS))
     records = cast(list[dict[str, Any]], df.to_dict("records"))
-    for i, r in enumerate(records):
-        t = kernel.step_times(str(r["model_id"]), str(r["chip_id"]), str(r["phase"]), batch=float(r["batch"]),
-                              context=float(r["context"]), precision=str(r["precision"]),
-                              n_chips=float(r["n_chips"]), kv_precision=_kv_precision(r), root=root)
-        tok = float(t["tokens"])
-        a[i, 0 if r["phase"] == "prefill" else 1] = (float(t["compute"]) + float(t["memory"])) / tok
-        a[i, 2] = float(t["network"]) / tok
-        a[i, 3] = float(t["layers"]) / tok
+    a = np.array([_row_terms(r, root) for r in records]).reshape(len(records), N_PARAMS)
     measured = 1.0 / df["tokens_per_s_per_chip"].to_numpy(dtype=float)
     return a, measured
 
@@ -90,29 +117,44 @@ def fit(deployments: pd.DataFrame | None = None, root: Path | str | None = None)
     return _params_to_dict(best[1])
 
 
-def validate(root: Path | str | None = None, efficiencies: Mapping[str, float] | None = None) -> pd.DataFrame:
+def validate(root: Path | str | None = None, efficiencies: Mapping[str, float] | None = None,
+             kv_reads: str | None = None) -> pd.DataFrame:
     """One row per measured deployment: measured, ideal and calibrated tokens/s per chip, signed % errors.
 
-    Columns: id, system, model_id, chip_id, phase, precision, n_chips, batch, context, role, measured,
+    ``kv_reads`` (one of :data:`tokenlib.kernel.KV_READS`) overrides every row's ``kv_reads``, to show
+    what that term does. Rows with ``metric == "static_batch_end_to_end"`` are predicted with
+    :func:`tokenlib.kernel.static_batch_throughput` (output tokens over the whole run, prefill included).
+
+    Columns: id, system, model_id, chip_id, phase, precision, n_chips, batch, context, role, metric, measured,
     ideal, calibrated, ideal_error_pct, calibrated_error_pct (100 x (predicted - measured) / measured),
     ratio (calibrated / measured), source_url.
     """
+    if kv_reads is not None:
+        check_choice("kv_reads", kv_reads, kernel.KV_READS)
     df = load("deployments", root)
     eff = {**kernel.efficiencies(), **kernel.overheads()} if efficiencies is None else efficiencies
     out = []
     records = cast(list[dict[str, Any]], df.to_dict("records"))
     for r in records:
-        kw: dict[str, Any] = dict(batch=float(r["batch"]), context=float(r["context"]),
-                                  precision=str(r["precision"]), n_chips=float(r["n_chips"]),
-                                  kv_precision=_kv_precision(r), root=root)
-        ids = (str(r["model_id"]), str(r["chip_id"]), str(r["phase"]))
-        ideal = float(kernel.throughput(*ids, calibrated=False, **kw))
-        cal = float(kernel.throughput(*ids, calibrated=True, efficiencies=eff,
-                                      decode_layer_latency_s=float(eff.get("decode_layer_latency_s", 0.0)), **kw))
+        # a measured run evidently fit in memory: check it without the kernel's overhead assumption
+        kw: dict[str, Any] = dict(**_common(r, root), memory_overhead=0.0)
+        if kv_reads is not None:
+            kw["kv_reads"] = kv_reads
+        cal_kw: dict[str, Any] = dict(efficiencies=eff, decode_layer_latency_s=float(eff.get("decode_layer_latency_s", 0.0)))
+        model, chip = str(r["model_id"]), str(r["chip_id"])
+        if _is_static(r):
+            lengths: dict[str, Any] = dict(input_len=float(r["input_tokens"]), output_len=float(r["output_tokens"]))
+            ideal = float(kernel.static_batch_throughput(model, chip, calibrated=False, **lengths, **kw))
+            cal = float(kernel.static_batch_throughput(model, chip, calibrated=True, **lengths, **kw, **cal_kw))
+        else:
+            ctx = float(r["context"])
+            ideal = float(kernel.throughput(model, chip, str(r["phase"]), context=ctx, calibrated=False, **kw))
+            cal = float(kernel.throughput(model, chip, str(r["phase"]), context=ctx, calibrated=True, **kw, **cal_kw))
         meas = float(r["tokens_per_s_per_chip"])
         out.append({
             **{k: r[k] for k in ("id", "system", "model_id", "chip_id", "phase", "precision", "n_chips",
                                  "batch", "context", "role")},
+            "metric": _cell(r, "metric", "steady_state"),
             "measured": meas, "ideal": ideal, "calibrated": cal,
             "ideal_error_pct": 100.0 * (ideal - meas) / meas,
             "calibrated_error_pct": 100.0 * (cal - meas) / meas,
@@ -143,7 +185,7 @@ def build(root: Path | str | None = None) -> dict[str, Any]:
         "efficiencies": {k: params[k] for k in kernel.EFFICIENCY_NAMES},
         "overheads": {k: params[k] for k in kernel.OVERHEAD_NAMES},
         "model": "time/step = n_layers*decode_layer_latency_s [decode only] + (t_compute + t_memory)/eff[phase] "
-                 "+ t_network/eff['network']",
+                 "+ t_network/eff['network']; static-batch rows: one prefill step + (output-1) decode steps",
         "fitted_on": sorted(df.loc[df["role"] == "calibration", "id"].tolist()),
         "held_out": sorted(df.loc[df["role"] == "validation", "id"].tolist()),
         "errors": summary(table),

@@ -65,6 +65,7 @@ class Column:
     unit: str | None = None
     number_in_quote: bool = False
     description: str = ""
+    required_if: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ def _column_from(name: str, spec: dict[str, Any]) -> Column:
         unit=spec.get("unit"),
         number_in_quote=bool(spec.get("number_in_quote", False)),
         description=str(spec.get("description", "")),
+        required_if={str(k): tuple(str(v) for v in vs) for k, vs in spec.get("required_if", {}).items()},
     )
 
 
@@ -289,6 +291,17 @@ def _provenance_problems(path: Path, raw: pd.DataFrame, spec: TableSpec) -> list
     return problems
 
 
+def _conditional_problems(path: Path, raw: pd.DataFrame, spec: TableSpec) -> list[str]:
+    """Cells required only on some rows (schema ``required_if``)."""
+    problems: list[str] = []
+    for col in spec.columns:
+        for other, values in col.required_if.items():
+            need = raw[other].isin(values) & raw[col.name].str.strip().eq("")
+            problems += [f"{path}:{_line(i)}: {col.name}: required cell is empty when {other} is {raw.loc[i, other]}"
+                         for i in raw.index[need]]
+    return problems
+
+
 def _quote_problems(
     path: Path, raw: pd.DataFrame, spec: TableSpec, extra_sources: pd.DataFrame | None
 ) -> list[str]:
@@ -409,6 +422,7 @@ def validate_file(name: str, path: Path, root: Path | None = None) -> pd.DataFra
             if unknown_items:
                 problems.append(f"{extra_path}: item_id: unknown ids {unknown_items}; valid: {sorted(raw['id'])}")
     problems += _provenance_problems(path, raw, spec)
+    problems += _conditional_problems(path, raw, spec)
     problems += _duplicate_problems(path, raw, spec)
     problems += _quote_problems(path, raw, spec, extra)
     if problems:

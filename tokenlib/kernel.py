@@ -49,6 +49,9 @@ from tokenlib.errors import check_choice, check_number
 
 FloatArray = npt.NDArray[np.float64]
 PHASES = ("prefill", "decode")
+KV_READS = ("once_per_kv_head", "once_per_query_head")
+"""How a decode attention kernel reads the KV cache of grouped-query (GQA) models: each KV head once
+per step for all the query heads that share it, or once for every query head (see ASSUMPTIONS)."""
 EFFICIENCY_NAMES = ("prefill", "decode", "network")
 OVERHEAD_NAMES = ("decode_layer_latency_s",)
 """Fitted fixed-time terms (seconds), stored in ``calibration.json`` under ``overheads``."""
@@ -76,6 +79,21 @@ ASSUMPTIONS: dict[str, dict[str, Any]] = {
         "Applied to every model (an assumption for GQA engines with FP8 attention kernels).",
         "source": "https://github.com/deepseek-ai/open-infra-index/blob/3122a25220273cb0806f591e52c4171bd869d8ad/"
         "202502OpenSourceWeek/day_6_one_more_thing_deepseekV3R1_inference_system_overview.md",
+    },
+    "kv_reads": {
+        "value": "once_per_kv_head",
+        "kind": "assumption",
+        "note": "Decode attention reads each KV head of a GQA model once per step, shared by the query heads "
+        "of its group (the default: what grouped-query kernels such as TensorRT-LLM's XQA do). Older "
+        "kernels launched one thread block per (sequence, query head) and so read each KV head once per "
+        "query head, n_heads / n_kv_heads times as many bytes: TensorRT-LLM v0.6.1's masked MHA kernel, "
+        "'The different kernels assign a threadblock for B x H pair' and 'const unsigned hi_kv{hi / "
+        "qhead_per_kv};' (decoderMaskedMultiheadAttentionTemplate.h at the v0.6.1 performance page's "
+        "commit). Pass kv_reads='once_per_query_head' for such engines; no L2-cache reuse is credited, so "
+        "that setting is an upper bound on the bytes read. MLA models are unaffected (their latent is "
+        "one shared head).",
+        "source": "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/cpp/"
+        "tensorrt_llm/kernels/decoderMaskedMultiheadAttention/decoderMaskedMultiheadAttentionTemplate.h",
     },
     "moe_dp_attention_min_chips": {
         "value": 16,
@@ -355,15 +373,17 @@ def _link_gbps(ch: dict[str, FloatArray], chip: Any, n: FloatArray, scale_out_gb
 def step_times(
     model: Any, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16",
     n_chips: Any = 1, kv_precision: str = "bf16", scale_out_gbps: float | None = None,
-    root: Path | str | None = None,
+    kv_reads: str = "once_per_kv_head", root: Path | str | None = None,
 ) -> dict[str, Any]:
     """Roofline terms per chip for one engine step, in seconds, plus the tokens that step yields.
 
     Returns ``{"tokens": ..., "compute": ..., "memory": ..., "network": ..., "layers": ...}`` (tokens per
     chip per step; prefill: batch x context / n_chips, decode: batch / n_chips; ``layers``: the number
     of layers that pay the fixed per-layer decode latency in the calibrated layer, 0 in prefill).
+    ``kv_reads``: see :data:`KV_READS` and ``ASSUMPTIONS["kv_reads"]`` (decode only).
     """
     check_choice("phase", phase, PHASES)
+    check_choice("kv_reads", kv_reads, KV_READS)
     b, c, n = _check_common(batch, context, n_chips)
     wbytes = _precision_bytes("precision", precision)
     kvb = _precision_bytes("kv_precision", kv_precision)
@@ -393,7 +413,9 @@ def step_times(
     tp_read = np.minimum(m["total_params_b"], m["active_params_b"] * group_tokens) / n
     dp_read = non_expert + experts / n * np.minimum(1.0, group_tokens * k / n_routed)
     weights_read = wbytes * 1e9 * np.where(_dp_attention(m, n), dp_read, tp_read)
-    kv_traffic = tokens * c * kv if decode else tokens * kv  # decode reads the cache, prefill writes it
+    rereads = np.where((m["attention_code"] != 2) & (kv_reads == "once_per_query_head"),
+                       m["n_heads"] / m["n_kv_heads"], 1.0)
+    kv_traffic = tokens * c * kv * rereads if decode else tokens * kv  # decode reads the cache, prefill writes it
     moe = np.nan_to_num(m["n_routed_experts"]) > 0
     remote = (n - 1.0) / n
     # MoE dispatch (at the weight precision) + BF16 combine, per token per layer, k expert copies.
@@ -417,12 +439,54 @@ def step_times(
     }
 
 
+def _resolve_calibration(
+    efficiencies: Mapping[str, float] | None, decode_layer_latency_s: float | None,
+) -> tuple[dict[str, float], float]:
+    """The efficiencies and per-layer decode latency to use: the fitted ones unless overridden (checked)."""
+    eff = dict(_load_efficiencies(str(CALIBRATION_FILE))) if efficiencies is None else dict(efficiencies)
+    for name in EFFICIENCY_NAMES:
+        check_choice("efficiency", name, eff.keys())
+        check_number(f"efficiency {name}", eff[name], allow_zero=False, upper=1.0)
+    if decode_layer_latency_s is not None:
+        tau = float(decode_layer_latency_s)
+    elif efficiencies is not None and "decode_layer_latency_s" in efficiencies:
+        tau = float(efficiencies["decode_layer_latency_s"])
+    else:
+        tau = _load_overheads(str(CALIBRATION_FILE))["decode_layer_latency_s"]
+    check_number("decode_layer_latency_s", tau, allow_zero=True)
+    return eff, tau
+
+
+def step_seconds(t: Mapping[str, Any], phase: str, *, calibrated: bool,
+                 eff: Mapping[str, float] | None = None, tau: float = 0.0) -> Any:
+    """Seconds per engine step from :func:`step_times` terms: ideal = max of the terms; calibrated =
+    ``layers * tau + (compute + memory) / eff[phase] + network / eff["network"]``."""
+    if not calibrated:
+        return np.maximum(np.maximum(t["compute"], t["memory"]), t["network"])
+    if eff is None:
+        raise ValueError("step_seconds(calibrated=True) needs eff (the efficiencies)")
+    return t["layers"] * tau + (t["compute"] + t["memory"]) / eff[phase] + t["network"] / eff["network"]
+
+
+def _guard_fit(value: FloatArray, ok: Any, on_oom: str, what: str) -> FloatArray:
+    if np.all(ok):
+        return value
+    if on_oom == "raise":
+        raise MemoryFitError(
+            f"{what} does not fit in HBM (weights + KV cache + "
+            f"{ASSUMPTIONS['memory_overhead_fraction']['value']:.0%} overhead); use more chips, a "
+            "smaller batch, or on_oom='nan'")
+    result: FloatArray = np.where(ok, value, np.nan)
+    return result
+
+
 def throughput(
     model: Any, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16",
     n_chips: Any = 1, calibrated: bool = True, kv_precision: str = "bf16",
     efficiencies: Mapping[str, float] | None = None, on_oom: str = "raise",
     scale_out_gbps: float | None = None, root: Path | str | None = None,
-    decode_layer_latency_s: float | None = None,
+    decode_layer_latency_s: float | None = None, kv_reads: str = "once_per_kv_head",
+    memory_overhead: float | None = None,
 ) -> Any:
     """Tokens per second per chip (prefill: input tokens, decode: output tokens).
 
@@ -430,37 +494,87 @@ def throughput(
     ``efficiencies`` overrides the fitted ones (keys ``prefill``, ``decode``, ``network``, each in (0, 1];
     it may also carry ``decode_layer_latency_s``). ``decode_layer_latency_s`` overrides the fitted
     fixed per-layer decode latency (seconds, >= 0); by default the fitted value is used.
-    ``on_oom``: ``"raise"`` (default) or ``"nan"`` for scenarios whose batch does not fit in memory.
+    ``kv_reads``: how the decode attention kernel reads a GQA model's KV cache (:data:`KV_READS`).
+    ``on_oom``: ``"raise"`` (default) or ``"nan"`` for scenarios whose batch does not fit in memory;
+    ``memory_overhead`` overrides the assumed unusable share of HBM in that check.
     Returns a float when every argument is a scalar, else an ndarray (numpy broadcasting).
     """
     check_choice("on_oom", on_oom, ("raise", "nan"))
     t = step_times(model, chip, phase, batch=batch, context=context, precision=precision,
-                   n_chips=n_chips, kv_precision=kv_precision, scale_out_gbps=scale_out_gbps, root=root)
+                   n_chips=n_chips, kv_precision=kv_precision, scale_out_gbps=scale_out_gbps,
+                   kv_reads=kv_reads, root=root)
     if calibrated:
-        eff = dict(_load_efficiencies(str(CALIBRATION_FILE))) if efficiencies is None else dict(efficiencies)
-        for name in EFFICIENCY_NAMES:
-            check_choice("efficiency", name, eff.keys())
-            check_number(f"efficiency {name}", eff[name], allow_zero=False, upper=1.0)
-        if decode_layer_latency_s is not None:
-            tau = float(decode_layer_latency_s)
-        elif efficiencies is not None and "decode_layer_latency_s" in efficiencies:
-            tau = float(efficiencies["decode_layer_latency_s"])
-        else:
-            tau = _load_overheads(str(CALIBRATION_FILE))["decode_layer_latency_s"]
-        check_number("decode_layer_latency_s", tau, allow_zero=True)
-        step = t["layers"] * tau + (t["compute"] + t["memory"]) / eff[phase] + t["network"] / eff["network"]
+        eff, tau = _resolve_calibration(efficiencies, decode_layer_latency_s)
+        step = step_seconds(t, phase, calibrated=True, eff=eff, tau=tau)
     else:
-        step = np.maximum(np.maximum(t["compute"], t["memory"]), t["network"])
-    tps = t["tokens"] / step
+        step = step_seconds(t, phase, calibrated=False)
     ok = fits(model, chip, batch=batch, context=context, precision=precision, n_chips=n_chips,
-              kv_precision=kv_precision, root=root)
-    if not np.all(ok):
-        if on_oom == "raise":
-            raise MemoryFitError(
-                f"batch {batch!r} x context {context!r} of {model!r} at {precision} does not fit in "
-                f"{n_chips!r} x {chip!r} HBM (weights + KV cache + "
-                f"{ASSUMPTIONS['memory_overhead_fraction']['value']:.0%} overhead); use more chips, a "
-                "smaller batch, or on_oom='nan'")
-        tps = np.where(ok, tps, np.nan)
+              kv_precision=kv_precision, memory_overhead=memory_overhead, root=root)
+    tps = _guard_fit(np.asarray(t["tokens"] / step, dtype=float), ok, on_oom,
+                     f"batch {batch!r} x context {context!r} of {model!r} at {precision} on {n_chips!r} x {chip!r}")
     scalar = all(np.ndim(x) == 0 for x in (model, chip, batch, context, n_chips))
+    return _out(np.asarray(tps, dtype=float), scalar)
+
+
+def static_batch_times(
+    model: Any, chip: Any, *, batch: Any, input_len: Any, output_len: Any, precision: str = "bf16",
+    n_chips: Any = 1, kv_precision: str = "bf16", scale_out_gbps: float | None = None,
+    kv_reads: str = "once_per_kv_head", root: Path | str | None = None,
+) -> dict[str, Any]:
+    """Roofline terms of one static-batch run: ``batch`` prompts of ``input_len`` tokens prefilled in one
+    step, then ``output_len - 1`` decode steps (the prefill yields the first output token).
+
+    Returns ``{"prefill": step terms, "decode": step terms at the mean KV length
+    input_len + output_len / 2, "decode_steps": output_len - 1, "tokens": output tokens per chip}``.
+    Decode time is linear in the KV length, so the mean length gives the run's total decode time.
+    """
+    il = check_number("input_len", input_len, allow_zero=False)
+    ol = check_number("output_len", output_len, allow_zero=False)
+    if np.any(ol < 1):
+        raise ValueError(f"output_len must be >= 1, got {output_len!r}")
+    b, _, n = _check_common(batch, 1, n_chips)
+    common: dict[str, Any] = dict(batch=batch, precision=precision, n_chips=n_chips, kv_precision=kv_precision,
+                                  scale_out_gbps=scale_out_gbps, kv_reads=kv_reads, root=root)
+    return {
+        "prefill": step_times(model, chip, "prefill", context=il, **common),
+        "decode": step_times(model, chip, "decode", context=il + ol / 2.0, **common),
+        "decode_steps": ol - 1.0,
+        "tokens": b * ol / n,
+    }
+
+
+def static_batch_throughput(
+    model: Any, chip: Any, *, batch: Any, input_len: Any, output_len: Any, precision: str = "bf16",
+    n_chips: Any = 1, calibrated: bool = True, kv_precision: str = "bf16",
+    efficiencies: Mapping[str, float] | None = None, on_oom: str = "raise",
+    scale_out_gbps: float | None = None, root: Path | str | None = None,
+    decode_layer_latency_s: float | None = None, kv_reads: str = "once_per_kv_head",
+    memory_overhead: float | None = None,
+) -> Any:
+    """Output tokens per second per chip of a static-batch benchmark, prefill time included.
+
+    This is the metric of offline benchmarks such as TensorRT-LLM's gptSessionBenchmark
+    (``out_tps = output_seqlen * batch_size / total_latency / tp``): every sequence is prefilled, then
+    decoded to ``output_len`` tokens. Memory must hold the KV cache at its longest
+    (``input_len + output_len``). Other arguments as in :func:`throughput`.
+    """
+    check_choice("on_oom", on_oom, ("raise", "nan"))
+    t = static_batch_times(model, chip, batch=batch, input_len=input_len, output_len=output_len,
+                           precision=precision, n_chips=n_chips, kv_precision=kv_precision,
+                           scale_out_gbps=scale_out_gbps, kv_reads=kv_reads, root=root)
+    if calibrated:
+        eff, tau = _resolve_calibration(efficiencies, decode_layer_latency_s)
+        pre = step_seconds(t["prefill"], "prefill", calibrated=True, eff=eff, tau=tau)
+        dec = step_seconds(t["decode"], "decode", calibrated=True, eff=eff, tau=tau)
+    else:
+        pre = step_seconds(t["prefill"], "prefill", calibrated=False)
+        dec = step_seconds(t["decode"], "decode", calibrated=False)
+    total = pre + t["decode_steps"] * dec
+    longest = _arr(input_len) + _arr(output_len)
+    ok = fits(model, chip, batch=batch, context=longest, precision=precision, n_chips=n_chips,
+              kv_precision=kv_precision, memory_overhead=memory_overhead, root=root)
+    tps = _guard_fit(np.asarray(t["tokens"] / total, dtype=float), ok, on_oom,
+                     f"batch {batch!r} x {input_len!r}+{output_len!r} tokens of {model!r} at {precision} "
+                     f"on {n_chips!r} x {chip!r}")
+    scalar = all(np.ndim(x) == 0 for x in (model, chip, batch, input_len, output_len, n_chips))
     return _out(np.asarray(tps, dtype=float), scalar)
