@@ -61,3 +61,11 @@ def test_data_and_citation_files_are_published() -> None:
         assert (SITE / "data" / f"{name}.csv").exists(), name
     assert (SITE / "data" / "schema.yaml").exists()
     assert (SITE / "CITATION.cff").exists()
+
+
+def test_stored_notebooks_hold_the_book_figure_block_not_raw_vega_lite() -> None:
+    # a notebook executed without TOKENBOOK_RENDER=html stores raw Vega-Lite bundles; the stored
+    # outputs then differ from what `make execute` writes and the figure captions go missing
+    stale = [str(p.relative_to(ROOT)) for p in book.toc_files()
+             if p.suffix == ".ipynb" and "application/vnd.vegalite" in p.read_text(encoding="utf-8")]
+    assert not stale, f"re-run with `make execute`: {stale}"

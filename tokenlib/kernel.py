@@ -36,7 +36,7 @@ use :func:`fits` to get the boolean mask). A number is never returned for a batc
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -357,16 +357,9 @@ def _domain_size(chip: Any) -> FloatArray:
 
 
 def _link_gbps(ch: dict[str, FloatArray], chip: Any, n: FloatArray, scale_out_gbps: float) -> FloatArray:
-    dom = ASSUMPTIONS["scale_up_domain"]["value"]
-    chip_arr = np.asarray(chip)
-    if chip_arr.ndim == 0:
-        domain: FloatArray = np.asarray(float(dom.get(str(chip), dom["default"])))
-    else:
-        uniq, inv = np.unique(chip_arr, return_inverse=True)
-        domain = np.array([float(dom.get(str(u), dom["default"])) for u in uniq])[inv].reshape(chip_arr.shape)
     up = ch["interconnect_gbps"] / 2.0
     up = np.where(np.isfinite(up) & (up > 0), up, scale_out_gbps)
-    result: FloatArray = np.where(n <= domain, up, scale_out_gbps)
+    result: FloatArray = np.where(n <= _domain_size(chip), up, scale_out_gbps)
     return result
 
 
@@ -457,6 +450,15 @@ def _resolve_calibration(
     return eff, tau
 
 
+def _step_timer(calibrated: bool, efficiencies: Mapping[str, float] | None,
+                decode_layer_latency_s: float | None) -> Callable[[Mapping[str, Any], str], Any]:
+    """``(step terms, phase) -> seconds`` for the requested layer, efficiencies resolved and checked once."""
+    if not calibrated:
+        return lambda t, phase: step_seconds(t, phase, calibrated=False)
+    eff, tau = _resolve_calibration(efficiencies, decode_layer_latency_s)
+    return lambda t, phase: step_seconds(t, phase, calibrated=True, eff=eff, tau=tau)
+
+
 def step_seconds(t: Mapping[str, Any], phase: str, *, calibrated: bool,
                  eff: Mapping[str, float] | None = None, tau: float = 0.0) -> Any:
     """Seconds per engine step from :func:`step_times` terms: ideal = max of the terms; calibrated =
@@ -503,11 +505,7 @@ def throughput(
     t = step_times(model, chip, phase, batch=batch, context=context, precision=precision,
                    n_chips=n_chips, kv_precision=kv_precision, scale_out_gbps=scale_out_gbps,
                    kv_reads=kv_reads, root=root)
-    if calibrated:
-        eff, tau = _resolve_calibration(efficiencies, decode_layer_latency_s)
-        step = step_seconds(t, phase, calibrated=True, eff=eff, tau=tau)
-    else:
-        step = step_seconds(t, phase, calibrated=False)
+    step = _step_timer(calibrated, efficiencies, decode_layer_latency_s)(t, phase)
     ok = fits(model, chip, batch=batch, context=context, precision=precision, n_chips=n_chips,
               kv_precision=kv_precision, memory_overhead=memory_overhead, root=root)
     tps = _guard_fit(np.asarray(t["tokens"] / step, dtype=float), ok, on_oom,
@@ -562,14 +560,8 @@ def static_batch_throughput(
     t = static_batch_times(model, chip, batch=batch, input_len=input_len, output_len=output_len,
                            precision=precision, n_chips=n_chips, kv_precision=kv_precision,
                            scale_out_gbps=scale_out_gbps, kv_reads=kv_reads, root=root)
-    if calibrated:
-        eff, tau = _resolve_calibration(efficiencies, decode_layer_latency_s)
-        pre = step_seconds(t["prefill"], "prefill", calibrated=True, eff=eff, tau=tau)
-        dec = step_seconds(t["decode"], "decode", calibrated=True, eff=eff, tau=tau)
-    else:
-        pre = step_seconds(t["prefill"], "prefill", calibrated=False)
-        dec = step_seconds(t["decode"], "decode", calibrated=False)
-    total = pre + t["decode_steps"] * dec
+    timer = _step_timer(calibrated, efficiencies, decode_layer_latency_s)
+    total = timer(t["prefill"], "prefill") + t["decode_steps"] * timer(t["decode"], "decode")
     longest = _arr(input_len) + _arr(output_len)
     ok = fits(model, chip, batch=batch, context=longest, precision=precision, n_chips=n_chips,
               kv_precision=kv_precision, memory_overhead=memory_overhead, root=root)
