@@ -14,14 +14,13 @@ export PYTHONHASHSEED := 0
 # pip's own cache stays inside the build folder so a clean clone builds the same way anywhere.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help env system-deps book execute test test-fast lab serve clean bench calibrate
+.PHONY: help env system-deps book test lab serve clean bench calibrate
 
 help:
 	@echo "make book    set up the pinned environment, execute the chapters, build $(HTML)"
 	@echo "make test    the same, then every test (unit, data, nbval, headless browser)"
 	@echo "make lab     open the chapters in JupyterLab, in the same environment"
 	@echo "make serve   serve the built book on http://127.0.0.1:8000"
-	@echo "make execute re-execute every notebook in place (refreshes stored outputs)"
 	@echo "make bench   run the cost-kernel benchmark"
 
 # Debian packages the book needs: CJK fonts for the PNG exports; Chromium for the browser test;
@@ -61,13 +60,6 @@ book: env
 	rm -rf $(HTML)
 	$(BIN)/jupyter-book build . --all --warningiserror --nitpick --keep-going
 	@echo "The book is in $(HTML)/index.html (figure downloads in $(HTML)/figures/). 'make serve' serves it."
-
-execute: env
-	@for nb in $$($(BIN)/python -m tokenlib.book notebooks --ipynb); do \
-	  echo "executing $$nb"; \
-	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=180 "$$nb"; \
-	  $(BIN)/python -m tokenlib.book tidy "$$nb"; \
-	done
 
 test: book
 	$(BIN)/python -m pytest tests $$($(BIN)/python -m tokenlib.book notebooks --for-nbval) \

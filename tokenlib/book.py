@@ -2,8 +2,12 @@
 
 Command line (used by the Makefile)::
 
-    python -m tokenlib.book notebooks --ipynb       # .ipynb chapters listed in _toc.yml
-    python -m tokenlib.book notebooks --for-nbval   # the same, plus MyST notebooks converted for nbval
+    python -m tokenlib.book notebooks --for-nbval   # the toc's notebooks, as .ipynb files nbval can run
+
+Chapters are MyST Markdown notebooks with no stored outputs. The book build executes them and keeps
+each executed copy under ``_build/jupyter_execute/``; nbval re-runs that copy, so the outputs it
+compares (cells marked ``# NBVAL_CHECK_OUTPUT``) are the ones the book just published, made on this
+machine.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import yaml
 from tokenlib.data import repo_root
 
 NBVAL_DIR = Path("_build") / "nbval"
+EXECUTED_DIR = Path("_build") / "jupyter_execute"
 
 
 def toc_docnames(root: Path | None = None) -> list[str]:
@@ -73,52 +78,40 @@ def toc_notebooks(root: Path | None = None) -> list[Path]:
 
 
 def nbval_paths(root: Path | None = None) -> list[Path]:
-    """Paths to hand to nbval: .ipynb as they are; MyST notebooks converted (jupytext) under _build/nbval/."""
+    """Paths to hand to nbval, one .ipynb per toc notebook, under ``_build/nbval/``.
+
+    A page the book executed is taken from ``_build/jupyter_execute/`` with its outputs (the reference
+    nbval compares against); a page not yet built is converted from its MyST text with no outputs.
+    """
     import jupytext
+    import nbformat
 
     base = root or repo_root()
     out = []
     for path in toc_notebooks(base):
-        if path.suffix == ".ipynb":
-            out.append(path.relative_to(base))
-            continue
-        target = base / NBVAL_DIR / path.relative_to(base).with_suffix(".ipynb")
+        rel = path.relative_to(base).with_suffix(".ipynb")
+        target = base / NBVAL_DIR / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        jupytext.write(jupytext.read(path, fmt="md:myst"), target)
+        executed = base / EXECUTED_DIR / rel
+        if executed.exists():
+            nb = nbformat.read(executed, as_version=4)  # type: ignore[no-untyped-call]
+        elif path.suffix == ".ipynb":
+            nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+        else:
+            nb = jupytext.read(path, fmt="md:myst")
+        nbformat.write(nb, target)  # type: ignore[no-untyped-call]
         out.append(target.relative_to(base))
     return out
-
-
-def tidy_notebook(path: Path) -> None:
-    """Drop per-cell execution timestamps so re-running an unchanged chapter changes no stored bytes."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
-    for cell in nb.cells:
-        cell.metadata.pop("execution", None)
-    nbformat.write(nb, path)  # type: ignore[no-untyped-call]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tokenlib.book")
     sub = parser.add_subparsers(dest="command", required=True)
     nb = sub.add_parser("notebooks", help="list the notebooks _toc.yml lists")
-    group = nb.add_mutually_exclusive_group(required=True)
-    group.add_argument("--ipynb", action="store_true", help=".ipynb files only")
-    group.add_argument("--for-nbval", action="store_true", help="paths for nbval (MyST notebooks converted)")
-    tidy = sub.add_parser("tidy", help="drop execution timestamps from notebooks")
-    tidy.add_argument("paths", nargs="+", type=Path)
-    args = parser.parse_args(argv)
-    if args.command == "tidy":
-        for path in args.paths:
-            tidy_notebook(path)
-        return 0
-    base = repo_root()
-    if args.ipynb:
-        paths = [p.relative_to(base) for p in toc_notebooks(base) if p.suffix == ".ipynb"]
-    else:
-        paths = nbval_paths(base)
-    print(" ".join(str(p) for p in paths))
+    nb.add_argument("--for-nbval", action="store_true", required=True,
+                    help="paths for nbval (each toc notebook as the book executed it)")
+    parser.parse_args(argv)
+    print(" ".join(str(p) for p in nbval_paths(repo_root())))
     return 0
 
 

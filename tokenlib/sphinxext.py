@@ -88,7 +88,7 @@ def _page_scripts(scripts: list[Any], has_charts: bool) -> list[Any]:
 
 
 RERUN_NOTE = """<div class="admonition tip tc-rerun"><p class="admonition-title">Re-run this chapter</p>
-<p>Download <a href="{prefix}_sources/{page}.ipynb" download>the notebook</a>, or clone the book's repository
+<p>Download <a href="{prefix}_sources/{page}.md" download>the chapter</a> (a MyST Markdown notebook: JupyterLab with jupytext opens it as a notebook), or clone the book's repository
 and run <code>make lab</code>: it sets up the pinned environment and opens the chapters in JupyterLab.
 Assumptions sit in the parameters cell at the top; the chapter runs top to bottom in seconds.</p></div>"""
 
