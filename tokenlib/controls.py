@@ -161,14 +161,43 @@ def performance_density(tpp_value: Any, die_area_mm2: Any) -> Any:
 # ----------------------------------------------------------------------------- classification
 
 
-def controlled_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
-    """Oct-2022 3A090: controlled when TPP >= 4800 **and** chip-to-chip I/O >= 600 GB/s.
+OCT2022_CLASSES: tuple[str, ...] = ("controlled", "not controlled", "undetermined")
+JAN2026_CLASSES: tuple[str, ...] = ("inside", "outside", "undetermined")
 
-    Unknown I/O (NaN) counts as below the line (a chip without a scale-up link). Returns bool(s).
+
+def classify_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
+    """Oct-2022 3A090 class: ``"controlled"`` (TPP >= 4800 **and** chip-to-chip I/O >= 600 GB/s),
+    ``"not controlled"`` or ``"undetermined"``.
+
+    An unknown (NaN) I/O figure is not read as 0 GB/s: a chip below the TPP line is not controlled
+    whatever its I/O, but one at or above it with no I/O figure is ``"undetermined"``. An unknown TPP
+    is undetermined too. Broadcasts; scalars give a str.
     """
     t = np.asarray(tpp_value, dtype=float)
-    io = np.nan_to_num(np.asarray(io_gbps, dtype=float), nan=0.0)
-    out = (t >= _t("oct2022_tpp")) & (io >= _t("oct2022_io_gbps"))
+    io = np.asarray(io_gbps, dtype=float)
+    above = t >= _t("oct2022_tpp")
+    below = t < _t("oct2022_tpp")
+    known_io = np.isfinite(io)
+    controlled = above & known_io & (io >= _t("oct2022_io_gbps"))
+    not_controlled = below | (above & known_io & (io < _t("oct2022_io_gbps")))
+    out = np.where(controlled, OCT2022_CLASSES[0], np.where(not_controlled, OCT2022_CLASSES[1], OCT2022_CLASSES[2]))
+    return str(out) if np.ndim(out) == 0 else out
+
+
+def controlled_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
+    """Oct-2022 3A090: True when TPP >= 4800 **and** chip-to-chip I/O >= 600 GB/s. Returns bool(s).
+
+    Raises ``ValueError`` where the answer is unknown (I/O or TPP missing on a chip the TPP test does not
+    already clear): use :func:`classify_oct2022`, which returns ``"undetermined"`` there.
+    """
+    cls = np.asarray(classify_oct2022(tpp_value, io_gbps))
+    if np.any(cls == OCT2022_CLASSES[2]):
+        bad = np.broadcast_arrays(np.asarray(tpp_value, dtype=float), np.asarray(io_gbps, dtype=float))
+        pairs = [(float(a), float(b)) for a, b, c in zip(bad[0].ravel(), bad[1].ravel(), cls.ravel())
+                 if c == OCT2022_CLASSES[2]]
+        raise ValueError(f"Oct-2022 test undetermined for (tpp, io_gbps) = {pairs[:5]}: the chip-to-chip I/O is "
+                         "unknown; use classify_oct2022, which returns 'undetermined'")
+    out = cls == OCT2022_CLASSES[0]
     return bool(out) if np.ndim(out) == 0 else out
 
 
@@ -193,11 +222,30 @@ def classify_oct2023(tpp_value: Any, density: Any) -> Any:
     return str(out) if np.ndim(out) == 0 else out
 
 
-def within_jan2026_lane(tpp_value: Any, hbm_tbps: Any) -> Any:
-    """Jan-2026 case-by-case licensing lane for China: TPP < 21,000 and DRAM bandwidth < 6,500 GB/s."""
+def classify_jan2026(tpp_value: Any, hbm_tbps: Any) -> Any:
+    """Jan-2026 case-by-case licensing lane for China: ``"inside"`` when TPP < 21,000 and DRAM bandwidth
+    < 6,500 GB/s, ``"outside"`` when either limit is reached, ``"undetermined"`` when a figure the
+    answer needs is unknown (NaN): a missing bandwidth is not read as 0. Broadcasts; scalars give a str.
+    """
     t = np.asarray(tpp_value, dtype=float)
     bw = np.asarray(hbm_tbps, dtype=float) * 1000.0
-    out = (t < _t("jan2026_tpp")) & (bw < _t("jan2026_dram_gbps"))
+    out_t = t >= _t("jan2026_tpp")
+    out_bw = bw >= _t("jan2026_dram_gbps")
+    inside = (t < _t("jan2026_tpp")) & (bw < _t("jan2026_dram_gbps"))
+    out = np.where(inside, JAN2026_CLASSES[0], np.where(out_t | out_bw, JAN2026_CLASSES[1], JAN2026_CLASSES[2]))
+    return str(out) if np.ndim(out) == 0 else out
+
+
+def within_jan2026_lane(tpp_value: Any, hbm_tbps: Any) -> Any:
+    """Jan-2026 case-by-case licensing lane for China: TPP < 21,000 and DRAM bandwidth < 6,500 GB/s.
+
+    Returns bool(s); raises ``ValueError`` where a needed figure is unknown (see :func:`classify_jan2026`).
+    """
+    cls = np.asarray(classify_jan2026(tpp_value, hbm_tbps))
+    if np.any(cls == JAN2026_CLASSES[2]):
+        raise ValueError("Jan-2026 lane undetermined: TPP or DRAM bandwidth unknown; use classify_jan2026, "
+                         "which returns 'undetermined'")
+    out = cls == JAN2026_CLASSES[0]
     return bool(out) if np.ndim(out) == 0 else out
 
 
@@ -247,7 +295,8 @@ def published_tpp(root: Path | str | None = None) -> pd.Series:
 def tpp_table(root: Path | str | None = None) -> pd.DataFrame:
     """One row per chip: TPP computed from its dense peaks (and which precision sets it), the published
     TPP where one exists, performance density, the low/high TPP and density implied by conflicting
-    published figures, and its class under the Oct-2022, Oct-2023 and Jan-2026 tests.
+    published figures, and its class under the Oct-2022, Oct-2023 and Jan-2026 tests (``oct2022_class``,
+    ``oct2023_class``, ``jan2026_class``; an unknown input gives ``"undetermined"``, never a pass).
 
     Ranges: low TPP = the lowest published figure of each bit length (BF16/FP16 pooled, FP8/INT8
     pooled) times its bit length, the larger of the two; high TPP likewise with the highest figures.
@@ -296,11 +345,13 @@ def tpp_table(root: Path | str | None = None) -> pd.DataFrame:
         "hbm_tbps": chips["hbm_tbps"].to_numpy(dtype=float),
     })
     out["tpp_diff_pct"] = 100.0 * (out["tpp"] - out["tpp_published"]) / out["tpp_published"]
-    out["oct2022_controlled"] = controlled_oct2022(out["tpp"].to_numpy(), out["interconnect_gbps"].to_numpy())
+    out["oct2022_class"] = classify_oct2022(out["tpp"].to_numpy(), out["interconnect_gbps"].to_numpy())
+    out["oct2022_controlled"] = out["oct2022_class"] == OCT2022_CLASSES[0]  # known to be controlled
     out["oct2023_class"] = classify_oct2023(out["tpp"].to_numpy(), out["density"].to_numpy())
     out["oct2023_class_low"] = classify_oct2023(out["tpp_low"].to_numpy(), out["density_low"].to_numpy())
     out["oct2023_class_high"] = classify_oct2023(out["tpp_high"].to_numpy(), out["density_high"].to_numpy())
-    out["jan2026_lane"] = within_jan2026_lane(out["tpp"].to_numpy(), out["hbm_tbps"].to_numpy())
+    out["jan2026_class"] = classify_jan2026(out["tpp"].to_numpy(), out["hbm_tbps"].to_numpy())
+    out["jan2026_lane"] = out["jan2026_class"] == JAN2026_CLASSES[0]  # known to be inside
     return out
 
 
