@@ -38,7 +38,7 @@ PEAK_FALLBACK = {
 }
 """Documented fallback when a chip has no published peak for a precision.
 
-The first column that is present is used. So FP8 on a chip without FP8 units (A100, Ascend) runs
+The first column that is present is used. So FP8 on a chip without FP8 units (A100, Ascend 910B/910C) runs
 at its INT8 peak if it has one, else at its BF16/FP16 peak (weights stay 1 byte: weight-only
 quantisation, W8A16). INT8 without a published INT8 peak falls back the same way. Memory traffic
 always uses the requested precision's bytes. The fallback never *raises* throughput above a
