@@ -199,3 +199,24 @@ def test_spec_ranges_flags_conflicts_not_rounding():
     assert r.loc["ascend-910b", "conflict"]
     strict = controls.spec_ranges(["bf16_tflops"], rel_tol=0.0).set_index("id")
     assert strict.loc["h100-sxm", "conflict"]
+
+
+def test_cost_ratio_sensitivity_hand_checks():
+    from tokenlib import cost
+
+    kw = dict(batch_per_chip=16, context=4096, precision="fp8", n_chips=32, electricity_cny_per_kwh=0.6)
+    one = lambda chip, **x: cost.cost_per_mtok("deepseek-v3", chip, "decode", batch=16 * 32, context=4096,  # noqa: E731
+                                              precision="fp8", n_chips=32, electricity_cny_per_kwh=0.6, **x)
+    swings = {"kernel error": [("2x faster", {"chip_throughput_factor": 2.0})],
+              "910B price": [("20k", {"chip": {"capex_usd": 20000}})],
+              "nothing": [("same", {})]}
+    t = controls.cost_ratio_sensitivity("deepseek-v3", "ascend-910b", "h100-sxm", "decode", swings=swings, **kw)
+    base = one("ascend-910b") / one("h100-sxm")
+    assert t["base_ratio"].iloc[0] == pytest.approx(base, rel=1e-9)
+    r = t.set_index("assumption")["ratio"]
+    assert r["kernel error"] == pytest.approx(base / 2, rel=1e-9)
+    assert r["910B price"] == pytest.approx(one("ascend-910b", capex_usd=20000) / one("h100-sxm"), rel=1e-9)
+    assert t["assumption"].iloc[0] == "kernel error" and t.set_index("assumption").loc["nothing", "swing"] == 0
+    with pytest.raises(Exception, match="swing key"):
+        controls.cost_ratio_sensitivity("deepseek-v3", "ascend-910b", "h100-sxm", "decode",
+                                        swings={"x": [("y", {"chips": {}})]}, **kw)

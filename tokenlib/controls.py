@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
 import altair as alt
@@ -420,6 +421,53 @@ def kwh_per_mtok(
     power = np.asarray(parts["power"], dtype=float)
     out = np.where(np.asarray(parts["rental"]) > 0, np.nan, power)
     return float(out) if np.ndim(out) == 0 else out
+
+
+SWING_KEYS: tuple[str, ...] = ("chip", "reference", "both", "chip_throughput_factor")
+
+
+def cost_ratio_sensitivity(
+    model: str, chip: str, reference: str, phase: str, *, batch_per_chip: float, context: float,
+    swings: Mapping[str, Sequence[tuple[str, Mapping[str, Any]]]], precision: str = "bf16", n_chips: float = 1,
+    electricity_cny_per_kwh: float, root: Path | str | None = None,
+) -> pd.DataFrame:
+    """One-at-a-time sensitivity of ``cost(chip) / cost(reference)`` per million tokens (the kernel's cost).
+
+    ``swings`` maps an assumption's name to its settings, each ``(label, changes)``; ``changes`` may hold
+    ``"chip"``, ``"reference"`` or ``"both"`` (keyword arguments of :func:`tokenlib.cost.cost_per_mtok` for
+    that side, e.g. ``{"capex_usd": 20000}``) and ``"chip_throughput_factor"`` (the chip's tokens/s times this
+    factor, e.g. the kernel's error band). A ratio above 1 means ``reference`` is cheaper per token.
+
+    Returns one row per setting: ``assumption``, ``setting``, ``ratio``, ``base_ratio`` and ``swing`` (max - min
+    ratio over the assumption's settings and the base), sorted by swing, largest first.
+    """
+    b = float(check_number("batch_per_chip", batch_per_chip, allow_zero=False))
+    n = float(check_number("n_chips", n_chips, allow_zero=False))
+    common: dict[str, Any] = dict(batch=b * n, context=context, precision=precision, n_chips=n,
+                                  electricity_cny_per_kwh=electricity_cny_per_kwh, root=root)
+
+    def one(which: str, kw: Mapping[str, Any]) -> float:
+        return float(cost.cost_per_mtok(model, which, phase, **{**common, **kw}))
+
+    base = one(chip, {}) / one(reference, {})
+    rows = []
+    for name, settings in swings.items():
+        if not settings:
+            raise ValueError(f"swing {name!r} has no settings")
+        for label, changes in settings:
+            for k in changes:
+                check_choice("swing key", k, SWING_KEYS)
+            both = dict(changes.get("both", {}))
+            factor = float(check_number("chip_throughput_factor", changes.get("chip_throughput_factor", 1.0),
+                                        allow_zero=False))
+            r = one(chip, {**both, **dict(changes.get("chip", {}))}) / factor / one(
+                reference, {**both, **dict(changes.get("reference", {}))})
+            rows.append({"assumption": name, "setting": label, "ratio": r, "base_ratio": base})
+    out = pd.DataFrame(rows)
+    g = out.groupby("assumption")["ratio"]
+    swing = {str(k): max(float(hi), base) - min(float(lo), base) for k, hi, lo in zip(g.max().index, g.max(), g.min())}
+    out["swing"] = [swing[str(a)] for a in out["assumption"]]
+    return out.sort_values(["swing", "assumption"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- chart labels
