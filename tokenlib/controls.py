@@ -319,11 +319,16 @@ def tpp_table(root: Path | str | None = None) -> pd.DataFrame:
         (str(i), str(f)): float(v) for i, f, v in zip(ranges["id"], ranges["field"], ranges["high"])}
     ids = [str(i) for i in chips["id"]]
 
+    src = load_sources("chips", root)
+    derived = {(str(i), str(f)) for i, f, k in zip(src["item_id"], src["field"], src["kind"]) if k == "derived"}
+
     def _pooled(table: dict[tuple[str, str], float], bits: int, pick: Any) -> FloatArray:
         # every published figure of one bit length (BF16 and FP16; FP8 and INT8) is pooled: the
-        # domestic chips' sheets give one 16-bit figure that data/chips.csv files under both columns
+        # domestic chips' sheets give one 16-bit figure that data/chips.csv files under both columns.
+        # A peak derived from another (Ascend INT8 = 2 x FP16) adds no range of its own: it is left out,
+        # so the published 16-bit spread sets the TPP range (2 x FP16 x 8 bits = FP16 x 16 bits).
         cols = [c for c in PEAK_COLUMNS if BIT_LENGTH[c] == bits]
-        vals = [[table[(i, c)] for c in cols if (i, c) in table] for i in ids]
+        vals = [[table[(i, c)] for c in cols if (i, c) in table and (i, c) not in derived] for i in ids]
         return np.array([pick(v) if v else np.nan for v in vals], dtype=float)
 
     tpp_lo = np.asarray(tpp_from_peaks({"bf16_tflops": _pooled(lows, 16, min), "int8_tops": _pooled(lows, 8, min)}),
