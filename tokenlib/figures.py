@@ -241,7 +241,7 @@ class Figure:
 <p class="tc-downloads">Download: {downloads}</p>
 <details class="tc-data"><summary>Data table ({len(self.data)} rows)</summary>{_html_table(self.data)}</details>
 <details class="tc-cite"><summary>Cite this figure</summary>
-<p>Permalink (this version): <a class="tc-permalink" href="{e(self.permalink())}">{e(self.permalink())}</a></p>
+<p>Permalink (this version): <a class="tc-permalink" href="#{self.name}">{e(self.permalink())}</a></p>
 <p>Short: {e(self.citation_short())}</p>
 <p>Full: {e(self.citation_full())}</p>
 {citation_html(self.name, self.bibtex(), self.csl_json(), self.ris())}
@@ -589,7 +589,7 @@ def standalone_html(fig: Figure, version: str, date: str) -> str:
     with Vega inlined and the favicon as a data URI, so it opens offline with no request to any host."""
     block = fig.html(link_prefix="../")
     css = (STATIC_DIR / "tokenbook.css").read_text(encoding="utf-8")
-    loader = (STATIC_DIR / "tokenbook.js").read_text(encoding="utf-8")
+    loader = "\n".join((STATIC_DIR / f).read_text(encoding="utf-8") for f in ("tokenbook.js", "tokenbook-site.js"))
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
