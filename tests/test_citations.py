@@ -279,7 +279,8 @@ def _built() -> Path:
 
 
 def _pages() -> list[Path]:
-    return [p for p in _built().rglob("*.html") if p.relative_to(SITE).parts[0] not in ("_static", "figures")]
+    pages = [p for p in _built().rglob("*.html") if p.relative_to(SITE).parts[0] not in ("_static", "figures")]
+    return [p for p in pages if "<body" in p.read_text(encoding="utf-8")]  # not the index.html redirect
 
 
 def test_built_pages_citations_parse_and_carry_the_licence() -> None:
