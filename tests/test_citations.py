@@ -283,6 +283,7 @@ def _pages() -> list[Path]:
     return [p for p in pages if "<body" in p.read_text(encoding="utf-8")]  # not the index.html redirect
 
 
+@pytest.mark.book
 def test_built_pages_citations_parse_and_carry_the_licence() -> None:
     blocks = 0
     for page in _pages():
@@ -301,6 +302,7 @@ def test_built_pages_citations_parse_and_carry_the_licence() -> None:
     assert 'class="tc-book-cite"' in (SITE / "appendix" / "cite.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.book
 def test_built_figures_credit_providers_and_carry_source_and_licence() -> None:
     entries = figures.registry(_built() / "figures")
     assert entries

@@ -579,7 +579,10 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def _favicon_href() -> str:
     """The book's favicon as a data URI, so the standalone page makes no request for it."""
-    path = repo_root() / "_static" / "favicon.svg"
+    try:
+        path = repo_root() / "_static" / "favicon.svg"
+    except FileNotFoundError:  # an installed tokenlib, outside a checkout of the book
+        return "data:,"
     svg = path.read_text(encoding="utf-8") if path.exists() else ""
     return "data:image/svg+xml," + quote(svg) if svg else "data:,"
 
