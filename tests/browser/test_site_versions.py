@@ -129,3 +129,17 @@ def test_embed_snippet_shows_the_figure(browser: Any, server: str) -> None:
         host.unlink()
     assert fits[0], f"the figure is wider than its embed size {fits[1]}x{fits[2]}"
     assert not errors, "\n".join(errors)
+
+
+def test_copy_button_copies_the_citation(browser: Any, server: str) -> None:
+    context = browser.new_context(service_workers="block")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+    page = context.new_page()
+    page.goto(f"{server}/appendix/cite.html", wait_until="load")
+    bibtex = page.text_content("#token-capital-bibtex")
+    page.click("button[data-copy='token-capital-bibtex']")
+    page.wait_for_function("() => document.querySelector(\"button[data-copy='token-capital-bibtex']\").textContent === 'Copied'",
+                           timeout=5_000)
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    context.close()
+    assert copied == bibtex and copied.startswith("@book{token_capital,")
