@@ -4,10 +4,17 @@ A chapter builds an Altair chart and calls :func:`publish`. That:
 
 * gives the figure its number (chapter.order) and its stable id, the figure name ``fig-<chapter>-<slug>``,
   which is also the HTML anchor, the file stem of the downloads and the chart's container id;
-* writes the bundle ``figures/<name>.{svg,png,csv,vl.json,html,json}`` (PNG at 2x with CJK fonts;
-  CSV with a header naming the sources; standalone HTML with Vega inlined; JSON = registry entry);
-* returns an object that displays, in the book, a ``<figure>`` with the chart, a caption with sources,
-  download links, the data table and a "Cite this figure" block; in Jupyter, the chart itself.
+* writes the bundle ``figures/<name>.{svg,png,csv,vl.json,html,json}``. Every download stands on its
+  own: the SVG and PNG (2x, CJK fonts, rasterised from the SVG) carry the title, the units and the credit
+  line "Source: <providers> · Chart: Token Capital <version> · CC BY 4.0" with the permalink; the CSV
+  header names the sources, units and licence; the standalone HTML is the figure block with Vega
+  inlined and no request to any host; the JSON registry entry holds the citations (BibTeX, CSL-JSON,
+  RIS) and the embed snippet;
+* returns an object that displays, in the book, a ``<figure>`` with the chart, a caption with sources
+  and licence, download links, the data table and a "Cite this figure" block (versioned permalink,
+  BibTeX/RIS/CSL-JSON with copy buttons, ``<iframe>`` embed); in Jupyter, the chart itself.
+
+Providers are credited from ``data/providers.csv`` (:func:`sources_from`), never from a URL's host.
 
 The book's Sphinx extension (:mod:`tokenlib.sphinxext`) draws the charts from the page's own Vega
 bundle, fills in the version and build date, copies ``figures/`` into the site and builds the figure
@@ -50,7 +57,6 @@ RISDATE_PLACEHOLDER = "@@TOKENBOOK_BUILD_RISDATE@@"
 _BIB_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 #: Licence of the book's text, data and figures (code: CODE_LICENCE, see LICENSE).
 LICENCE = "CC BY 4.0"
-LICENCE_SPDX = "CC-BY-4.0"
 LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
 CODE_LICENCE = "MIT"
 PUBLISHER = "Token Capital"
