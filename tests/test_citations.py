@@ -134,6 +134,7 @@ def test_every_provider_in_data_is_a_name_not_a_host() -> None:
     for url, (provider, _via) in providers.items():
         assert provider.strip(), url
         assert not data.is_host_name(provider), f"{url}: provider {provider!r} is a host name"
+        assert not data.is_host_name(provider.split(", ", 1)[0]), f"{url}: organisation of {provider!r} is a host name"
         assert provider.lower() not in (_host(url), "www." + _host(url)), f"{url}: provider is the URL's host"
 
 
@@ -155,6 +156,8 @@ def test_sources_from_credits_the_original_provider_via_the_host() -> None:
 def test_unknown_provider_keeps_its_host_in_the_short_credit(fig: figures.Figure) -> None:
     fig.sources = [Source("unknown provider", "T", "https://example.org/a", "example blog"), Source("IDC", "T", "u")]
     assert fig.providers() == "unknown provider via example blog; IDC"
+    fig.sources = [Source("DeepSeek", "T", "a"), Source("DeepSeek, pricing page", "T", "b", "BenchLM")]
+    assert fig.providers() == "DeepSeek", "one organisation is credited once in the short line"
 
 
 def _data_copy(tmp_path: Path) -> Path:

@@ -544,7 +544,7 @@ def load_providers(root: Path | str | None = None) -> dict[str, tuple[str, str]]
         raise DataValidationError(path, problems)
     problems += _duplicate_problems(path, raw, spec)
     for idx, row in raw.iterrows():
-        if is_host_name(row["provider"]):
+        if is_host_name(row["provider"]) or is_host_name(str(row["provider"]).split(", ", 1)[0]):
             problems.append(
                 f"{path}:{_line(idx)}: provider: value {row['provider']!r} is a host name, not a provider: name the "
                 "agency, vendor, paper or tracker, or write 'unknown provider' and put the host in via"

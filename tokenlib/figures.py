@@ -84,6 +84,10 @@ class Source:
     url: str
     via: str = ""
 
+    def organisation(self) -> str:
+        """The provider's name without the detail after its first comma ("DeepSeek, pricing page" -> "DeepSeek")."""
+        return self.provider.split(", ", 1)[0]
+
     def credit(self) -> str:
         """The provider, and the host it was read on when that is a repost: "X via Y"."""
         return f"{self.provider} via {self.via}" if self.via else self.provider
@@ -126,10 +130,10 @@ class Figure:
         return f"{version_url(base_url, version)}/figures/{self.name}.html"
 
     def providers(self) -> str:
-        """The original providers, once each ("unknown provider" entries keep their host: "via X")."""
+        """The original providers' organisations, once each ("unknown provider" entries keep their host: "via X")."""
         seen: list[str] = []
         for s in self.sources:
-            credit = s.credit() if s.provider.startswith("unknown provider") else s.provider
+            credit = s.credit() if s.provider.startswith("unknown provider") else s.organisation()
             if credit not in seen:
                 seen.append(credit)
         return "; ".join(seen)
