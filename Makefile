@@ -49,7 +49,7 @@ env: $(STAMP)
 
 # The execution cache keys on a notebook's code cells only; a change to tokenlib or data/ must re-run
 # the chapters too, so the cache is dropped when their fingerprint changes.
-INPUTS_FINGERPRINT = cat tokenlib/*.py tokenlib/calibration.json data/*.csv data/sources/*.csv data/schema.yaml | sha256sum | cut -c1-16
+INPUTS_FINGERPRINT = cat tokenlib/*.py tokenlib/calibration.json tokenlib/static/* data/*.csv data/sources/*.csv data/schema.yaml | sha256sum | cut -c1-16
 
 book: env
 	@# figures/ is written when a notebook runs: with no bundles, cached outputs cannot restore them

@@ -3,6 +3,11 @@
 Command line (used by the Makefile)::
 
     python -m tokenlib.book notebooks --for-nbval   # the toc's notebooks, as .ipynb files nbval can run
+    python -m tokenlib.book site --built _build/html --site site   # add this build to a versioned site
+
+The published site keeps every release at ``v<version>/`` and the latest release also at its root, with
+``versions.json`` at the root listing them (the footer's version switcher reads it). The publish
+workflow checks out the site's previous state, runs ``site`` and deploys the result.
 
 Chapters are MyST Markdown notebooks with no stored outputs. The book build executes them and keeps
 each executed copy under ``_build/jupyter_execute/``; nbval re-runs that copy, so the outputs it
@@ -13,7 +18,9 @@ machine.
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -104,13 +111,69 @@ def nbval_paths(root: Path | None = None) -> list[Path]:
     return out
 
 
+VERSIONS_FILE = "versions.json"
+_VERSION_DIR = re.compile(r"^v(\d+(?:\.\d+)*)$")
+
+
+def built_version(built: Path) -> str:
+    """The version a built site says it is (its own ``versions.json``, written by the Sphinx extension)."""
+    path = built / VERSIONS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: {built} is not a book build (run `make book`)")
+    return str(json.loads(path.read_text(encoding="utf-8"))["latest"])
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in version.split("."))
+
+
+def add_to_site(built: Path, site: Path, version: str | None = None, latest: bool = True) -> dict[str, Any]:
+    """Publish the build ``built`` into the versioned ``site``: at ``v<version>/`` and, if ``latest``, at the root.
+
+    Earlier ``v*/`` folders are kept as they are. Returns the ``versions.json`` written at the site root
+    (every ``v*/`` folder, newest first).
+    """
+    version = version or built_version(built)
+    if not re.fullmatch(r"\d+(?:\.\d+)*", version):
+        raise ValueError(f"version {version!r} must be dotted numbers like 0.2.0")
+    site.mkdir(parents=True, exist_ok=True)
+    target = site / f"v{version}"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(built, target)
+    if latest:
+        for child in site.iterdir():
+            if _VERSION_DIR.match(child.name) or child.name in (".git", ".nojekyll"):
+                continue
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+        for child in built.iterdir():
+            dest = site / child.name
+            shutil.copytree(child, dest) if child.is_dir() else shutil.copy2(child, dest)
+    found = sorted((m.group(1) for d in site.iterdir() if d.is_dir() and (m := _VERSION_DIR.match(d.name))),
+                   key=_version_key, reverse=True)
+    newest = version if latest else found[0]
+    listing = {"latest": newest, "versions": [{"version": v, "path": f"v{v}/"} for v in found]}
+    (site / VERSIONS_FILE).write_text(json.dumps(listing, indent=1) + "\n", encoding="utf-8")
+    (site / ".nojekyll").touch()
+    return listing
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tokenlib.book")
     sub = parser.add_subparsers(dest="command", required=True)
     nb = sub.add_parser("notebooks", help="list the notebooks _toc.yml lists")
     nb.add_argument("--for-nbval", action="store_true", required=True,
                     help="paths for nbval (each toc notebook as the book executed it)")
-    parser.parse_args(argv)
+    st = sub.add_parser("site", help="add a built book to a versioned site (v<version>/ plus the latest at the root)")
+    st.add_argument("--built", type=Path, default=Path("_build/html"), help="the built book (default _build/html)")
+    st.add_argument("--site", type=Path, required=True, help="the site folder (its earlier v*/ folders are kept)")
+    st.add_argument("--version", help="version of the build (default: the build's own versions.json)")
+    st.add_argument("--not-latest", action="store_true", help="add the version without making it the root's")
+    args = parser.parse_args(argv)
+    if args.command == "site":
+        listing = add_to_site(args.built, args.site, args.version, latest=not args.not_latest)
+        print(f"{args.site}: latest {listing['latest']}; versions " + ", ".join(v["version"] for v in listing["versions"]))
+        return 0
     print(" ".join(str(p) for p in nbval_paths(repo_root())))
     return 0
 

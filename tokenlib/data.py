@@ -501,12 +501,69 @@ def load_sources(name: str, root: Path | str | None = None) -> pd.DataFrame:
     return _coerce(_validated_sources(path, None), spec)
 
 
+PROVIDERS_FILE = "providers.csv"
+_HOST_NAME = re.compile(r"^(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)+$", re.IGNORECASE)
+
+
+def providers_spec(root: Path | None = None) -> TableSpec:
+    """Schema of ``data/providers.csv`` (the ``providers`` block of the schema file): who published each source."""
+    schema = _read_schema(str(schema_path(root)))
+    columns = tuple(_column_from(n, s) for n, s in schema["providers"].items())
+    return TableSpec(name="providers", description="original provider of each source_url", columns=columns,
+                     key=("source_url",))
+
+
+def is_host_name(text: str) -> bool:
+    """True when ``text`` is a bare host name ("henan.baitongwang.com", "163.com"), which is never a provider."""
+    return _HOST_NAME.match(text.strip()) is not None
+
+
+def used_source_urls(root: Path | str | None = None) -> set[str]:
+    """Every ``source_url`` in the data tables and their per-number source tables."""
+    root_path = Path(root) if root is not None else default_data_dir()
+    spec_root = root_path if (root_path / "schema.yaml").exists() else None
+    urls: set[str] = set()
+    for path in [*(root_path / f"{n}.csv" for n in table_names(spec_root)), *sorted((root_path / "sources").glob("*.csv"))]:
+        if path.exists():
+            urls |= {u for u in _read_raw(path).get("source_url", pd.Series(dtype=str)) if u}
+    return urls
+
+
+def load_providers(root: Path | str | None = None) -> dict[str, tuple[str, str]]:
+    """``source_url -> (provider, via)`` from ``data/providers.csv``, validated.
+
+    Raises :class:`DataValidationError` when the file breaks its schema, repeats a URL, names a bare host
+    as a provider, or misses a ``source_url`` that a data table uses (the message names the URL to add).
+    """
+    root_path = Path(root) if root is not None else default_data_dir()
+    path = root_path / PROVIDERS_FILE
+    spec = providers_spec(root_path if (root_path / "schema.yaml").exists() else None)
+    raw = _read_raw(path)
+    problems = _format_check_names(_schema_problems(path, raw, spec))
+    if problems:
+        raise DataValidationError(path, problems)
+    problems += _duplicate_problems(path, raw, spec)
+    for idx, row in raw.iterrows():
+        if is_host_name(row["provider"]) or is_host_name(str(row["provider"]).split(", ", 1)[0]):
+            problems.append(
+                f"{path}:{_line(idx)}: provider: value {row['provider']!r} is a host name, not a provider: name the "
+                "agency, vendor, paper or tracker, or write 'unknown provider' and put the host in via"
+            )
+    missing = sorted(used_source_urls(root_path) - set(raw["source_url"]))
+    problems += [f"{path}: source_url: no row for {u} (add its provider and, for a repost, via)" for u in missing]
+    if problems:
+        raise DataValidationError(path, problems)
+    return {str(r.source_url): (str(r.provider), str(r.via)) for r in raw.itertuples(index=False)}
+
+
 def check_all(root: Path | None = None) -> dict[str, int]:
     """Validate every table the schema lists; return row counts. Raises on the first bad table."""
     root_path = root if root is not None else default_data_dir()
     counts = {}
     for name in table_names(root_path if (root_path / "schema.yaml").exists() else None):
         counts[name] = len(load(name, root_path))
+    if (root_path / PROVIDERS_FILE).exists():
+        counts["providers"] = len(load_providers(root_path))
     return counts
 
 

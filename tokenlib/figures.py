@@ -4,10 +4,17 @@ A chapter builds an Altair chart and calls :func:`publish`. That:
 
 * gives the figure its number (chapter.order) and its stable id, the figure name ``fig-<chapter>-<slug>``,
   which is also the HTML anchor, the file stem of the downloads and the chart's container id;
-* writes the bundle ``figures/<name>.{svg,png,csv,vl.json,html,json}`` (PNG at 2x with CJK fonts;
-  CSV with a header naming the sources; standalone HTML with Vega inlined; JSON = registry entry);
-* returns an object that displays, in the book, a ``<figure>`` with the chart, a caption with sources,
-  download links, the data table and a "Cite this figure" block; in Jupyter, the chart itself.
+* writes the bundle ``figures/<name>.{svg,png,csv,vl.json,html,json}``. Every download stands on its
+  own: the SVG and PNG (2x, CJK fonts, rasterised from the SVG) carry the title, the units and the credit
+  line "Source: <providers> · Chart: Token Capital <version> · CC BY 4.0" with the permalink; the CSV
+  header names the sources, units and licence; the standalone HTML is the figure block with Vega
+  inlined and no request to any host; the JSON registry entry holds the citations (BibTeX, CSL-JSON,
+  RIS) and the embed snippet;
+* returns an object that displays, in the book, a ``<figure>`` with the chart, a caption with sources
+  and licence, download links, the data table and a "Cite this figure" block (versioned permalink,
+  BibTeX/RIS/CSL-JSON with copy buttons, ``<iframe>`` embed); in Jupyter, the chart itself.
+
+Providers are credited from ``data/providers.csv`` (:func:`sources_from`), never from a URL's host.
 
 The book's Sphinx extension (:mod:`tokenlib.sphinxext`) draws the charts from the page's own Vega
 bundle, fills in the version and build date, copies ``figures/`` into the site and builds the figure
@@ -22,8 +29,10 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import altair as alt
 import pandas as pd
@@ -38,6 +47,19 @@ BOOK_TITLE = "Token Capital: an executable book on the economics of China's LLM 
 BOOK_AUTHOR = "Token Capital contributors"
 VERSION_PLACEHOLDER = "@@TOKENBOOK_VERSION@@"
 DATE_PLACEHOLDER = "@@TOKENBOOK_BUILD_DATE@@"
+#: Parts of the build date (filled with the date by :func:`fill_placeholders`): year, month 1-12, day,
+#: and the month as a BibTeX macro (``dec``).
+YEAR_PLACEHOLDER = "@@TOKENBOOK_BUILD_YEAR@@"
+MONTH_PLACEHOLDER = "@@TOKENBOOK_BUILD_MONTH@@"
+DAY_PLACEHOLDER = "@@TOKENBOOK_BUILD_DAY@@"
+BIBMONTH_PLACEHOLDER = "@@TOKENBOOK_BUILD_BIBMONTH@@"
+RISDATE_PLACEHOLDER = "@@TOKENBOOK_BUILD_RISDATE@@"
+_BIB_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+#: Licence of the book's text, data and figures (code: CODE_LICENCE, see LICENSE).
+LICENCE = "CC BY 4.0"
+LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
+CODE_LICENCE = "MIT"
+PUBLISHER = "Token Capital"
 #: Environment variable the Makefile sets when notebooks are executed for the book (HTML output).
 RENDER_ENV = "TOKENBOOK_RENDER"
 MAX_TABLE_ROWS = 300
@@ -51,19 +73,32 @@ _fonts_registered = False
 
 @dataclass(frozen=True)
 class Source:
-    """A data provider credited under a figure: the original provider first, then the page."""
+    """A data provider credited under a figure: the original provider first, then the page.
+
+    ``via`` names the site of the page read when it reposts, mirrors or relays the provider's number
+    (``data/providers.csv``); empty when the page is the provider's own.
+    """
 
     provider: str
     title: str
     url: str
+    via: str = ""
+
+    def organisation(self) -> str:
+        """The provider's name without the detail after its first comma ("DeepSeek, pricing page" -> "DeepSeek")."""
+        return self.provider.split(", ", 1)[0]
+
+    def credit(self) -> str:
+        """The provider, and the host it was read on when that is a repost: "X via Y"."""
+        return f"{self.provider} via {self.via}" if self.via else self.provider
 
     def html(self) -> str:
         return (
-            f'{html.escape(self.provider)}, <a href="{html.escape(self.url)}">{html.escape(self.title)}</a>'
+            f'{html.escape(self.credit())}, <a href="{html.escape(self.url)}">{html.escape(self.title)}</a>'
         )
 
     def text(self) -> str:
-        return f"{self.provider}, {self.title} ({self.url})"
+        return f"{self.credit()}, {self.title} ({self.url})"
 
 
 @dataclass
@@ -80,19 +115,82 @@ class Figure:
     spec: dict[str, Any] = field(repr=False)
     data: pd.DataFrame = field(repr=False)
     files: dict[str, str] = field(default_factory=dict)
+    #: What the values are measured in, with the currency ("USD per million tokens"); shown under the
+    #: title of the SVG and PNG downloads and in the CSV header.
+    units: str = ""
+    _size: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
     # -- citation -----------------------------------------------------------------------------
 
-    def permalink(self, base_url: str | None = None) -> str:
-        base = (base_url if base_url is not None else book_config().get("baseurl", "")).rstrip("/")
-        return f"{base}/{self.page}.html#{self.name}"
+    def permalink(self, base_url: str | None = None, version: str | None = None) -> str:
+        """The figure's address in the version being read: ``<baseurl>/v<version>/<page>.html#<name>``."""
+        return f"{version_url(base_url, version)}/{self.page}.html#{self.name}"
+
+    def standalone_url(self, base_url: str | None = None, version: str | None = None) -> str:
+        return f"{version_url(base_url, version)}/figures/{self.name}.html"
 
     def providers(self) -> str:
+        """The original providers' organisations, once each ("unknown provider" entries keep their host: "via X")."""
         seen: list[str] = []
         for s in self.sources:
-            if s.provider not in seen:
-                seen.append(s.provider)
+            credit = s.credit() if s.provider.startswith("unknown provider") else s.organisation()
+            if credit not in seen:
+                seen.append(credit)
         return "; ".join(seen)
+
+    def source_line(self, version: str = VERSION_PLACEHOLDER) -> str:
+        """The credit line every download carries: "Source: <providers> · Chart: Token Capital <version> · <licence>"."""
+        return f"Source: {self.providers()} · Chart: {PUBLISHER} {version} · {LICENCE}"
+
+    def csl_json(self, version: str = VERSION_PLACEHOLDER, date: str = DATE_PLACEHOLDER) -> str:
+        """The citation as CSL-JSON (one item in an array), for Zotero and other reference managers."""
+        item = {
+            "id": self.name.replace("-", "_"),
+            "type": "figure",
+            "title": f"Figure {self.number}: {self.title}",
+            "author": [{"literal": BOOK_AUTHOR}],
+            "container-title": BOOK_TITLE,
+            "publisher": PUBLISHER,
+            "version": version,
+            "number": self.number,
+            "issued": {"date-parts": [["@Y", "@M", "@D"]]},
+            "accessed": {"date-parts": [["@Y", "@M", "@D"]]},
+            "URL": self.permalink(),
+            "note": f"Data: {self.providers()}. Licence: {LICENCE} ({LICENCE_URL}).",
+        }
+        text = json.dumps([item], ensure_ascii=False, indent=1)
+        text = text.replace('"@Y"', YEAR_PLACEHOLDER).replace('"@M"', MONTH_PLACEHOLDER).replace('"@D"', DAY_PLACEHOLDER)
+        return text if date == DATE_PLACEHOLDER else fill_placeholders(text, version, date)
+
+    def ris(self, version: str = VERSION_PLACEHOLDER, date: str = DATE_PLACEHOLDER) -> str:
+        """The citation as RIS (``TY - FIGURE``), which Zotero, EndNote and Mendeley import."""
+        text = _ris_lines([
+            ("TY", "FIGURE"), ("TI", f"Figure {self.number}: {self.title}"), ("AU", BOOK_AUTHOR),
+            ("T2", BOOK_TITLE), ("PB", PUBLISHER), ("ET", version), ("PY", YEAR_PLACEHOLDER),
+            ("DA", RISDATE_PLACEHOLDER), ("Y2", RISDATE_PLACEHOLDER), ("UR", self.permalink()),
+            ("N1", f"Data: {self.providers()}"), ("N1", f"Licence: {LICENCE} ({LICENCE_URL})"),
+        ])
+        return text if date == DATE_PLACEHOLDER else fill_placeholders(text, version, date)
+
+    def embed_size(self) -> tuple[int, int]:
+        """Width and height (CSS px) an ``<iframe>`` needs to show the standalone figure: the chart plus its caption."""
+        if self._size is not None:
+            return self._size
+        width, height = svg_size(render_svg(self.spec))
+        caption_chars = len(self.title) + len(self.caption) + len(self.source_line())
+        line_chars = max(40, int((width - 24) / 7.5))
+        caption_lines = -(-caption_chars // line_chars) + 3  # caption, sources, licence line, downloads
+        self._size = (int(round(width)) + 32, int(round(height)) + 32 + 22 * caption_lines + 3 * 30)
+        return self._size
+
+    def embed_snippet(self) -> str:
+        """An ``<iframe>`` that shows the figure's standalone HTML, sized for it."""
+        width, height = self.embed_size()
+        return (
+            f'<iframe src="{self.standalone_url()}" width="{width}" height="{height}" '
+            f'title="{html.escape(f"Figure {self.number}: {self.title}")}" loading="lazy" '
+            'style="border:0;max-width:100%"></iframe>'
+        )
 
     def citation_short(self) -> str:
         return f"{self.providers()} – with processing by Token Capital (Figure {self.number})"
@@ -100,20 +198,27 @@ class Figure:
     def citation_full(self, version: str = VERSION_PLACEHOLDER, date: str = DATE_PLACEHOLDER) -> str:
         return (
             f"{self.providers()}. “{self.title}” [figure {self.number}, data]. With major processing by "
-            f"{BOOK_AUTHOR}, {BOOK_TITLE}, version {version}, built {date}. {self.permalink()}"
+            f"{BOOK_AUTHOR}, {BOOK_TITLE}, version {version}, built {date}. {self.permalink()} ({LICENCE})"
         )
 
     def bibtex(self, version: str = VERSION_PLACEHOLDER, date: str = DATE_PLACEHOLDER) -> str:
+        """A BibTeX/BibLaTeX ``@misc`` entry: the book's contributors as one organisation, year, month, urldate, version."""
         key = self.name.replace("-", "_")
-        return (
+        text = (
             f"@misc{{{key},\n"
-            f"  title = {{{{{_bibtex_escape(self.title)}}}}},\n"
-            f"  author = {{{_bibtex_escape(BOOK_AUTHOR)}}},\n"
-            f"  note = {{Figure {self.number}. Data: {_bibtex_escape(self.providers())}. Version {version}, built {date}}},\n"
-            f"  howpublished = {{\\url{{{self.permalink()}}}}},\n"
-            f"  year = {{{date[:4] if date[:4].isdigit() else '????'}}}\n"
+            f"  author = {{{{{_bibtex_escape(BOOK_AUTHOR)}}}}},\n"
+            f"  title = {{{{Figure {self.number}: {_bibtex_escape(self.title)}}}}},\n"
+            f"  howpublished = {{Figure {self.number} in {_bibtex_escape(BOOK_TITLE)}}},\n"
+            f"  publisher = {{{PUBLISHER}}},\n"
+            f"  year = {{{YEAR_PLACEHOLDER}}},\n"
+            f"  month = {BIBMONTH_PLACEHOLDER},\n"
+            f"  version = {{{_bibtex_escape(version)}}},\n"
+            f"  url = {{{self.permalink()}}},\n"
+            f"  urldate = {{{DATE_PLACEHOLDER}}},\n"
+            f"  note = {{Data: {_bibtex_escape(self.providers())}. Licence: {LICENCE}}}\n"
             f"}}"
         )
+        return text if date == DATE_PLACEHOLDER else fill_placeholders(text, version, date)
 
     # -- display --------------------------------------------------------------------------------
 
@@ -142,13 +247,16 @@ class Figure:
 <figcaption>
 <p class="tc-caption"><a class="tc-number" href="#{self.name}">Figure {self.number}</a>. <strong>{e(title)}</strong> {e(self.caption)}</p>
 <p class="tc-sources">Sources: {sources}. Chart and processing: Token Capital.</p>
-{more_sources}<p class="tc-downloads">Download: {downloads}</p>
+{more_sources}<p class="tc-licence">{e(self.source_line())} (<a href="{LICENCE_URL}" rel="license">licence</a>: reuse with credit to the providers and Token Capital).</p>
+<p class="tc-downloads">Download: {downloads}</p>
 <details class="tc-data"><summary>Data table ({len(self.data)} rows)</summary>{_html_table(self.data)}</details>
 <details class="tc-cite"><summary>Cite this figure</summary>
-<p>Permalink: <a class="tc-permalink" href="#{self.name}">{e(self.permalink())}</a></p>
+<p>Permalink (this version): <a class="tc-permalink" href="#{self.name}">{e(self.permalink())}</a></p>
 <p>Short: {e(self.citation_short())}</p>
 <p>Full: {e(self.citation_full())}</p>
-<pre class="tc-bibtex">{e(self.bibtex())}</pre>
+{citation_html(self.name, self.bibtex(), self.csl_json(), self.ris())}
+<div class="tc-cite-format"><p>Embed <button type="button" class="tc-copy" data-copy="{self.name}-embed">Copy</button></p>
+<pre class="tc-embed" id="{self.name}-embed">{e(self.embed_snippet())}</pre></div>
 </details>
 </figcaption>
 </figure>"""
@@ -163,28 +271,112 @@ class Figure:
         return bundle
 
 
-def _host_name(url: str) -> str:
-    from urllib.parse import urlparse
-
-    host = urlparse(url).hostname or url
-    host = host.removeprefix("www.")
-    if host == "github.com":
-        parts = urlparse(url).path.strip("/").split("/")
-        return "/".join(parts[:2]) + " (GitHub)" if len(parts) >= 2 else host
-    return host
-
-
 def sources_from(df: pd.DataFrame, limit: int = 12) -> list[Source]:
     """Sources to credit under a figure, from the provenance columns of the rows it shows.
 
     One entry per distinct source URL, most-used first; ``limit`` keeps captions readable (the CSV
-    download keeps the row-level sources). The provider is the publishing site or repository.
+    download keeps the row-level sources). The provider (and the host, for a repost) comes from
+    ``data/providers.csv``, never from the URL.
     """
     if not {"source_url", "source_title"} <= set(df.columns):
         raise ValueError("sources_from needs the provenance columns source_url and source_title")
+    from tokenlib.data import load_providers
+
+    known = load_providers()
     counts = df.groupby(["source_url", "source_title"], sort=False).size().sort_values(ascending=False)
     pairs = [(str(k[0]), str(k[1])) for k in counts.head(limit).index]
-    return [Source(_host_name(url), title, url) for url, title in pairs]
+    missing = [url for url, _ in pairs if url not in known]
+    if missing:
+        raise ValueError(
+            f"no provider for {', '.join(missing)}: add a row (source_url, provider, via) to data/providers.csv"
+        )
+    return [Source(known[url][0], title, url, known[url][1]) for url, title in pairs]
+
+
+def fill_placeholders(text: str, version: str, date: str) -> str:
+    """Fill the version and build-date placeholders of citations (``date`` is ISO ``YYYY-MM-DD``)."""
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError as exc:
+        raise ValueError(f"build date {date!r} is not an ISO date YYYY-MM-DD") from exc
+    filled = {
+        VERSION_PLACEHOLDER: version,
+        DATE_PLACEHOLDER: day.isoformat(),
+        YEAR_PLACEHOLDER: f"{day.year:04d}",
+        MONTH_PLACEHOLDER: str(day.month),
+        DAY_PLACEHOLDER: str(day.day),
+        BIBMONTH_PLACEHOLDER: _BIB_MONTHS[day.month - 1],
+        RISDATE_PLACEHOLDER: f"{day:%Y/%m/%d}/",
+    }
+    for placeholder, value in filled.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+def release_path(version: str | None = None) -> str:
+    """The folder a release is published in beside the latest: ``v<version>`` (``v0.1.0``)."""
+    return f"v{version if version is not None else _version()}"
+
+
+def version_url(base_url: str | None = None, version: str | None = None) -> str:
+    """The address of one release of the book: ``<baseurl>/v<version>``."""
+    base = (base_url if base_url is not None else book_config().get("baseurl", "")).rstrip("/")
+    return f"{base}/{release_path(version)}"
+
+
+def _ris_lines(fields: list[tuple[str, str]]) -> str:
+    lines = [f"{tag}  - {' '.join(value.split())}" for tag, value in fields]
+    return "\n".join([*lines, "ER  - "]) + "\n"
+
+
+def book_citation(version: str = VERSION_PLACEHOLDER, date: str = DATE_PLACEHOLDER) -> dict[str, str]:
+    """The book's own citation as ``bibtex``, ``csl_json`` and ``ris`` text, for the version being read."""
+    url = version_url() + "/"
+    bib = (
+        "@book{token_capital,\n"
+        f"  author = {{{{{BOOK_AUTHOR}}}}},\n"
+        f"  title = {{{{{_bibtex_escape(BOOK_TITLE)}}}}},\n"
+        f"  publisher = {{{PUBLISHER}}},\n"
+        f"  year = {{{YEAR_PLACEHOLDER}}},\n"
+        f"  month = {BIBMONTH_PLACEHOLDER},\n"
+        f"  version = {{{_bibtex_escape(version)}}},\n"
+        f"  url = {{{url}}},\n"
+        f"  urldate = {{{DATE_PLACEHOLDER}}},\n"
+        f"  note = {{Licence: {LICENCE} (text, data, figures), {CODE_LICENCE} (code)}}\n"
+        "}"
+    )
+    item = {
+        "id": "token_capital", "type": "book", "title": BOOK_TITLE, "author": [{"literal": BOOK_AUTHOR}],
+        "publisher": PUBLISHER, "version": version, "URL": url,
+        "issued": {"date-parts": [["@Y", "@M", "@D"]]}, "accessed": {"date-parts": [["@Y", "@M", "@D"]]},
+        "note": f"Licence: {LICENCE} (text, data, figures), {CODE_LICENCE} (code).",
+    }
+    csl = json.dumps([item], ensure_ascii=False, indent=1)
+    csl = csl.replace('"@Y"', YEAR_PLACEHOLDER).replace('"@M"', MONTH_PLACEHOLDER).replace('"@D"', DAY_PLACEHOLDER)
+    ris = _ris_lines([
+        ("TY", "BOOK"), ("TI", BOOK_TITLE), ("AU", BOOK_AUTHOR), ("PB", PUBLISHER), ("ET", version),
+        ("PY", YEAR_PLACEHOLDER), ("DA", RISDATE_PLACEHOLDER), ("Y2", RISDATE_PLACEHOLDER), ("UR", url),
+        ("N1", f"Licence: {LICENCE} (text, data, figures), {CODE_LICENCE} (code)"),
+    ])
+    out = {"bibtex": bib, "csl_json": csl, "ris": ris}
+    if date != DATE_PLACEHOLDER:
+        out = {k: fill_placeholders(v, version, date) for k, v in out.items()}
+    return out
+
+
+def citation_html(key: str, bibtex: str, csl_json: str, ris: str) -> str:
+    """The three machine-readable forms of a citation, each with a copy button (``tokenbook.js`` copies)."""
+    e = html.escape
+    blocks = []
+    for label, cls, text in (("BibTeX", "tc-bibtex", bibtex), ("RIS (Zotero, EndNote, Mendeley)", "tc-ris", ris),
+                             ("CSL-JSON", "tc-csl", csl_json)):
+        block_id = f"{key}-{cls[3:]}"
+        blocks.append(
+            f'<div class="tc-cite-format"><p>{label} '
+            f'<button type="button" class="tc-copy" data-copy="{block_id}">Copy</button></p>'
+            f'<pre class="{cls}" id="{block_id}">{e(text)}</pre></div>'
+        )
+    return "\n".join(blocks)
 
 
 def _bibtex_escape(text: str) -> str:
@@ -288,15 +480,151 @@ def render_png(spec: dict[str, Any], scale: float = PNG_SCALE) -> bytes:
     return bytes(vlc.vegalite_to_png(spec, vl_version=vl_version(), scale=scale))
 
 
-def _csv_with_header(fig: Figure) -> str:
+def svg_size(svg: str) -> tuple[float, float]:
+    """Width and height of an SVG from its root element."""
+    match = re.search(r'<svg[^>]*? width="([\d.]+)" height="([\d.]+)"', svg)
+    if not match:
+        raise ValueError("not an SVG with width and height on its root element")
+    return float(match.group(1)), float(match.group(2))
+
+
+CREDIT_FONT_SIZE = 11
+
+
+def _wrap(text: str, width_px: float, font_size: float) -> list[str]:
+    """Greedy word wrap by estimated text width (CJK glyphs one em, others about 0.58 em)."""
+    def px(t: str) -> float:
+        return sum(font_size if ord(c) > 0x2E80 else 0.58 * font_size for c in t)
+
+    lines: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if current and px(candidate) > width_px:
+            lines.append(current)
+            current = word
+        else:
+            current = candidate
+    return [*lines, current] if current else lines
+
+
+def with_credit_lines(svg: str, lines: list[str], font_size: float = CREDIT_FONT_SIZE) -> str:
+    """The SVG with ``lines`` of text added below the chart (wrapped to its width; the canvas grows to fit)."""
+    width, height = svg_size(svg)
+    pad = 8.0
+    wrapped = [w for line in lines for w in _wrap(line, width - 2 * pad, font_size)]
+    line_height = font_size * 1.4
+    extra = pad + line_height * len(wrapped)
+    new_height = height + extra
+    w, h, nh = f"{width:g}", f"{height:g}", f"{new_height:g}"
+    svg = svg.replace(f'width="{w}" height="{h}" viewBox="0 0 {w} {h}"',
+                      f'width="{w}" height="{nh}" viewBox="0 0 {w} {nh}"', 1)
+    svg = svg.replace(f'<rect width="{w}" height="{h}" fill="white"/>', f'<rect width="{w}" height="{nh}" fill="white"/>', 1)
+    texts = "".join(
+        f'<text x="{pad:g}" y="{height + pad + line_height * (i + 0.8):.1f}">{html.escape(t, quote=False)}</text>'
+        for i, t in enumerate(wrapped)
+    )
+    font = html.escape(charts.FONT)
+    credit = f'<g class="tc-credit" font-family="{font}" font-size="{font_size:g}" fill="#444">{texts}</g>'
+    head, sep, tail = svg.rpartition("</svg>")
+    if not sep:
+        raise ValueError("not an SVG: no closing </svg>")
+    return head + credit + sep + tail
+
+
+def export_spec(fig: Figure) -> dict[str, Any]:
+    """The spec the SVG and PNG downloads are drawn from: the chart, with its units under the title."""
+    spec: dict[str, Any] = json.loads(json.dumps(fig.spec))
+    if fig.units:
+        title = spec.get("title", fig.title)
+        title = dict(title) if isinstance(title, dict) else {"text": title}
+        title["subtitle"] = fig.units
+        spec["title"] = title
+    return spec
+
+
+def figure_svg(fig: Figure, version: str, credit: bool = True) -> str:
+    """The SVG download: title, units, the chart, and the credit line with source, version and licence."""
+    svg = render_svg(export_spec(fig))
+    if not credit:
+        return svg
+    return with_credit_lines(svg, [fig.source_line(version), fig.permalink(version=version)])
+
+
+def figure_png(fig: Figure, version: str, scale: float = PNG_SCALE, credit: bool = True) -> bytes:
+    """The PNG download, rasterised from :func:`figure_svg` (same text, same credit line) at ``scale``."""
+    _register_fonts()
+    return bytes(vlc.svg_to_png(figure_svg(fig, version, credit), scale=scale))
+
+
+def _csv_with_header(fig: Figure, version: str = VERSION_PLACEHOLDER) -> str:
     lines = [
         f"# {fig.title}",
         f"# Figure {fig.number} of {BOOK_TITLE}",
+        *([f"# Units: {fig.units}"] if fig.units else []),
         "# Sources: " + "; ".join(s.text() for s in fig.sources),
+        f"# {fig.source_line(version)}",
+        f"# Licence: {LICENCE} ({LICENCE_URL}); credit the providers above and Token Capital",
         f"# Cite as: {fig.citation_short()}",
-        f"# Permalink: {fig.permalink()}",
+        f"# Permalink: {fig.permalink(version=None if version == VERSION_PLACEHOLDER else version)}",
     ]
     return "\n".join(lines) + "\n" + fig.data.to_csv(index=False, lineterminator="\n")
+
+
+def vega_bundle_js() -> str:
+    """The Vega/Vega-Lite/Vega-Embed bundle, wrapped so its top-level names stay out of the page's scope."""
+    return _vega_bundle_js(vl_version())
+
+
+@lru_cache(maxsize=2)
+def _vega_bundle_js(vl: str) -> str:
+    snippet = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
+    body = vlc.javascript_bundle(snippet, vl_version=vl)
+    header = f"/* Vega, Vega-Lite {vl} and Vega-Embed, bundled by vl-convert {getattr(vlc, '__version__', 'unknown')} */\n"
+    return header + "(function () {\n" + body + "\n})();\n"
+
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _favicon_href() -> str:
+    """The book's favicon as a data URI, so the standalone page makes no request for it."""
+    try:
+        path = repo_root() / "_static" / "favicon.svg"
+    except FileNotFoundError:  # an installed tokenlib, outside a checkout of the book
+        return "data:,"
+    svg = path.read_text(encoding="utf-8") if path.exists() else ""
+    return "data:image/svg+xml," + quote(svg) if svg else "data:,"
+
+
+def standalone_html(fig: Figure, version: str, date: str) -> str:
+    """The standalone HTML download: the figure block (title, caption, sources, licence, downloads, citation)
+    with Vega inlined and the favicon as a data URI, so it opens offline with no request to any host."""
+    block = fig.html(link_prefix="../")
+    css = (STATIC_DIR / "tokenbook.css").read_text(encoding="utf-8")
+    loader = "\n".join((STATIC_DIR / f).read_text(encoding="utf-8") for f in ("tokenbook.js", "tokenbook-site.js"))
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(f"Figure {fig.number}: {fig.title}")} – Token Capital</title>
+<meta name="description" content="{html.escape(fig.description)}">
+<link rel="icon" href="{html.escape(_favicon_href())}">
+<link rel="license" href="{LICENCE_URL}">
+<style>
+body {{ font-family: {charts.FONT}; margin: 8px 16px; color: #222; background: #fff; }}
+{css}
+</style>
+<script>{vega_bundle_js()}</script>
+</head>
+<body class="tc-standalone">
+{block}
+<script>{loader}</script>
+</body>
+</html>
+"""
+    return fill_placeholders(page, version, date)
 
 
 def publish(
@@ -308,6 +636,7 @@ def publish(
     sources: list[Source] | list[dict[str, str]],
     data: pd.DataFrame,
     description: str | None = None,
+    units: str = "",
     write: bool = True,
 ) -> Figure:
     """Make ``chart`` a figure of the book: number it, title it, cite it and write its bundle.
@@ -320,6 +649,8 @@ def publish(
     sources: original data providers first (provider, page title, URL); at least one.
     data: the (aggregated) table behind the chart, saved as the figure's CSV.
     description: text alternative for screen readers (defaults to title and caption).
+    units: what the values are measured in, with the currency, when the axes do not say it
+        (printed under the title of the SVG/PNG downloads and in the CSV header).
     write: write the bundle files (tests may switch it off).
     """
     page = page_for(name)
@@ -341,6 +672,7 @@ def publish(
         page=page,
         spec=spec,
         data=data.reset_index(drop=True),
+        units=units,
     )
     if write:
         _write_bundle(fig, titled)
@@ -361,15 +693,12 @@ def _write_bundle(fig: Figure, chart: alt.TopLevelMixin) -> None:
     }
     # Write to temporary names first so a failed render leaves no half-written bundle behind.
     rendered: dict[str, bytes] = {
-        "svg": render_svg(fig.spec).encode("utf-8"),
-        "png": render_png(fig.spec),
-        "csv": _csv_with_header(fig).encode("utf-8"),
+        "svg": figure_svg(fig, version).encode("utf-8"),
+        "png": figure_png(fig, version),
+        "csv": _csv_with_header(fig, version).encode("utf-8"),
         "vl.json": json.dumps(fig.spec, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"),
+        "html": standalone_html(fig, version, today).encode("utf-8"),
     }
-    tmp_html = out / f".{fig.name}.html.tmp"
-    chart.save(str(tmp_html), format="html", inline=True)
-    rendered["html"] = tmp_html.read_bytes()
-    tmp_html.unlink()
     for key, path in files.items():
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(rendered[key])
@@ -387,6 +716,13 @@ def _write_bundle(fig: Figure, chart: alt.TopLevelMixin) -> None:
         "citation_short": fig.citation_short(),
         "citation_full": fig.citation_full(version, today),
         "bibtex": fig.bibtex(version, today),
+        "csl_json": fig.csl_json(version, today),
+        "ris": fig.ris(version, today),
+        "units": fig.units,
+        "licence": LICENCE,
+        "licence_url": LICENCE_URL,
+        "permalink": fig.permalink(version=version),
+        "embed": fill_placeholders(fig.embed_snippet(), version, today),
         "rows": len(fig.data),
     }
     (out / f"{fig.name}.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -5,13 +5,17 @@
 * fills each page's version and build-date placeholders (figure citations);
 * copies ``figures/`` (per-figure bundles), ``data/`` (the CSVs and schema) and ``CITATION.cff``
   into the built site so every download link resolves;
-* provides the ``figure-index`` directive (a table of every figure, filled after all pages ran).
+* provides the ``figure-index`` directive (a table of every figure, filled after all pages ran) and the
+  ``book-citation`` directive (the book's BibTeX, RIS and CSL-JSON for the version being built);
+* puts the licence, the version and a version switcher in every page's footer, and writes
+  ``versions.json`` (the versions the switcher lists; the publish workflow rewrites it for the whole site).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import re
 import shutil
 import subprocess
@@ -31,10 +35,22 @@ BUNDLE_NAME = "vega-bundle.js"
 
 def vega_bundle_js() -> str:
     """The Vega/Vega-Lite/Vega-Embed bundle, wrapped so its top-level names stay out of the page's scope."""
-    snippet = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
-    body = vlc.javascript_bundle(snippet, vl_version=figures.vl_version())
-    header = f"/* Vega, Vega-Lite {figures.vl_version()} and Vega-Embed, bundled by vl-convert {getattr(vlc, '__version__', 'unknown')} */\n"
-    return header + "(function () {\n" + body + "\n})();\n"
+    return figures.vega_bundle_js()
+
+
+VERSIONS_FILE = "versions.json"
+
+
+def footer_html(version: str, date: str) -> str:
+    """The footer line of every page: licences, the version being read and the version switcher."""
+    return (
+        f'<p class="tc-licence-footer">Text, data and figures: <a href="{figures.LICENCE_URL}" rel="license">'
+        f'{figures.LICENCE}</a>, crediting the original data providers named under each figure. '
+        f'Code: {figures.CODE_LICENCE}. See <code>LICENSE</code> in the repository.</p>'
+        f'<p class="tc-version-footer">Version {html.escape(version)}, built {html.escape(date)}. '
+        f'<span class="tc-versions" data-version="{html.escape(__version__)}" '
+        f'data-path="{html.escape(figures.release_path())}/">Other versions are listed once published.</span></p>'
+    )
 
 
 def book_version(srcdir: Path) -> str:
@@ -65,7 +81,16 @@ def _on_config_inited(app: Sphinx, config: Any) -> None:
     config.html_static_path = list(config.html_static_path) + [str(STATIC_DIR), str(gen)]
     app.add_js_file(BUNDLE_NAME, priority=400)
     app.add_js_file("tokenbook.js", priority=401)
+    app.add_js_file("tokenbook-site.js", priority=402)
     app.add_css_file("tokenbook.css")
+
+
+def _on_config_footer(app: Sphinx, config: Any) -> None:
+    """Licence, version and version switcher in the theme's footer (after the version is known)."""
+    options = dict(config.html_theme_options or {})
+    footer = footer_html(config.tokenbook_version, config.tokenbook_build_date)
+    options["extra_footer"] = (str(options.get("extra_footer") or "") + footer)
+    config.html_theme_options = options
 
 
 def _page_scripts(scripts: list[Any], has_charts: bool) -> list[Any]:
@@ -110,9 +135,7 @@ def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dic
         has_charts = isinstance(body, str) and 'class="tc-chart"' in body
         context["script_files"] = _page_scripts(list(context["script_files"]), has_charts)
     if isinstance(body, str):
-        context["body"] = body.replace(figures.VERSION_PLACEHOLDER, app.config.tokenbook_version).replace(
-            figures.DATE_PLACEHOLDER, app.config.tokenbook_build_date
-        )
+        context["body"] = figures.fill_placeholders(body, app.config.tokenbook_version, app.config.tokenbook_build_date)
 
 
 _FONTAWESOME_JS = re.compile(r'\s*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*"></script>')
@@ -152,8 +175,12 @@ def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:
         _copy_tree(src / "figures", out / "figures", ("fig-*",))
     _copy_tree(src / "data", out / "data", ("*.csv", "schema.yaml", "sources/*.csv"))
     _strip_fontawesome_js(out)
-    if (src / "CITATION.cff").exists():
-        shutil.copy2(src / "CITATION.cff", out / "CITATION.cff")
+    for name in ("CITATION.cff", "LICENSE", "LICENSE-CC-BY-4.0.md"):
+        if (src / name).exists():
+            shutil.copy2(src / name, out / name)
+    # this build alone; the publish workflow lists every published version (tokenlib.book site)
+    versions = {"latest": __version__, "versions": [{"version": __version__, "path": ""}]}
+    (out / VERSIONS_FILE).write_text(json.dumps(versions, indent=1) + "\n", encoding="utf-8")
 
 
 class figure_index_node(nodes.General, nodes.Element):  # type: ignore[misc]
@@ -189,6 +216,17 @@ def _index_html(entries: list[dict[str, Any]], prefix: str) -> str:
     return '<table class="tc-figure-index"><thead><tr><th>Figure</th><th>Title, page, downloads</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>"
 
 
+class BookCitation(Directive):  # type: ignore[misc]
+    """``.. book-citation::`` — the book's BibTeX, RIS and CSL-JSON, each with a copy button."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        c = figures.book_citation()
+        block = figures.citation_html("token-capital", c["bibtex"], c["csl_json"], c["ris"])
+        return [nodes.raw("", f'<div class="tc-book-cite">{block}</div>', format="html")]
+
+
 def _on_doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     for node in list(doctree.findall(figure_index_node)):
         prefix = "../" * docname.count("/")
@@ -201,8 +239,10 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("tokenbook_build_date", dt.date.today().isoformat(), "html")
     app.add_node(figure_index_node)
     app.add_directive("figure-index", FigureIndex)
+    app.add_directive("book-citation", BookCitation)
     app.connect("config-inited", _on_config_inited)
     app.connect("config-inited", lambda a, c: setattr(c, "tokenbook_version", book_version(Path(a.srcdir))))
+    app.connect("config-inited", _on_config_footer, priority=600)
     # early: emit_firstresult stops at the first handler that returns a template name
     app.connect("html-page-context", _on_page_context, priority=100)
     app.connect("doctree-resolved", _on_doctree_resolved)
