@@ -40,13 +40,16 @@ CURRENCIES = ("CNY", "USD")
 def capability_key(model: Any, served_from: Any, board_model: Any) -> str:
     """Identity of a priced model across snapshots: ``model@served_from``; ``anchor:<name>`` if unpriced.
 
+    An unpriced anchor's name is lower-cased, so one board's snapshots that write it differently
+    (``GPT-4-0314`` and ``gpt-4-0314``) still share it.
+
     ``served_from`` separates the models one API id served over time (deepseek-chat was DeepSeek-V2,
     then V3, then V3.2); it is empty for an id that served one model.
     """
     if isinstance(model, str) and model:
         when = "" if served_from is None or pd.isna(served_from) else pd.Timestamp(served_from).strftime("%Y-%m-%d")
         return f"{model}@{when}"
-    return f"anchor:{board_model}"
+    return f"anchor:{str(board_model).lower()}"
 
 
 def with_keys(cap: pd.DataFrame) -> pd.DataFrame:
