@@ -9,7 +9,8 @@ import pandas as pd
 from tokenlib import data
 
 _DATE_COLUMNS = {"prices": "effective_date", "fx": "month", "export_controls": "date", "usage": "date",
-                 "deployments": None, "chips": None, "models": "release_date", "places": None, "claims": None}
+                 "deployments": None, "chips": None, "models": "release_date", "places": None, "claims": None,
+                 "capability": "board_date"}
 
 
 def _span(name: str, df: pd.DataFrame) -> str:
