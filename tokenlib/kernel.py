@@ -417,8 +417,14 @@ def max_batch(
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 
-@lru_cache(maxsize=4)
 def _calibration(path: str) -> dict[str, Any]:
+    p = Path(path)
+    stamp = (p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else (0, -1)
+    return _calibration_cached(path, stamp)
+
+
+@lru_cache(maxsize=4)
+def _calibration_cached(path: str, _stamp: tuple[int, int]) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p} is missing: run `python -m tokenlib.calibrate` to fit the efficiencies")
