@@ -17,7 +17,6 @@ index from the registry files.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import os
 import re
@@ -30,7 +29,7 @@ import pandas as pd
 import vl_convert as vlc
 import yaml
 
-from tokenlib import charts
+from tokenlib import charts, safehtml
 from tokenlib.data import repo_root
 
 NAME_PATTERN = re.compile(r"^fig-(intro|\d{2}|[a-z]+)-[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -58,9 +57,7 @@ class Source:
     url: str
 
     def html(self) -> str:
-        return (
-            f'{html.escape(self.provider)}, <a href="{html.escape(self.url)}">{html.escape(self.title)}</a>'
-        )
+        return f"{safehtml.text(self.provider)}, {safehtml.link(self.url, self.title)}"
 
     def text(self) -> str:
         return f"{self.provider}, {self.title} ({self.url})"
@@ -120,13 +117,13 @@ class Figure:
     def html(self, link_prefix: str | None = None) -> str:
         """The ``<figure>`` block for the book page. ``link_prefix`` leads from the page to the site root."""
         prefix = link_prefix if link_prefix is not None else _relative_root(self.page)
-        spec_json = json.dumps(self.spec, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
+        spec_json = safehtml.script_json(self.spec, ensure_ascii=False, sort_keys=True)
         downloads = " · ".join(
             f'<a href="{prefix}figures/{self.name}{ext}" download>{label}</a>'
             for label, ext in (("SVG", ".svg"), ("PNG", ".png"), ("CSV (data)", ".csv"),
                                ("Vega-Lite JSON", ".vl.json"), ("Standalone HTML", ".html"))
         )
-        e = html.escape
+        e = safehtml.text
         shown, rest = self.sources[:SOURCES_SHOWN], self.sources[SOURCES_SHOWN:]
         sources = "; ".join(s.html() for s in shown)
         # a <details> cannot sit inside a <p>: the folded sources are a block of their own
@@ -193,7 +190,7 @@ def _bibtex_escape(text: str) -> str:
 
 def _html_table(df: pd.DataFrame) -> str:
     shown = df.head(MAX_TABLE_ROWS)
-    table = shown.to_html(index=False, border=0, classes="tc-table", na_rep="", float_format=lambda v: f"{v:,.4g}")
+    table: str = safehtml.table(shown, border=0, classes="tc-table", na_rep="", float_format=lambda v: f"{v:,.4g}")
     if len(df) > MAX_TABLE_ROWS:
         table += f"<p>First {MAX_TABLE_ROWS} of {len(df)} rows; the CSV has them all.</p>"
     return table
@@ -366,10 +363,7 @@ def _write_bundle(fig: Figure, chart: alt.TopLevelMixin) -> None:
         "csv": _csv_with_header(fig).encode("utf-8"),
         "vl.json": json.dumps(fig.spec, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"),
     }
-    tmp_html = out / f".{fig.name}.html.tmp"
-    chart.save(str(tmp_html), format="html", inline=True)
-    rendered["html"] = tmp_html.read_bytes()
-    tmp_html.unlink()
+    rendered["html"] = standalone_html(chart, out / f".{fig.name}.html.tmp")
     for key, path in files.items():
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(rendered[key])
@@ -390,6 +384,15 @@ def _write_bundle(fig: Figure, chart: alt.TopLevelMixin) -> None:
         "rows": len(fig.data),
     }
     (out / f"{fig.name}.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def standalone_html(chart: alt.TopLevelMixin, tmp: Path) -> bytes:
+    """The standalone HTML download (Vega inlined), its embedded spec escaped by :mod:`tokenlib.safehtml`."""
+    chart.save(str(tmp), format="html", inline=True, json_kwds={"cls": safehtml.ScriptJSONEncoder})
+    try:
+        return tmp.read_bytes()
+    finally:
+        tmp.unlink()
 
 
 def _version() -> str:

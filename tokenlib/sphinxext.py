@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import re
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ from docutils import nodes
 from docutils.parsers.rst import Directive
 from sphinx.application import Sphinx
 
-from tokenlib import __version__, figures
+from tokenlib import __version__, figures, safehtml
 
 STATIC_DIR = Path(__file__).parent / "static"
 BUNDLE_NAME = "vega-bundle.js"
@@ -174,17 +173,17 @@ def _index_html(entries: list[dict[str, Any]], prefix: str) -> str:
         return "<p>No figures have been built yet.</p>"
     rows = []
     for e in entries:
-        name = html.escape(e["name"])
-        page = html.escape(e["page"])
+        name = safehtml.text(e["name"])
+        page = safehtml.text(e["page"])
         downloads = " · ".join(
-            f'<a href="{prefix}figures/{html.escape(f)}">{html.escape(k.upper())}</a>'
+            f'<a href="{prefix}figures/{safehtml.text(f)}">{safehtml.text(k.upper())}</a>'
             for k, f in e["files"].items()
         )
         rows.append(
             f'<tr id="index-{name}"><td><a href="{prefix}{page}.html#{name}">'
-            f'<img class="tc-index-thumb" loading="lazy" src="{prefix}figures/{name}.svg" alt="{html.escape(e["title"])}"></a></td>'
-            f'<td><a href="{prefix}{page}.html#{name}">Figure {html.escape(str(e["number"]))}</a>: '
-            f'{html.escape(e["title"])}<br><small>{page} · {downloads}</small></td></tr>'
+            f'<img class="tc-index-thumb" loading="lazy" src="{prefix}figures/{name}.svg" alt="{safehtml.text(e["title"])}"></a></td>'
+            f'<td><a href="{prefix}{page}.html#{name}">Figure {safehtml.text(str(e["number"]))}</a>: '
+            f'{safehtml.text(e["title"])}<br><small>{page} · {downloads}</small></td></tr>'
         )
     return '<table class="tc-figure-index"><thead><tr><th>Figure</th><th>Title, page, downloads</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>"
 
