@@ -119,6 +119,15 @@ def test_cost_domain(kwargs, name):
                            electricity_cny_per_kwh=0.5, **kwargs)
 
 
+def test_shape_mismatch_names_the_parameters():
+    with pytest.raises(ValueError, match=r"chip \(3,\).*batch \(2,\)"):
+        kernel.throughput("llama-2-70b", np.array(["h100-sxm", "h200", "h20"]), "decode", batch=np.array([1, 2]),
+                          context=100, precision="fp8", n_chips=8)
+    with pytest.raises(ValueError, match=r"chip \(2,\).*place \(3,\)"):
+        cost.cost_per_mtok("llama-2-70b", np.array(["h100-sxm", "h200"]), "decode", batch=8, context=100,
+                           precision="fp8", n_chips=8, place=np.array(["beijing", "guizhou", "ulanqab"]))
+
+
 def test_memory_overhead_minus_five_no_longer_fits_140gb_on_one_chip():
     with pytest.raises(ValueError, match="memory_overhead"):
         kernel.fits("llama-2-70b", "h100-sxm", batch=1, context=100, memory_overhead=-5)

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from tokenlib import fx, kernel, places, specs
-from tokenlib.errors import MissingSpecError, check_at_least, check_choice, check_flag, check_fraction, check_number
+from tokenlib.errors import (MissingSpecError, check_at_least, check_choice, check_flag, check_fraction, check_number,
+                             check_shapes)
 
 FloatArray = kernel.FloatArray
 PHASES = ("prefill", "cached_input", "decode")
@@ -139,6 +140,8 @@ def cost_per_mtok(
     frac = check_fraction("cached_input_cost_fraction", _a("cached_input_cost_fraction")
                           if cached_input_cost_fraction is None else cached_input_cost_fraction, closed_low=True)
     check_flag("calibrated", calibrated)
+    check_shapes(model=np.asarray(model), chip=np.asarray(chip), batch=np.asarray(batch), context=np.asarray(context),
+                 n_chips=np.asarray(n_chips), place=np.asarray(place), utilization=util)
     kphase = "decode" if phase == "decode" else "prefill"
     tps = kernel.throughput(model, chip, kphase, batch=batch, context=context, precision=precision,
                             n_chips=n_chips, calibrated=calibrated, on_oom=on_oom, root=root)

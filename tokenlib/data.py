@@ -643,10 +643,11 @@ def load_sources(name: str, root: Path | str | None = None) -> pd.DataFrame:
     """Per-number extra sources for ``name`` (chips, models): conflicting figures sit here too."""
     root_path = Path(root) if root is not None else default_data_dir()
     path = root_path / "sources" / f"{name}.csv"
-    spec = sources_spec(root_path if (root_path / "schema.yaml").exists() else None)
+    spec_root = root_path if (root_path / "schema.yaml").exists() else None
+    spec = sources_spec(spec_root)
     if not path.exists():
         return pd.DataFrame(columns=spec.column_names)
-    return _coerce(_validated_sources(path, None), spec)
+    return _coerce(_validated_sources(path, spec_root), spec)
 
 
 def check_all(root: Path | None = None) -> dict[str, int]:

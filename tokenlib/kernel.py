@@ -328,6 +328,7 @@ def _fits(
     memory_overhead: float | None, root: Path | str | None, check_context: bool = True,
 ) -> Any:
     b, c, n = _check_common(batch, context, n_chips)
+    check_shapes(model=np.asarray(model), chip=np.asarray(chip), batch=b, context=c, n_chips=n)
     ov = _overhead(memory_overhead)
     m = specs.model_fields(model, root)
     _check_model(model, m, c if check_context else None)
@@ -505,6 +506,7 @@ def _step_times(
     check_choice("kv_reads", kv_reads, KV_READS)
     check_choice("missing_link", missing_link, MISSING_LINK)
     b, c, n = _check_common(batch, context, n_chips)
+    check_shapes(model=np.asarray(model), chip=np.asarray(chip), batch=b, context=c, n_chips=n)
     wbytes = _precision_bytes("precision", precision)
     kvb = _precision_bytes("kv_precision", kv_precision)
     so = float(ASSUMPTIONS["scale_out_gbps"]["value"]) if scale_out_gbps is None else float(
