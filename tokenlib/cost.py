@@ -1,6 +1,9 @@
 """Yuan (or dollars) per million tokens, from chip-hour cost and calibrated throughput.
 
-``chip-hour cost = capex x server multiplier / (life_years x 8760) + power + hosting``, where
+``chip-hour cost = capex x capex multiplier / (life_years x 8760) + power + hosting``, where the capex
+multiplier depends on what the price in chips.csv buys (``price_basis``): a card price gets the server
+multiplier (server, network and storage around a bare card), a per-chip share of a system price only the
+cluster-network multiplier (the server is already in the price), and
 ``power = TDP x load factor x PUE x electricity price``; a chip with no published price in chips.csv
 falls back to an all-in rental rate (DeepSeek's stated $2/GPU-hour). Then
 ``cost per Mtok = chip-hour cost / (tokens/s per chip x 3600 x utilisation) x 1e6``.
@@ -23,6 +26,7 @@ from tokenlib.errors import (MissingSpecError, check_at_least, check_choice, che
 
 FloatArray = kernel.FloatArray
 PHASES = ("prefill", "cached_input", "decode")
+PRICE_BASES = ("card", "system_share")
 HOURS_PER_YEAR = 8760.0
 D6 = ("https://github.com/deepseek-ai/open-infra-index/blob/3122a25220273cb0806f591e52c4171bd869d8ad/"
       "202502OpenSourceWeek/day_6_one_more_thing_deepseekV3R1_inference_system_overview.md")
@@ -31,7 +35,16 @@ ASSUMPTIONS: dict[str, dict[str, Any]] = {
     "life_years": {"value": 5.0, "kind": "assumption",
                    "note": "Straight-line amortisation period of the accelerator and its server (no cost of capital)."},
     "server_capex_multiplier": {"value": 1.5, "kind": "assumption",
-                                "note": "Server, networking and storage capex per chip as a multiple of the chip price."},
+                                "note": "Server, networking and storage capex per chip as a multiple of a card price "
+                                "(price_basis=card in chips.csv); not applied to a per-chip share of a system price."},
+    "system_share_capex_multiplier": {
+        "value": (39_680_000 + 1_728_000 + 2_621_440) / 39_680_000, "kind": "derived",
+        "note": "Capex per chip on top of a per-chip share of a server price (price_basis=system_share): the cluster "
+                "network the server price lacks. (node price + switches + cables) / node price for a 128-node H100 "
+                "cluster: ($39,680,000 + $1,728,000 + $2,621,440) / $39,680,000 = 1.11, from the 'H100 Freakonomics' "
+                "spreadsheet (Aug 2024: 'H100 Node Price', 'Switch Price', 'Infiniband Network Connector & Cable'; its "
+                "node price already includes the InfiniBand cards). Storage is not included (not sourced).",
+        "source": "https://docs.google.com/spreadsheets/d/1Ft3RbeZ-w43kYSiLfYc1vxO41mK5lmJpcPC9GOYHAWc/edit?usp=sharing"},
     "pue": {"value": 1.3, "kind": "assumption", "note": "Data-centre power usage effectiveness."},
     "load_factor": {"value": 0.7, "kind": "assumption", "note": "Average power draw as a share of TDP while serving."},
     "hosting_usd_per_chip_hour": {"value": 0.10, "kind": "assumption",
@@ -86,11 +99,16 @@ def chip_hour_cost(
     capex_usd: Any = None, life_years: Any = None, pue: Any = None, load_factor: Any = None,
     hosting_usd_per_chip_hour: Any = None, server_capex_multiplier: Any = None,
     rental_usd_per_chip_hour: Any = None, cny_per_usd: float | None = None, fx_month: str | None = None,
-    root: Path | str | None = None,
+    root: Path | str | None = None, system_share_capex_multiplier: Any = None, price_basis: str | None = None,
 ) -> Any:
     """Cost of one chip for one hour (capex amortisation + power + hosting), in ``currency``.
 
     ``capex_usd`` overrides chips.csv ``price_usd``; chips with neither use the rental rate (all-in).
+    The capex multiplier follows the price's basis: ``server_capex_multiplier`` for a card price,
+    ``system_share_capex_multiplier`` for a per-chip share of a system price. ``price_basis``
+    (``"card"`` or ``"system_share"``) says what ``capex_usd`` is; without it an override keeps the
+    chip's own basis from chips.csv, or counts as a card price where the chip has none. A chip whose
+    chips.csv price has no recorded basis raises.
     """
     check_choice("currency", currency, ("CNY", "USD"))
     rate = fx.cny_per_usd(fx_month, root)[0] if cny_per_usd is None else float(
@@ -102,6 +120,8 @@ def chip_hour_cost(
                         _a("hosting_usd_per_chip_hour") if hosting_usd_per_chip_hour is None else hosting_usd_per_chip_hour)
     mult = check_number("server_capex_multiplier",
                         _a("server_capex_multiplier") if server_capex_multiplier is None else server_capex_multiplier)
+    sys_mult = check_number("system_share_capex_multiplier", _a("system_share_capex_multiplier")
+                            if system_share_capex_multiplier is None else system_share_capex_multiplier)
     rent = check_number("rental_usd_per_chip_hour",
                         _a("rental_usd_per_chip_hour") if rental_usd_per_chip_hour is None else rental_usd_per_chip_hour)
     elec = _electricity(place, electricity_cny_per_kwh, root)
@@ -110,11 +130,23 @@ def chip_hour_cost(
     owned_chip = np.isfinite(price)
     if np.any(owned_chip & ~(np.isfinite(ch["tdp_w"]) & (ch["tdp_w"] > 0))):
         shape = np.broadcast_shapes(np.shape(chip), np.shape(price))
-        bad = np.broadcast_to(owned_chip & ~np.isfinite(ch["tdp_w"]), shape)
-        raise MissingSpecError("chip", [str(x) for x in np.broadcast_to(np.asarray(chip), shape)[bad].ravel()],
+        no_tdp = np.broadcast_to(owned_chip & ~np.isfinite(ch["tdp_w"]), shape)
+        raise MissingSpecError("chip", [str(x) for x in np.broadcast_to(np.asarray(chip), shape)[no_tdp].ravel()],
                                "tdp_w", "chips", "Its power cost needs the TDP.")
     tdp = np.where(owned_chip, ch["tdp_w"], 0.0)  # rented chips: power is in the all-in rate
-    owned = (price * mult / (life * HOURS_PER_YEAR) + host) * rate + tdp / 1000.0 * lf * p * elec
+    if price_basis is None:
+        system = ch["price_is_system_share"]
+    else:
+        check_choice("price_basis", price_basis, PRICE_BASES)
+        system = np.full(np.shape(ch["price_is_system_share"]), 1.0 if price_basis == "system_share" else 0.0)
+    if capex_usd is not None:  # an override price on a chip with no recorded basis is taken as a card price
+        system = np.where(np.isfinite(system), system, 0.0)
+    missing = np.isfinite(price) & ~np.isfinite(system)
+    if np.any(missing):
+        bad = sorted({str(c) for c in np.broadcast_to(np.asarray(chip), np.shape(missing))[missing]})
+        raise ValueError(f"chip {bad} has a price but no price_basis in chips.csv; give price_basis, one of {list(PRICE_BASES)}")
+    capex_mult = np.where(np.nan_to_num(system) > 0, sys_mult, mult)
+    owned = (price * capex_mult / (life * HOURS_PER_YEAR) + host) * rate + tdp / 1000.0 * lf * p * elec
     cost_cny = np.where(np.isfinite(price), owned, rent * rate + 0.0 * elec)
     out = cost_cny if currency == "CNY" else cost_cny / rate
     return float(out) if np.ndim(out) == 0 else out
@@ -127,7 +159,8 @@ def cost_per_mtok(
     hosting_usd_per_chip_hour: Any = None, server_capex_multiplier: Any = None,
     rental_usd_per_chip_hour: Any = None, cached_input_cost_fraction: Any = None,
     cny_per_usd: float | None = None, fx_month: str | None = None, calibrated: bool = True,
-    on_oom: str = "raise", root: Path | str | None = None,
+    on_oom: str = "raise", root: Path | str | None = None, system_share_capex_multiplier: Any = None,
+    price_basis: str | None = None,
 ) -> Any:
     """Cost per million tokens (``currency`` per Mtok) for input (``prefill``), ``cached_input`` or output (``decode``).
 
@@ -150,7 +183,8 @@ def cost_per_mtok(
                           hosting_usd_per_chip_hour=hosting_usd_per_chip_hour,
                           server_capex_multiplier=server_capex_multiplier,
                           rental_usd_per_chip_hour=rental_usd_per_chip_hour, cny_per_usd=cny_per_usd,
-                          fx_month=fx_month, root=root)
+                          fx_month=fx_month, root=root, system_share_capex_multiplier=system_share_capex_multiplier,
+                          price_basis=price_basis)
     out = np.asarray(hour) / (np.asarray(tps) * (3600.0 * util)) * 1e6
     if phase == "cached_input":
         out = out * frac
