@@ -88,7 +88,7 @@ def test_arrays_equal_scalars():
     phase=st.sampled_from(["prefill", "decode"]),
     chip=st.sampled_from(["h800", "h100-sxm", "h200", "a100-sxm", "ascend-910c"]),
     model=st.sampled_from(["deepseek-v3", "qwen3-235b-a22b", "llama-3.1-70b"]),
-    batch=st.floats(1, 4096), context=st.floats(16, 32768), n_chips=st.sampled_from([8, 16, 64, 320]),
+    batch=st.integers(1, 4096), context=st.floats(16, 32768), n_chips=st.sampled_from([8, 16, 64, 320]),
     eff=st.tuples(st.floats(0.01, 1), st.floats(0.01, 1), st.floats(0.01, 1)),
 )
 def test_calibrated_never_exceeds_ideal(phase, chip, model, batch, context, n_chips, eff):

@@ -1,22 +1,35 @@
 """Command line: ``python -m tokenlib estimate --model deepseek-v3 --chip h800 --phase decode ...``.
 
 Prints throughput (ideal and calibrated), cost per Mtok (input, cached input, output as applicable)
-and every assumption used; ``--json`` prints one JSON object. Errors: one line on stderr, exit 2.
+and every assumption used; ``--json`` prints one JSON object. Errors (bad arguments included): one line
+``error: ...`` on stderr, exit 2; with ``--json``, one JSON object ``{"error": ...}`` on stdout instead.
+A number that is not finite is never printed: it is an error. Defaults read from the data (the CNY/USD
+month, the electricity price) are named in the output.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from tokenlib import cost, kernel
 
 
+class UsageError(ValueError):
+    """A bad command line (argparse would otherwise print a usage block and exit)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tokenlib", description="Token Capital inference cost kernel")
+    p = _Parser(prog="python -m tokenlib", description="Token Capital inference cost kernel")
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("estimate", help="throughput and cost per million tokens for one scenario")
     e.add_argument("--model", required=True)
@@ -30,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--electricity", type=float, default=None, help="CNY/kWh (instead of --place)")
     e.add_argument("--utilization", type=float, default=None)
     e.add_argument("--currency", default="CNY")
+    e.add_argument("--fx-month", default=None, help="YYYY-MM of the CNY/USD rate (default: the latest in data/fx.csv)")
     e.add_argument("--json", action="store_true")
     return p
 
@@ -41,11 +55,12 @@ def estimate(a: argparse.Namespace) -> dict[str, Any]:
     ideal = kernel.throughput(a.model, a.chip, kphase, calibrated=False, **kw) if a.phase in ("prefill", "decode", "cached_input") else None
     cal = kernel.throughput(a.model, a.chip, kphase, calibrated=True, **kw)
     per_mtok = cost.cost_per_mtok(a.model, a.chip, a.phase, place=a.place, electricity_cny_per_kwh=a.electricity,
-                                  utilization=a.utilization, currency=a.currency, **kw)
-    hour = cost.chip_hour_cost(a.chip, place=a.place, electricity_cny_per_kwh=a.electricity, currency=a.currency)
+                                  utilization=a.utilization, currency=a.currency, fx_month=a.fx_month, **kw)
+    hour = cost.chip_hour_cost(a.chip, place=a.place, electricity_cny_per_kwh=a.electricity, currency=a.currency,
+                               fx_month=a.fx_month)
     from tokenlib import fx, specs
 
-    rate, month = fx.cny_per_usd()
+    rate, month = fx.cny_per_usd(a.fx_month)
     price = specs.chip(a.chip).price_usd
     return {
         "model": a.model, "chip": a.chip, "phase": a.phase, "precision": a.precision, "batch": a.batch,
@@ -56,6 +71,10 @@ def estimate(a: argparse.Namespace) -> dict[str, Any]:
         "cost_per_mtok": per_mtok, "currency": a.currency, "chip_hour_cost": hour,
         "chip_cost_basis": "price_usd from chips.csv" if price == price else "rental fallback (no price in chips.csv)",
         "cny_per_usd": rate, "fx_month": month,
+        "fx_basis": (f"--fx-month {month}" if a.fx_month else
+                     f"latest month in data/fx.csv ({month}); pass --fx-month to choose another"),
+        "electricity_basis": (f"--place {a.place}" if a.place else "--electricity" if a.electricity is not None
+                              else "default: median of the sourced place prices in data/places.csv"),
         "electricity_cny_per_kwh": (a.electricity if a.electricity is not None else
                                     cost._electricity(a.place, None, None).item()),
         "assumptions": {k: {kk: vv for kk, vv in v.items()} for k, v in cost.assumptions().items()},
@@ -70,24 +89,47 @@ def _print_text(r: dict[str, Any]) -> None:
           f"(efficiencies {r['efficiencies']}; decode latency per layer "
           f"{r['overheads']['decode_layer_latency_s'] * 1e6:.0f} us)")
     print(f"  cost: {r['cost_per_mtok']:.4f} {r['currency']}/Mtok; chip-hour {r['chip_hour_cost']:.3f} {r['currency']} "
-          f"({r['chip_cost_basis']}); FX {r['cny_per_usd']} CNY/USD ({r['fx_month']}); "
-          f"electricity {r['electricity_cny_per_kwh']:.3f} CNY/kWh")
+          f"({r['chip_cost_basis']}); FX {r['cny_per_usd']} CNY/USD ({r['fx_basis']}); "
+          f"electricity {r['electricity_cny_per_kwh']:.3f} CNY/kWh ({r['electricity_basis']})")
     print("  assumptions:")
     for k, v in r["assumptions"].items():
         print(f"    {k} = {v['value']} [{v['kind']}] {v.get('note', '')}")
 
 
+def _finite(value: Any, where: str = "result") -> None:
+    """Refuse a non-finite number anywhere in the result (the CLI never prints nan or inf)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite(v, f"{where}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _finite(v, f"{where}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} is not a finite number ({value}); this is a bug or a gap in the data")
+
+
+def _fail(exc: BaseException, as_json: bool) -> int:
+    msg = " ".join(str(exc).split())
+    if as_json:
+        print(json.dumps({"error": msg, "type": type(exc).__name__}))
+    else:
+        print(f"error: {type(exc).__name__}: {msg}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    a = _parser().parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in args
     try:
-        result = estimate(a)
-    except Exception as exc:  # every failure: one line, non-zero exit
-        msg = str(exc).replace("\n", " ")
-        print(f"error: {type(exc).__name__}: {msg}", file=sys.stderr)
-        return 2
+        a = _parser().parse_args(args)
+        result = json.loads(json.dumps(estimate(a), default=float))
+        _finite(result)
+        text = json.dumps(result, allow_nan=False)
+    except Exception as exc:  # every failure: one line, non-zero exit  # noqa: BLE001
+        return _fail(exc, as_json)
     if a.json:
-        print(json.dumps(result, default=float))
+        print(text)
     else:
         _print_text(result)
     return 0

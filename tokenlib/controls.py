@@ -367,6 +367,7 @@ def tpp_table(root: Path | str | None = None) -> pd.DataFrame:
 def chips_to_match(
     model: str, chip: Any, reference: str, phase: str, *, batch_per_chip: Any, context: Any,
     precision: str = "bf16", n_chips: Any = 1, calibrated: bool = True, root: Path | str | None = None,
+    missing_link: str = "raise",
 ) -> Any:
     """How many ``chip`` deliver the tokens/s of one ``reference`` chip (kernel throughput ratio).
 
@@ -376,7 +377,7 @@ def chips_to_match(
     b = check_number("batch_per_chip", batch_per_chip, allow_zero=False)
     n = check_number("n_chips", n_chips, allow_zero=False)
     kw: dict[str, Any] = dict(batch=b * n, context=context, precision=precision, n_chips=n_chips,
-                              calibrated=calibrated, on_oom="nan", root=root)
+                              calibrated=calibrated, on_oom="nan", root=root, missing_link=missing_link)
     ref = np.asarray(kernel.throughput(model, reference, phase, **kw), dtype=float)
     other = np.asarray(kernel.throughput(model, chip, phase, **kw), dtype=float)
     out = ref / other

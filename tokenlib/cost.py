@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from tokenlib import fx, kernel, places, specs
-from tokenlib.errors import check_choice, check_number
+from tokenlib.errors import (MissingSpecError, check_at_least, check_choice, check_flag, check_fraction, check_number,
+                             check_shapes)
 
 FloatArray = kernel.FloatArray
 PHASES = ("prefill", "cached_input", "decode")
@@ -113,8 +114,8 @@ def chip_hour_cost(
     rate = fx.cny_per_usd(fx_month, root)[0] if cny_per_usd is None else float(
         check_number("cny_per_usd", cny_per_usd, allow_zero=False))
     life = check_number("life_years", _a("life_years") if life_years is None else life_years, allow_zero=False)
-    p = check_number("pue", _a("pue") if pue is None else pue, allow_zero=False)
-    lf = check_number("load_factor", _a("load_factor") if load_factor is None else load_factor)
+    p = check_at_least("pue", _a("pue") if pue is None else pue, 1.0)
+    lf = check_fraction("load_factor", _a("load_factor") if load_factor is None else load_factor)
     host = check_number("hosting_usd_per_chip_hour",
                         _a("hosting_usd_per_chip_hour") if hosting_usd_per_chip_hour is None else hosting_usd_per_chip_hour)
     mult = check_number("server_capex_multiplier",
@@ -126,7 +127,13 @@ def chip_hour_cost(
     elec = _electricity(place, electricity_cny_per_kwh, root)
     ch = specs.chip_fields(chip, root)
     price = ch["price_usd"] if capex_usd is None else np.broadcast_to(check_number("capex_usd", capex_usd), ch["price_usd"].shape)
-    tdp = np.nan_to_num(ch["tdp_w"])
+    owned_chip = np.isfinite(price)
+    if np.any(owned_chip & ~(np.isfinite(ch["tdp_w"]) & (ch["tdp_w"] > 0))):
+        shape = np.broadcast_shapes(np.shape(chip), np.shape(price))
+        no_tdp = np.broadcast_to(owned_chip & ~np.isfinite(ch["tdp_w"]), shape)
+        raise MissingSpecError("chip", [str(x) for x in np.broadcast_to(np.asarray(chip), shape)[no_tdp].ravel()],
+                               "tdp_w", "chips", "Its power cost needs the TDP.")
+    tdp = np.where(owned_chip, ch["tdp_w"], 0.0)  # rented chips: power is in the all-in rate
     if price_basis is None:
         system = ch["price_is_system_share"]
     else:
@@ -162,10 +169,12 @@ def cost_per_mtok(
     (or give NaN with ``on_oom="nan"``), as in :func:`tokenlib.kernel.throughput`.
     """
     check_choice("phase", phase, PHASES)
-    util = check_number("utilization", _a("utilization") if utilization is None else utilization,
-                        allow_zero=False, upper=1.0)
-    frac = check_number("cached_input_cost_fraction", _a("cached_input_cost_fraction")
-                        if cached_input_cost_fraction is None else cached_input_cost_fraction)
+    util = check_fraction("utilization", _a("utilization") if utilization is None else utilization)
+    frac = check_fraction("cached_input_cost_fraction", _a("cached_input_cost_fraction")
+                          if cached_input_cost_fraction is None else cached_input_cost_fraction, closed_low=True)
+    check_flag("calibrated", calibrated)
+    check_shapes(model=np.asarray(model), chip=np.asarray(chip), batch=np.asarray(batch), context=np.asarray(context),
+                 n_chips=np.asarray(n_chips), place=np.asarray(place), utilization=util)
     kphase = "decode" if phase == "decode" else "prefill"
     tps = kernel.throughput(model, chip, kphase, batch=batch, context=context, precision=precision,
                             n_chips=n_chips, calibrated=calibrated, on_oom=on_oom, root=root)

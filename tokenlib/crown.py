@@ -568,7 +568,7 @@ def claims_html(claims: pd.DataFrame, *, sections: Mapping[str, str] | None = No
     relative path from the page to the book's root. All text is HTML-escaped. A page-scoped style block
     comes with it, so the table wraps on a 390 px phone instead of scrolling sideways.
     """
-    import html
+    from tokenlib import safehtml as h
 
     need = {"id", "section", "article_text", "verdict", "evidence", "source_url", "source_title", "chapter"}
     missing = sorted(need - set(claims.columns))
@@ -584,21 +584,20 @@ def claims_html(claims: pd.DataFrame, *, sections: Mapping[str, str] | None = No
         verdict = text(r.verdict)
         check_choice("verdict", verdict, CLAIM_VERDICTS)
         sec = sections.get(text(r.section), text(r.section))
-        claim = (f'<span class="tc-claim-id">{html.escape(text(r.id))}'
-                 f'{" · " + html.escape(sec) if sec else ""}</span>{html.escape(text(r.article_text))}')
+        claim = (f'<span class="tc-claim-id">{h.text(text(r.id))}'
+                 f'{" · " + h.text(sec) if sec else ""}</span>{h.text(text(r.article_text))}')
         links = []
         url = text(r.source_url)
         if url:
-            links.append(f'<a href="{html.escape(url)}" title="{html.escape(text(r.source_title))}">'
-                         f'{html.escape(short_host(url) or "source")}</a>')
+            links.append(h.link(url, short_host(url) or "source", title=text(r.source_title)))
         ch = text(r.chapter).strip()
         if link_chapter and ch:
-            links.append(f'<a href="{html.escape(root)}/{html.escape(ch)}.html">{html.escape(_chapter_label(ch))}</a>')
+            links.append(h.link(f"{root}/{ch}.html", _chapter_label(ch)))
         body.append(
             "<tr>"
             f"<td>{claim}</td>"
-            f'<td data-label="Verdict"><span class="tc-verdict tc-{verdict}">{verdict}</span></td>'
-            f'<td data-label="Evidence">{html.escape(text(r.evidence))}</td>'
+            f'<td data-label="Verdict"><span class="tc-verdict tc-{h.text(verdict)}">{h.text(verdict)}</span></td>'
+            f'<td data-label="Evidence">{h.text(text(r.evidence))}</td>'
             f'<td data-label="Links">{" · ".join(links)}</td>'
             "</tr>")
     head = "<thead><tr><th>Claim</th><th>Verdict</th><th>Evidence</th><th>Links</th></tr></thead>"

@@ -16,6 +16,9 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import csv
+import datetime as dt
+import io
 import math
 import os
 import re
@@ -37,7 +40,13 @@ SOURCE_KEY_COLUMNS = ("item_id", "field", "value")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
-_NUMBER_IN_TEXT = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+# A number stands on its own: not inside an identifier (letters on both sides: a22b, x8b), not part
+# of a dotted version (0.6.1); dates are read as dates first (see _numbers_in). Table text that lost
+# its cell breaks ("Flash0.2 RMB1 RMB") still counts.
+_NUMBER_IN_TEXT = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?!\d|\.\d)")
+_DATE_IN_TEXT = re.compile(
+    r"(?<![\d.])(\d{4})(?:[-/.](\d{1,2})[-/.](\d{1,2})|-(\d{2})(?![\d-])|年(\d{1,2})月(?:(\d{1,2})日)?)(?![\d.])"
+)
 
 
 def repo_root() -> Path:
@@ -87,6 +96,10 @@ class Column:
     required: bool = False
     values: tuple[str, ...] = ()
     min: float | None = None
+    max: float | None = None
+    max_column: str | None = None
+    range_if: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    references: str | None = None
     unit: str | None = None
     number_in_quote: bool = False
     description: str = ""
@@ -133,8 +146,32 @@ def schema_path(root: Path | None = None) -> Path:
     return default_data_dir() / "schema.yaml"
 
 
-@lru_cache(maxsize=8)
+def _file_stamp(path: Path) -> tuple[int, int]:
+    """(mtime in ns, size) of a file, (0, -1) if absent: a cache key that changes when the file does."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return (0, -1)
+    return (st.st_mtime_ns, st.st_size)
+
+
+def data_stamp(root: Path | str | None = None) -> tuple[tuple[str, int, int], ...]:
+    """A key that changes whenever any file of a data folder changes (its CSVs, ``sources/``, schema).
+
+    Every cache built from the data (tables here, chip and model arrays in :mod:`tokenlib.specs`) is keyed
+    on it, so an edited file is seen by the next call in the same process.
+    """
+    root_path = Path(root) if root is not None else default_data_dir()
+    files = sorted([*root_path.glob("*.csv"), *root_path.glob("sources/*.csv"), schema_path(root_path)])
+    return tuple((str(f), *_file_stamp(f)) for f in files)
+
+
 def _read_schema(path: str) -> dict[str, Any]:
+    return _read_schema_cached(path, _file_stamp(Path(path)))
+
+
+@lru_cache(maxsize=8)
+def _read_schema_cached(path: str, _stamp: tuple[int, int]) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
         loaded: dict[str, Any] = yaml.safe_load(f)
     return loaded
@@ -147,6 +184,11 @@ def _column_from(name: str, spec: dict[str, Any]) -> Column:
         required=bool(spec.get("required", False)),
         values=tuple(str(v) for v in spec.get("values", ())),
         min=spec.get("min"),
+        max=spec.get("max"),
+        max_column=spec.get("max_column"),
+        range_if={str(k): {str(v): (float(r[0]), float(r[1])) for v, r in vs.items()}
+                  for k, vs in spec.get("range_if", {}).items()},
+        references=spec.get("references"),
         unit=spec.get("unit"),
         number_in_quote=bool(spec.get("number_in_quote", False)),
         description=str(spec.get("description", "")),
@@ -231,10 +273,25 @@ _TYPE_CHECKS = {
 }
 
 
+def _dates_and_rest(text: str) -> tuple[list[float], str]:
+    """Years of the dates in ``text`` (2024-05-23, 2024/5/23, 2024-05, 2024年5月) and the text without them.
+
+    A date's month and day are not numbers the quote shows; its year is (launch years are quoted so).
+    """
+    years = [float(m.group(1)) for m in _DATE_IN_TEXT.finditer(text)]
+    return years, _DATE_IN_TEXT.sub(" ", text)
+
+
 def _numbers_in(text: str) -> list[float]:
-    cleaned = re.sub(r"(?<=\d)[,，'](?=\d{3}\b)", "", text)
+    years, rest = _dates_and_rest(text)
+    cleaned = re.sub(r"(?<=\d)[,，'](?=\d{3}\b)", "", rest)
     cleaned = re.sub(r"(?<=\d) (?=\d{3}\b)", "", cleaned)
-    return [float(m) for m in _NUMBER_IN_TEXT.findall(cleaned)]
+    def inside_identifier(m: re.Match[str]) -> bool:
+        before = cleaned[m.start() - 1] if m.start() > 0 else ""
+        after = cleaned[m.end()] if m.end() < len(cleaned) else ""
+        return before.isascii() and before.isalpha() and after.isascii() and after.isalpha()
+
+    return years + [float(m.group()) for m in _NUMBER_IN_TEXT.finditer(cleaned) if not inside_identifier(m)]
 
 
 def number_shown(value: float, text: str) -> bool:
@@ -245,7 +302,10 @@ def number_shown(value: float, text: str) -> bool:
     """
     if value == 0:
         return any(n == 0 for n in _numbers_in(text)) or "free" in text.lower() or "免费" in text
-    for n in _numbers_in(text):
+    years, rest = _dates_and_rest(text)
+    if any(math.isclose(y, value, rel_tol=1e-9) for y in years):  # a year matches only as itself
+        return True
+    for n in _numbers_in(rest):
         for power in range(-5, 6):
             if math.isclose(n, value * 1000.0**power, rel_tol=1e-6):
                 return True
@@ -288,17 +348,64 @@ def _pandera_schema(spec: TableSpec) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict=True, ordered=True, name=spec.name)
 
 
+def _decode(path: Path, data: bytes) -> str:
+    """UTF-8 text of a data file (a byte-order mark is dropped); a bad byte is named by line and column."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+        good = data[start:exc.start].decode("utf-8", errors="replace")
+        line = good.count("\n") + 1
+        col = len(good) - (good.rfind("\n") + 1) + 1
+        raise DataValidationError(path, [
+            f"{path}:{line}:{col}: byte 0x{data[exc.start]:02x} is not UTF-8 ({exc.reason}); save the file as UTF-8"
+        ]) from None
+
+
 def _read_raw(path: Path) -> pd.DataFrame:
+    """Read a data CSV as strings, refusing what pandas would silently repair.
+
+    Refused, naming file and line: an empty file, a header with no rows, a row with fewer or more cells
+    than the header, a blank line, a bad byte, a malformed quote. BOM and CRLF line ends are fine. The
+    frame's index is the physical line of each row minus 2, so ``_line(index)`` is the row's first line.
+    """
     if not path.exists():
         raise FileNotFoundError(f"data file not found: {path}")
+    text = _decode(path, path.read_bytes())
+    if not text.strip():
+        raise DataValidationError(path, [f"{path}:1: file is empty (expected a header and at least one row)"])
+    problems: list[str] = []
+    records: list[list[str]] = []
+    lines: list[int] = []
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    blanks: list[int] = []
+    start = 1
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataValidationError(path, [f"{path}: cannot parse as UTF-8 CSV: {exc}"]) from exc
+        for rec in reader:
+            if rec:
+                records.append(rec)
+                lines.append(start)
+            else:
+                blanks.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataValidationError(path, [f"{path}:{reader.line_num}: cannot parse as CSV: {exc}"]) from None
+    problems += [f"{path}:{b}: blank line inside the table" for b in blanks if b < lines[-1]]
+    header, rows = records[0], records[1:]
+    if not rows:
+        problems.append(f"{path}:2: no data rows (the file has only its header)")
+    for rec, line in zip(rows, lines[1:], strict=True):
+        if len(rec) != len(header):
+            what = "fewer" if len(rec) < len(header) else "more"
+            problems.append(f"{path}:{line}: row has {len(rec)} cells, {what} than the header's {len(header)} "
+                            "(a missing or extra comma, or an unquoted comma in a cell)")
+    if problems:
+        raise DataValidationError(path, problems)
+    return pd.DataFrame(rows, columns=header, index=[ln - 2 for ln in lines[1:]], dtype=str)
 
 
 def _line(index: Any) -> int:
-    return int(index) + 2  # header is line 1
+    return int(index) + 2  # header is line 1; _read_raw sets index = physical line - 2
 
 
 def _provenance_problems(path: Path, raw: pd.DataFrame, spec: TableSpec) -> list[str]:
@@ -357,14 +464,81 @@ def _quote_problems(
     return problems
 
 
+def _normal_key(value: str) -> str:
+    return " ".join(value.split()).casefold()
+
+
 def _duplicate_problems(path: Path, raw: pd.DataFrame, spec: TableSpec) -> list[str]:
+    """Keys must be unique after folding case and whitespace (``H800`` and ``h800 `` are one id),
+    and key cells may not carry leading or trailing spaces."""
     if not spec.key:
         return []
-    dup = raw.duplicated(subset=list(spec.key), keep="first")
-    return [
-        f"{path}:{_line(i)}: {'/'.join(spec.key)}: duplicate key {tuple(raw.loc[i, list(spec.key)])}"
-        for i in raw.index[dup]
-    ]
+    problems = []
+    for col in spec.key:
+        padded = raw[col].ne(raw[col].str.strip())
+        problems += [f"{path}:{_line(i)}: {col}: key cell {raw.loc[i, col]!r} has leading or trailing spaces"
+                     for i in raw.index[padded]]
+    folded = raw[list(spec.key)].map(_normal_key)
+    first: dict[tuple[str, ...], Any] = {}
+    for i, key in zip(raw.index, folded.itertuples(index=False, name=None), strict=True):
+        if key in first:
+            problems.append(f"{path}:{_line(i)}: {'/'.join(spec.key)}: duplicate key "
+                            f"{tuple(raw.loc[i, list(spec.key)])} (same as line {_line(first[key])} once case "
+                            "and spaces are ignored)")
+        else:
+            first[key] = i
+    return problems
+
+
+def _today() -> dt.date:
+    return dt.date.today()
+
+
+def _range_problems(path: Path, raw: pd.DataFrame, spec: TableSpec) -> list[str]:
+    """Upper bounds (``max``, ``max_column``, ``range_if``) and no ``accessed`` date after today."""
+    problems: list[str] = []
+    num = {c.name: pd.to_numeric(raw[c.name].where(raw[c.name].map(_is_float), None), errors="coerce")
+           for c in spec.columns if c.type in ("float", "int")}
+    for col in spec.columns:
+        if col.name not in num:
+            continue
+        v = num[col.name]
+        if col.max is not None:
+            problems += [f"{path}:{_line(i)}: {col.name}: value {raw.loc[i, col.name]} is above the maximum {col.max:g}"
+                         for i in raw.index[v > float(col.max)]]
+        if col.max_column is not None:
+            other = num[col.max_column]
+            problems += [f"{path}:{_line(i)}: {col.name}: value {raw.loc[i, col.name]} exceeds {col.max_column} "
+                         f"{raw.loc[i, col.max_column]} on the same row" for i in raw.index[v > other]]
+        for other_col, ranges in col.range_if.items():
+            for when, (lo, hi) in ranges.items():
+                out = raw[other_col].eq(when) & ((v < lo) | (v > hi))
+                problems += [f"{path}:{_line(i)}: {col.name}: value {raw.loc[i, col.name]} is outside [{lo:g}, {hi:g}] "
+                             f"for {other_col} {when}" for i in raw.index[out]]
+    if "accessed" in raw.columns:
+        today = _today().isoformat()
+        late = raw["accessed"].map(lambda d: _is_date(d) and d > today)
+        problems += [f"{path}:{_line(i)}: accessed: date {raw.loc[i, 'accessed']} is in the future (today is {today})"
+                     for i in raw.index[late]]
+    return problems
+
+
+def _reference_problems(path: Path, raw: pd.DataFrame, spec: TableSpec, root: Path | None) -> list[str]:
+    """Cells that name a row of another table (schema ``references: table.column``) must name one."""
+    problems: list[str] = []
+    for col in spec.columns:
+        if not col.references:
+            continue
+        table, _, column = col.references.partition(".")
+        other_path = path.parent / f"{table}.csv"
+        if not other_path.exists():
+            other_path = default_data_dir() / f"{table}.csv"
+        valid = set(_read_raw(other_path)[column or "id"])
+        for i in raw.index[~raw[col.name].isin(valid) & raw[col.name].ne("")]:
+            hint = UnknownChoiceError(f"{table} id", raw.loc[i, col.name], valid).suggestion
+            problems.append(f"{path}:{_line(i)}: {col.name}: unknown id {raw.loc[i, col.name]!r}, not in "
+                            f"{other_path.name}{f' (did you mean {hint!r}?)' if hint else ''}")
+    return problems
 
 
 def _schema_problems(path: Path, raw: pd.DataFrame, spec: TableSpec) -> list[str]:
@@ -396,7 +570,7 @@ def _schema_problems(path: Path, raw: pd.DataFrame, spec: TableSpec) -> list[str
 
 
 def _coerce(raw: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
-    df = raw.copy()
+    df = raw.reset_index(drop=True)
     for col in spec.columns:
         s = df[col.name]
         if col.type == "float":
@@ -449,6 +623,8 @@ def validate_file(name: str, path: Path, root: Path | None = None) -> pd.DataFra
     problems += _provenance_problems(path, raw, spec)
     problems += _conditional_problems(path, raw, spec)
     problems += _duplicate_problems(path, raw, spec)
+    problems += _range_problems(path, raw, spec)
+    problems += _reference_problems(path, raw, spec, root)
     problems += _quote_problems(path, raw, spec, extra)
     if problems:
         raise DataValidationError(path, problems)
@@ -461,6 +637,7 @@ def _validated_sources(path: Path, root: Path | None) -> pd.DataFrame:
     problems = _format_check_names(_schema_problems(path, raw, spec))
     if not problems:
         problems += _provenance_problems(path, raw, spec)
+        problems += _range_problems(path, raw, spec)
         problems += _quote_problems(path, raw, spec, None)
     if problems:
         raise DataValidationError(path, problems)
@@ -471,21 +648,17 @@ def load(name: str, root: Path | str | None = None) -> pd.DataFrame:
     """Load table ``name`` from ``root`` (default: the book's ``data/``), validated and typed.
 
     ``root`` may point at another data folder (tests use corrupted copies); it uses its own
-    ``schema.yaml`` if it has one, else the book's. Results for the book's own folder are cached;
-    treat the returned frame as read-only (it is a copy).
+    ``schema.yaml`` if it has one, else the book's. Results are cached until any file of the folder
+    (or its schema) changes (:func:`data_stamp`); the returned frame is a copy.
     """
     root_path = Path(root) if root is not None else default_data_dir()
     spec_root = root_path if (root_path / "schema.yaml").exists() else None
     table_spec(name, spec_root)  # raise UnknownChoiceError before touching the disk
-    return _load_cached(name, str(root_path.resolve()), _mtime(root_path / f"{name}.csv")).copy()
-
-
-def _mtime(path: Path) -> float:
-    return path.stat().st_mtime if path.exists() else 0.0
+    return _load_cached(name, str(root_path.resolve()), data_stamp(root_path)).copy()
 
 
 @lru_cache(maxsize=64)
-def _load_cached(name: str, root: str, _mtime: float) -> pd.DataFrame:
+def _load_cached(name: str, root: str, _stamp: tuple[tuple[str, int, int], ...]) -> pd.DataFrame:
     root_path = Path(root)
     spec_root = root_path if (root_path / "schema.yaml").exists() else None
     return validate_file(name, root_path / f"{name}.csv", spec_root)
@@ -495,10 +668,11 @@ def load_sources(name: str, root: Path | str | None = None) -> pd.DataFrame:
     """Per-number extra sources for ``name`` (chips, models): conflicting figures sit here too."""
     root_path = Path(root) if root is not None else default_data_dir()
     path = root_path / "sources" / f"{name}.csv"
-    spec = sources_spec(root_path if (root_path / "schema.yaml").exists() else None)
+    spec_root = root_path if (root_path / "schema.yaml").exists() else None
+    spec = sources_spec(spec_root)
     if not path.exists():
         return pd.DataFrame(columns=spec.column_names)
-    return _coerce(_validated_sources(path, None), spec)
+    return _coerce(_validated_sources(path, spec_root), spec)
 
 
 PROVIDERS_FILE = "providers.csv"

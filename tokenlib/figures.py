@@ -24,7 +24,6 @@ index from the registry files.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import os
 import re
@@ -39,7 +38,7 @@ import pandas as pd
 import vl_convert as vlc
 import yaml
 
-from tokenlib import charts
+from tokenlib import charts, safehtml
 from tokenlib.data import repo_root
 
 NAME_PATTERN = re.compile(r"^fig-(intro|\d{2}|[a-z]+)-[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -93,9 +92,7 @@ class Source:
         return f"{self.provider} via {self.via}" if self.via else self.provider
 
     def html(self) -> str:
-        return (
-            f'{html.escape(self.credit())}, <a href="{html.escape(self.url)}">{html.escape(self.title)}</a>'
-        )
+        return f"{safehtml.text(self.credit())}, {safehtml.link(self.url, self.title)}"
 
     def text(self) -> str:
         return f"{self.credit()}, {self.title} ({self.url})"
@@ -188,7 +185,7 @@ class Figure:
         width, height = self.embed_size()
         return (
             f'<iframe src="{self.standalone_url()}" width="{width}" height="{height}" '
-            f'title="{html.escape(f"Figure {self.number}: {self.title}")}" loading="lazy" '
+            f'title="{safehtml.text(f"Figure {self.number}: {self.title}")}" loading="lazy" '
             'style="border:0;max-width:100%"></iframe>'
         )
 
@@ -225,13 +222,13 @@ class Figure:
     def html(self, link_prefix: str | None = None) -> str:
         """The ``<figure>`` block for the book page. ``link_prefix`` leads from the page to the site root."""
         prefix = link_prefix if link_prefix is not None else _relative_root(self.page)
-        spec_json = json.dumps(self.spec, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
+        spec_json = safehtml.script_json(self.spec, ensure_ascii=False, sort_keys=True)
         downloads = " · ".join(
             f'<a href="{prefix}figures/{self.name}{ext}" download>{label}</a>'
             for label, ext in (("SVG", ".svg"), ("PNG", ".png"), ("CSV (data)", ".csv"),
                                ("Vega-Lite JSON", ".vl.json"), ("Standalone HTML", ".html"))
         )
-        e = html.escape
+        e = safehtml.text
         shown, rest = self.sources[:SOURCES_SHOWN], self.sources[SOURCES_SHOWN:]
         sources = "; ".join(s.html() for s in shown)
         # a <details> cannot sit inside a <p>: the folded sources are a block of their own
@@ -366,7 +363,7 @@ def book_citation(version: str = VERSION_PLACEHOLDER, date: str = DATE_PLACEHOLD
 
 def citation_html(key: str, bibtex: str, csl_json: str, ris: str) -> str:
     """The three machine-readable forms of a citation, each with a copy button (``tokenbook.js`` copies)."""
-    e = html.escape
+    e = safehtml.text
     blocks = []
     for label, cls, text in (("BibTeX", "tc-bibtex", bibtex), ("RIS (Zotero, EndNote, Mendeley)", "tc-ris", ris),
                              ("CSL-JSON", "tc-csl", csl_json)):
@@ -385,7 +382,7 @@ def _bibtex_escape(text: str) -> str:
 
 def _html_table(df: pd.DataFrame) -> str:
     shown = df.head(MAX_TABLE_ROWS)
-    table = shown.to_html(index=False, border=0, classes="tc-table", na_rep="", float_format=lambda v: f"{v:,.4g}")
+    table: str = safehtml.table(shown, border=0, classes="tc-table", na_rep="", float_format=lambda v: f"{v:,.4g}")
     if len(df) > MAX_TABLE_ROWS:
         table += f"<p>First {MAX_TABLE_ROWS} of {len(df)} rows; the CSV has them all.</p>"
     return table
@@ -521,10 +518,10 @@ def with_credit_lines(svg: str, lines: list[str], font_size: float = CREDIT_FONT
                       f'width="{w}" height="{nh}" viewBox="0 0 {w} {nh}"', 1)
     svg = svg.replace(f'<rect width="{w}" height="{h}" fill="white"/>', f'<rect width="{w}" height="{nh}" fill="white"/>', 1)
     texts = "".join(
-        f'<text x="{pad:g}" y="{height + pad + line_height * (i + 0.8):.1f}">{html.escape(t, quote=False)}</text>'
+        f'<text x="{pad:g}" y="{height + pad + line_height * (i + 0.8):.1f}">{safehtml.text(t)}</text>'
         for i, t in enumerate(wrapped)
     )
-    font = html.escape(charts.FONT)
+    font = safehtml.text(charts.FONT)
     credit = f'<g class="tc-credit" font-family="{font}" font-size="{font_size:g}" fill="#444">{texts}</g>'
     head, sep, tail = svg.rpartition("</svg>")
     if not sep:
@@ -608,9 +605,9 @@ def standalone_html(fig: Figure, version: str, date: str) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(f"Figure {fig.number}: {fig.title}")} – Token Capital</title>
-<meta name="description" content="{html.escape(fig.description)}">
-<link rel="icon" href="{html.escape(_favicon_href())}">
+<title>{safehtml.text(f"Figure {fig.number}: {fig.title}")} – Token Capital</title>
+<meta name="description" content="{safehtml.text(fig.description)}">
+<link rel="icon" href="{safehtml.text(_favicon_href())}">
 <link rel="license" href="{LICENCE_URL}">
 <style>
 body {{ font-family: {charts.FONT}; margin: 8px 16px; color: #222; background: #fff; }}

@@ -45,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tokenlib import specs
-from tokenlib.errors import check_choice, check_number
+from tokenlib.errors import MissingSpecError, check_choice, check_count, check_flag, check_fraction, check_number, check_shapes
 
 FloatArray = npt.NDArray[np.float64]
 PHASES = ("prefill", "decode")
@@ -191,12 +191,52 @@ def attention_flops_per_token(
 
 
 def _check_common(batch: Any, context: Any, n_chips: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
-    b = check_number("batch", batch, allow_zero=False)
+    b = check_count("batch", batch)
     c = check_number("context", context, allow_zero=False)
-    n = check_number("n_chips", n_chips, allow_zero=False)
-    if np.any(n < 1):
-        raise ValueError(f"n_chips must be >= 1, got {n_chips!r}")
+    n = check_count("n_chips", n_chips)
+    check_shapes(batch=b, context=c, n_chips=n)
     return b, c, n
+
+
+MISSING_LINK = ("raise", "scale_out")
+"""What to do when a serving group inside one scale-up domain needs the chip's link figure
+(``interconnect_gbps``) and chips.csv has none: raise (default), or, when the caller says so,
+carry the traffic over the scale-out network (``scale_out_gbps``) inside the node as well."""
+
+
+def _missing(what: str, ids: Any, values: Any, field: str, table: str, needed: Any = True, hint: str = "") -> None:
+    """Raise :class:`MissingSpecError` where ``values`` (a field of ids) is empty but ``needed``."""
+    bad = ~(np.isfinite(values) & (np.asarray(values) > 0)) & np.asarray(needed, dtype=bool)
+    if np.any(bad):
+        shape = np.broadcast_shapes(np.shape(ids), np.shape(bad))
+        names = np.broadcast_to(np.asarray(ids), shape)[np.broadcast_to(bad, shape)]
+        raise MissingSpecError(what, [str(x) for x in names.ravel()], field, table, hint)
+
+
+def _check_model(model: Any, m: Mapping[str, FloatArray], context: Any = None) -> None:
+    """The model fields the kernel needs are present, and ``context`` is within the model's maximum."""
+    _missing("model", model, m["kv_lora_rank"], "kv_lora_rank", "models", m["attention_code"] == 2)
+    _missing("model", model, m["qk_rope_head_dim"], "qk_rope_head_dim", "models", m["attention_code"] == 2)
+    _missing("model", model, m["n_experts_per_token"], "n_experts_per_token", "models",
+             np.nan_to_num(m["n_routed_experts"]) > 0)
+    if context is None:
+        return
+    c = np.asarray(context, dtype=float)
+    top = m["max_context"]
+    over = np.isfinite(top) & (c > top)  # models without a published max_context are not limited
+    if np.any(over):
+        shape = np.broadcast_shapes(np.shape(model), np.shape(over))
+        ids = np.broadcast_to(np.asarray(model), shape)[np.broadcast_to(over, shape)]
+        tops = np.broadcast_to(top, shape)[np.broadcast_to(over, shape)]
+        got = np.broadcast_to(c, shape)[np.broadcast_to(over, shape)]
+        raise ValueError(f"context {got.max():g} tokens exceeds the maximum context of model "
+                         f"{str(ids.ravel()[0])!r} ({tops.ravel()[0]:g} tokens, max_context in data/models.csv)")
+
+
+def _overhead(memory_overhead: Any) -> float:
+    if memory_overhead is None:
+        return float(ASSUMPTIONS["memory_overhead_fraction"]["value"])
+    return float(check_fraction("memory_overhead", memory_overhead, closed_low=True, closed_high=False))
 
 
 def _precision_bytes(name: str, precision: str) -> float:
@@ -251,7 +291,9 @@ def _memory_per_chip(m: dict[str, FloatArray], b: FloatArray, c: FloatArray, n: 
     return result
 
 
-def _capacity(ch: dict[str, FloatArray], overhead: float) -> FloatArray:
+def _capacity(ch: dict[str, FloatArray], overhead: float, chip: Any = None) -> FloatArray:
+    if chip is not None:
+        _missing("chip", chip, ch["hbm_gb"], "hbm_gb", "chips")
     result: FloatArray = ch["hbm_gb"] * 1e9 * (1.0 - overhead)
     return result
 
@@ -272,41 +314,102 @@ def fits(
     model: Any, chip: Any, *, batch: Any, context: Any, precision: str = "bf16", n_chips: Any = 1,
     kv_precision: str = "bf16", memory_overhead: float | None = None, root: Path | str | None = None,
 ) -> Any:
-    """True where weights + KV cache fit in ``n_chips`` x HBM x (1 - memory overhead)."""
+    """True where weights + KV cache fit in ``n_chips`` x HBM x (1 - memory overhead).
+
+    ``memory_overhead`` is a share in [0, 1); ``context`` may not exceed the model's ``max_context``
+    (where models.csv gives one). :func:`min_chips` and :func:`max_batch` are defined through this test.
+    """
+    return _fits(model, chip, batch=batch, context=context, precision=precision, n_chips=n_chips,
+                 kv_precision=kv_precision, memory_overhead=memory_overhead, root=root)
+
+
+def _fits(
+    model: Any, chip: Any, *, batch: Any, context: Any, precision: str, n_chips: Any, kv_precision: str,
+    memory_overhead: float | None, root: Path | str | None, check_context: bool = True,
+) -> Any:
     b, c, n = _check_common(batch, context, n_chips)
-    ov = float(ASSUMPTIONS["memory_overhead_fraction"]["value"]) if memory_overhead is None else memory_overhead
-    need = _memory_per_chip(specs.model_fields(model, root), b, c, n,
-                            _precision_bytes("precision", precision), _precision_bytes("kv_precision", kv_precision))
-    ok = need <= _capacity(specs.chip_fields(chip, root), ov)
+    check_shapes(model=np.asarray(model), chip=np.asarray(chip), batch=b, context=c, n_chips=n)
+    ov = _overhead(memory_overhead)
+    m = specs.model_fields(model, root)
+    _check_model(model, m, c if check_context else None)
+    need = _memory_per_chip(m, b, c, n, _precision_bytes("precision", precision),
+                            _precision_bytes("kv_precision", kv_precision))
+    ok = need <= _capacity(specs.chip_fields(chip, root), ov, chip)
     return bool(ok) if np.ndim(ok) == 0 else ok
 
 
 def min_chips(
     model: Any, chip: Any, *, batch: Any, context: Any, precision: str = "bf16",
     kv_precision: str = "bf16", memory_overhead: float | None = None, root: Path | str | None = None,
+    on_oom: str = "raise",
 ) -> Any:
-    """Smallest whole number of chips whose HBM holds the weights and the KV cache."""
+    """Smallest whole number of chips ``n`` for which :func:`fits` is True.
+
+    Memory per chip is not monotonic in ``n`` for MoE models: at ``moe_dp_attention_min_chips`` the
+    layout switches to data-parallel attention and every chip then holds the whole non-expert part.
+    So the count is solved per layout (tensor-parallel below the switch, DP attention + EP from it)
+    and then checked with :func:`fits` itself. Where no group size fits (the non-expert weights alone
+    exceed one chip and tensor parallelism needs more chips than the switch allows):
+    ``on_oom="raise"`` raises :class:`MemoryFitError`, ``"nan"`` gives NaN.
+    """
+    check_choice("on_oom", on_oom, ("raise", "nan"))
     b, c, _ = _check_common(batch, context, 1)
-    ov = float(ASSUMPTIONS["memory_overhead_fraction"]["value"]) if memory_overhead is None else memory_overhead
-    need = _memory_per_chip(specs.model_fields(model, root), b, c, np.asarray(1.0, dtype=float),
-                            _precision_bytes("precision", precision), _precision_bytes("kv_precision", kv_precision))
-    out = np.ceil(need / _capacity(specs.chip_fields(chip, root), ov))
-    return int(out) if np.ndim(out) == 0 else out
+    ov = _overhead(memory_overhead)
+    m = specs.model_fields(model, root)
+    _check_model(model, m, c)
+    wbytes = _precision_bytes("precision", precision)
+    kvb = _precision_bytes("kv_precision", kv_precision)
+    cap = _capacity(specs.chip_fields(chip, root), ov, chip)
+    kv = kv_bytes_per_token_raw(m["attention_code"], m["n_layers"], m["n_kv_heads"], m["head_dim"],
+                                m["kv_lora_rank"], m["qk_rope_head_dim"], kvb)
+    non_expert, experts = moe_split_raw(m["total_params_b"], m["active_params_b"], m["n_routed_experts"],
+                                        m["n_experts_per_token"])
+    thr = float(ASSUMPTIONS["moe_dp_attention_min_chips"]["value"])
+    moe = np.nan_to_num(m["n_routed_experts"]) > 0
+    cache = b * c * kv
+    n_tp = np.maximum(np.ceil((m["total_params_b"] * 1e9 * wbytes + cache) / cap), 1.0)
+    room = cap - non_expert * 1e9 * wbytes
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_dp = np.where(room > 0, np.maximum(np.ceil((experts * 1e9 * wbytes + cache) / room), thr), np.inf)
+    n = np.where(moe & (n_tp >= thr), n_dp, n_tp)
+    # exact check with the memory test fits() uses (absorbs float rounding at the boundary)
+    for _ in range(2):
+        finite = np.isfinite(n)
+        probe = np.where(finite, n, 1.0)
+        need = _memory_per_chip(m, b, c, probe, wbytes, kvb)
+        step = np.where(moe & (probe < thr) & (probe + 1 >= thr), n_dp, probe + 1)  # TP -> DP switch
+        n = np.where(finite & (need > cap), step, n)
+    if np.any(~np.isfinite(n)):
+        _guard_fit(n, np.isfinite(n), on_oom, f"{model!r} at {precision} with batch {batch!r} x context "
+                   f"{context!r} on any number of {chip!r} chips (the non-expert weights exceed one chip)")
+        out: FloatArray = np.where(np.isfinite(n), n, np.nan)
+        return out if np.ndim(out) else float(out)
+    return int(n) if np.ndim(n) == 0 else n
 
 
 def max_batch(
     model: Any, chip: Any, *, context: Any, precision: str = "bf16", n_chips: Any = 1,
     kv_precision: str = "bf16", memory_overhead: float | None = None, root: Path | str | None = None,
 ) -> Any:
-    """Largest whole batch (sequences per group) that fits; 0 when even the weights do not fit."""
+    """Largest whole batch (sequences per group) for which :func:`fits` is True; 0 when even the
+    weights (with one sequence) do not fit."""
     _, c, n = _check_common(1, context, n_chips)
-    ov = float(ASSUMPTIONS["memory_overhead_fraction"]["value"]) if memory_overhead is None else memory_overhead
+    ov = _overhead(memory_overhead)
     m = specs.model_fields(model, root)
+    _check_model(model, m, c)
     wbytes = _precision_bytes("precision", precision)
+    kvb = _precision_bytes("kv_precision", kv_precision)
     kv = kv_bytes_per_token_raw(m["attention_code"], m["n_layers"], m["n_kv_heads"], m["head_dim"],
-                                m["kv_lora_rank"], m["qk_rope_head_dim"], _precision_bytes("kv_precision", kv_precision))
-    free = (_capacity(specs.chip_fields(chip, root), ov) - _weights_per_chip_b(m, n) * 1e9 * wbytes) * n
+                                m["kv_lora_rank"], m["qk_rope_head_dim"], kvb)
+    cap = _capacity(specs.chip_fields(chip, root), ov, chip)
+    free = (cap - _weights_per_chip_b(m, n) * 1e9 * wbytes) * n
     out = np.maximum(np.floor(free / (kv * c)), 0.0)
+    # exact check with the memory test fits() uses (absorbs float rounding at the boundary)
+    for _ in range(2):
+        over = (out > 0) & (_memory_per_chip(m, np.maximum(out, 1.0), c, n, wbytes, kvb) > cap)
+        out = np.where(over, out - 1.0, out)
+        under = _memory_per_chip(m, out + 1.0, c, n, wbytes, kvb) <= cap
+        out = np.where(under, out + 1.0, out)
     return int(out) if np.ndim(out) == 0 else out
 
 
@@ -315,8 +418,14 @@ def max_batch(
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 
-@lru_cache(maxsize=4)
 def _calibration(path: str) -> dict[str, Any]:
+    p = Path(path)
+    stamp = (p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else (0, -1)
+    return _calibration_cached(path, stamp)
+
+
+@lru_cache(maxsize=4)
+def _calibration_cached(path: str, _stamp: tuple[int, int]) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p} is missing: run `python -m tokenlib.calibrate` to fit the efficiencies")
@@ -356,7 +465,13 @@ def _domain_size(chip: Any) -> FloatArray:
     return result
 
 
-def _link_gbps(ch: dict[str, FloatArray], chip: Any, n: FloatArray, scale_out_gbps: float) -> FloatArray:
+def _link_gbps(ch: dict[str, FloatArray], chip: Any, n: FloatArray, scale_out_gbps: float,
+               missing_link: str = "raise") -> FloatArray:
+    inside = (n > 1) & (n <= _domain_size(chip))
+    if missing_link == "raise":
+        _missing("chip", chip, ch["interconnect_gbps"], "interconnect_gbps", "chips", inside,
+                 "It carries the traffic inside one scale-up domain; pass missing_link='scale_out' to use the "
+                 "scale-out network there instead (say so where the result is shown).")
     up = ch["interconnect_gbps"] / 2.0
     up = np.where(np.isfinite(up) & (up > 0), up, scale_out_gbps)
     result: FloatArray = np.where(n <= _domain_size(chip), up, scale_out_gbps)
@@ -366,7 +481,7 @@ def _link_gbps(ch: dict[str, FloatArray], chip: Any, n: FloatArray, scale_out_gb
 def step_times(
     model: Any, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16",
     n_chips: Any = 1, kv_precision: str = "bf16", scale_out_gbps: float | None = None,
-    kv_reads: str = "once_per_kv_head", root: Path | str | None = None,
+    kv_reads: str = "once_per_kv_head", root: Path | str | None = None, missing_link: str = "raise",
 ) -> dict[str, Any]:
     """Roofline terms per chip for one engine step, in seconds, plus the tokens that step yields.
 
@@ -374,19 +489,38 @@ def step_times(
     chip per step; prefill: batch x context / n_chips, decode: batch / n_chips; ``layers``: the number
     of layers that pay the fixed per-layer decode latency in the calibrated layer, 0 in prefill).
     ``kv_reads``: see :data:`KV_READS` and ``ASSUMPTIONS["kv_reads"]`` (decode only).
+    A figure the step needs that chips.csv or models.csv lacks raises :class:`MissingSpecError` naming
+    the chip or model and the field (``missing_link``: see :data:`MISSING_LINK`).
     """
+    return _step_times(model, chip, phase, batch=batch, context=context, precision=precision, n_chips=n_chips,
+                       kv_precision=kv_precision, scale_out_gbps=scale_out_gbps, kv_reads=kv_reads, root=root,
+                       missing_link=missing_link)
+
+
+def _step_times(
+    model: Any, chip: Any, phase: str, *, batch: Any, context: Any, precision: str, n_chips: Any,
+    kv_precision: str, scale_out_gbps: float | None, kv_reads: str, root: Path | str | None,
+    missing_link: str, check_context: bool = True,
+) -> dict[str, Any]:
     check_choice("phase", phase, PHASES)
     check_choice("kv_reads", kv_reads, KV_READS)
+    check_choice("missing_link", missing_link, MISSING_LINK)
     b, c, n = _check_common(batch, context, n_chips)
+    check_shapes(model=np.asarray(model), chip=np.asarray(chip), batch=b, context=c, n_chips=n)
     wbytes = _precision_bytes("precision", precision)
     kvb = _precision_bytes("kv_precision", kv_precision)
     so = float(ASSUMPTIONS["scale_out_gbps"]["value"]) if scale_out_gbps is None else float(
         check_number("scale_out_gbps", scale_out_gbps, allow_zero=False))
     m = specs.model_fields(model, root)
     ch = specs.chip_fields(chip, root)
+    _check_model(model, m, c if check_context else None)
     decode = phase == "decode"
+    attn_precision = str(ASSUMPTIONS["attention_precision"]["value"])
+    for p in (precision, attn_precision):
+        _missing("chip", chip, ch[f"peak_{p}"], f"{p} peak (any of {', '.join(specs.PEAK_FALLBACK[p])})", "chips")
+    _missing("chip", chip, ch["hbm_tbps"], "hbm_tbps", "chips")
     peak = ch[f"peak_{precision}"] * 1e12
-    attn_peak = ch[f"peak_{ASSUMPTIONS['attention_precision']['value']}"] * 1e12
+    attn_peak = ch[f"peak_{attn_precision}"] * 1e12
     kv = kv_bytes_per_token_raw(m["attention_code"], m["n_layers"], m["n_kv_heads"], m["head_dim"],
                                 m["kv_lora_rank"], m["qk_rope_head_dim"], kvb)
     attended = c if decode else c / 2.0
@@ -422,7 +556,7 @@ def step_times(
     moe_bytes = m["n_layers"] * m["hidden_size"] * copies * (wbytes + 2.0)
     tp_bytes = m["n_layers"] * 2.0 * m["hidden_size"] * 2.0 * 2.0 * remote  # 2 ring all-reduces/layer, bf16
     net_tok = np.where(moe, moe_bytes, tp_bytes)
-    link = _link_gbps(ch, chip, n, so) * 1e9
+    link = _link_gbps(ch, chip, n, so, missing_link) * 1e9
     return {
         "tokens": tokens,
         "compute": tokens * (2e9 * m["active_params_b"] / peak + attn_tok / attn_peak),
@@ -488,7 +622,7 @@ def throughput(
     efficiencies: Mapping[str, float] | None = None, on_oom: str = "raise",
     scale_out_gbps: float | None = None, root: Path | str | None = None,
     decode_layer_latency_s: float | None = None, kv_reads: str = "once_per_kv_head",
-    memory_overhead: float | None = None,
+    memory_overhead: float | None = None, missing_link: str = "raise",
 ) -> Any:
     """Tokens per second per chip (prefill: input tokens, decode: output tokens).
 
@@ -498,13 +632,16 @@ def throughput(
     fixed per-layer decode latency (seconds, >= 0); by default the fitted value is used.
     ``kv_reads``: how the decode attention kernel reads a GQA model's KV cache (:data:`KV_READS`).
     ``on_oom``: ``"raise"`` (default) or ``"nan"`` for scenarios whose batch does not fit in memory;
-    ``memory_overhead`` overrides the assumed unusable share of HBM in that check.
+    ``memory_overhead`` overrides the assumed unusable share of HBM in that check ([0, 1)).
+    A missing chip or model figure raises :class:`~tokenlib.errors.MissingSpecError` (``missing_link``:
+    :data:`MISSING_LINK`); NaN comes only from ``on_oom="nan"``.
     Returns a float when every argument is a scalar, else an ndarray (numpy broadcasting).
     """
     check_choice("on_oom", on_oom, ("raise", "nan"))
+    check_flag("calibrated", calibrated)
     t = step_times(model, chip, phase, batch=batch, context=context, precision=precision,
                    n_chips=n_chips, kv_precision=kv_precision, scale_out_gbps=scale_out_gbps,
-                   kv_reads=kv_reads, root=root)
+                   kv_reads=kv_reads, root=root, missing_link=missing_link)
     step = _step_timer(calibrated, efficiencies, decode_layer_latency_s)(t, phase)
     ok = fits(model, chip, batch=batch, context=context, precision=precision, n_chips=n_chips,
               kv_precision=kv_precision, memory_overhead=memory_overhead, root=root)
@@ -517,7 +654,7 @@ def throughput(
 def static_batch_times(
     model: Any, chip: Any, *, batch: Any, input_len: Any, output_len: Any, precision: str = "bf16",
     n_chips: Any = 1, kv_precision: str = "bf16", scale_out_gbps: float | None = None,
-    kv_reads: str = "once_per_kv_head", root: Path | str | None = None,
+    kv_reads: str = "once_per_kv_head", root: Path | str | None = None, missing_link: str = "raise",
 ) -> dict[str, Any]:
     """Roofline terms of one static-batch run: ``batch`` prompts of ``input_len`` tokens prefilled in one
     step, then ``output_len - 1`` decode steps (the prefill yields the first output token).
@@ -526,16 +663,17 @@ def static_batch_times(
     input_len + output_len / 2, "decode_steps": output_len - 1, "tokens": output tokens per chip}``.
     Decode time is linear in the KV length, so the mean length gives the run's total decode time.
     """
-    il = check_number("input_len", input_len, allow_zero=False)
-    ol = check_number("output_len", output_len, allow_zero=False)
-    if np.any(ol < 1):
-        raise ValueError(f"output_len must be >= 1, got {output_len!r}")
+    il = check_count("input_len", input_len)
+    ol = check_count("output_len", output_len)
     b, _, n = _check_common(batch, 1, n_chips)
+    check_shapes(batch=b, input_len=il, output_len=ol, n_chips=n)
     common: dict[str, Any] = dict(batch=batch, precision=precision, n_chips=n_chips, kv_precision=kv_precision,
-                                  scale_out_gbps=scale_out_gbps, kv_reads=kv_reads, root=root)
+                                  scale_out_gbps=scale_out_gbps, kv_reads=kv_reads, root=root,
+                                  missing_link=missing_link)
+    _check_model(model, specs.model_fields(model, root), il)  # the prompt must fit the model's window
     return {
         "prefill": step_times(model, chip, "prefill", context=il, **common),
-        "decode": step_times(model, chip, "decode", context=il + ol / 2.0, **common),
+        "decode": _step_times(model, chip, "decode", context=il + ol / 2.0, check_context=False, **common),
         "decode_steps": ol - 1.0,
         "tokens": b * ol / n,
     }
@@ -547,7 +685,7 @@ def static_batch_throughput(
     efficiencies: Mapping[str, float] | None = None, on_oom: str = "raise",
     scale_out_gbps: float | None = None, root: Path | str | None = None,
     decode_layer_latency_s: float | None = None, kv_reads: str = "once_per_kv_head",
-    memory_overhead: float | None = None,
+    memory_overhead: float | None = None, missing_link: str = "raise",
 ) -> Any:
     """Output tokens per second per chip of a static-batch benchmark, prefill time included.
 
@@ -557,14 +695,18 @@ def static_batch_throughput(
     (``input_len + output_len``). Other arguments as in :func:`throughput`.
     """
     check_choice("on_oom", on_oom, ("raise", "nan"))
+    check_flag("calibrated", calibrated)
     t = static_batch_times(model, chip, batch=batch, input_len=input_len, output_len=output_len,
                            precision=precision, n_chips=n_chips, kv_precision=kv_precision,
-                           scale_out_gbps=scale_out_gbps, kv_reads=kv_reads, root=root)
+                           scale_out_gbps=scale_out_gbps, kv_reads=kv_reads, root=root,
+                           missing_link=missing_link)
     timer = _step_timer(calibrated, efficiencies, decode_layer_latency_s)
     total = timer(t["prefill"], "prefill") + t["decode_steps"] * timer(t["decode"], "decode")
     longest = _arr(input_len) + _arr(output_len)
-    ok = fits(model, chip, batch=batch, context=longest, precision=precision, n_chips=n_chips,
-              kv_precision=kv_precision, memory_overhead=memory_overhead, root=root)
+    # only the prompt is held to max_context: published static-batch runs decode past it (TensorRT-LLM's
+    # Llama-2-70B 128-in/4096-out benchmark, data/deployments.csv)
+    ok = _fits(model, chip, batch=batch, context=longest, precision=precision, n_chips=n_chips,
+               kv_precision=kv_precision, memory_overhead=memory_overhead, root=root, check_context=False)
     tps = _guard_fit(np.asarray(t["tokens"] / total, dtype=float), ok, on_oom,
                      f"batch {batch!r} x {input_len!r}+{output_len!r} tokens of {model!r} at {precision} "
                      f"on {n_chips!r} x {chip!r}")

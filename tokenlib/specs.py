@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tokenlib.data import load
+from tokenlib.data import data_stamp, load
 from tokenlib.errors import check_choice
 
 PRECISIONS = ("bf16", "fp16", "fp8", "int8")
@@ -118,14 +118,23 @@ def _root_key(root: Path | str | None) -> str:
     return "" if root is None else str(Path(root).resolve())
 
 
-@lru_cache(maxsize=16)
 def _chips(root: str) -> pd.DataFrame:
+    return _chips_cached(root, data_stamp(root or None))
+
+
+def _models(root: str) -> pd.DataFrame:
+    return _models_cached(root, data_stamp(root or None))
+
+
+# caches are keyed on the data folder's file stamps: an edited chips.csv is seen by the next call
+@lru_cache(maxsize=16)
+def _chips_cached(root: str, _stamp: tuple[tuple[str, int, int], ...]) -> pd.DataFrame:
     df = load("chips", root or None)
     return df.set_index("id", drop=False)
 
 
 @lru_cache(maxsize=16)
-def _models(root: str) -> pd.DataFrame:
+def _models_cached(root: str, _stamp: tuple[tuple[str, int, int], ...]) -> pd.DataFrame:
     df = load("models", root or None)
     return df.set_index("id", drop=False)
 
@@ -199,8 +208,12 @@ def _freeze(arrays: dict[str, FloatArray]) -> None:
         a.setflags(write=False)
 
 
-@lru_cache(maxsize=16)
 def _chip_arrays(root: str) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
+    return _chip_arrays_cached(root, data_stamp(root or None))
+
+
+@lru_cache(maxsize=16)
+def _chip_arrays_cached(root: str, _stamp: tuple[tuple[str, int, int], ...]) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
     df = _chips(root)
     ids, arrays = _numeric_arrays(df, CHIP_FIELDS)
     # price basis as a number the cost kernel can broadcast: 1 = per-chip share of a system price,
@@ -218,8 +231,12 @@ def _chip_arrays(root: str) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
     return ids, arrays
 
 
-@lru_cache(maxsize=16)
 def _model_arrays(root: str) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
+    return _model_arrays_cached(root, data_stamp(root or None))
+
+
+@lru_cache(maxsize=16)
+def _model_arrays_cached(root: str, _stamp: tuple[tuple[str, int, int], ...]) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
     df = _models(root)
     ids, arrays = _numeric_arrays(df, MODEL_FIELDS)
     arrays["attention_code"] = np.array([ATTENTION_CODES[str(a)] for a in df["attention"]], dtype=float)
@@ -257,6 +274,6 @@ def model_fields(model_id: Any, root: Path | str | None = None) -> dict[str, Flo
 
 
 def clear_cache() -> None:
-    """Forget cached tables (after data files change within one process)."""
-    for f in (_chips, _models, _chip_arrays, _model_arrays):
+    """Forget cached tables (not needed after an edit: the caches key on the files' stamps)."""
+    for f in (_chips_cached, _models_cached, _chip_arrays_cached, _model_arrays_cached):
         f.cache_clear()

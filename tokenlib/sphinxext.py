@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import re
 import shutil
@@ -27,7 +26,7 @@ from docutils import nodes
 from docutils.parsers.rst import Directive
 from sphinx.application import Sphinx
 
-from tokenlib import __version__, figures
+from tokenlib import __version__, figures, safehtml
 
 STATIC_DIR = Path(__file__).parent / "static"
 BUNDLE_NAME = "vega-bundle.js"
@@ -47,9 +46,9 @@ def footer_html(version: str, date: str) -> str:
         f'<p class="tc-licence-footer">Text, data and figures: <a href="{figures.LICENCE_URL}" rel="license">'
         f'{figures.LICENCE}</a>, crediting the original data providers named under each figure. '
         f'Code: {figures.CODE_LICENCE}. See <code>LICENSE</code> in the repository.</p>'
-        f'<p class="tc-version-footer">Version {html.escape(version)}, built {html.escape(date)}. '
-        f'<span class="tc-versions" data-version="{html.escape(__version__)}" '
-        f'data-path="{html.escape(figures.release_path())}/">Other versions are listed once published.</span></p>'
+        f'<p class="tc-version-footer">Version {safehtml.text(version)}, built {safehtml.text(date)}. '
+        f'<span class="tc-versions" data-version="{safehtml.text(__version__)}" '
+        f'data-path="{safehtml.text(figures.release_path())}/">Other versions are listed once published.</span></p>'
     )
 
 
@@ -201,17 +200,17 @@ def _index_html(entries: list[dict[str, Any]], prefix: str) -> str:
         return "<p>No figures have been built yet.</p>"
     rows = []
     for e in entries:
-        name = html.escape(e["name"])
-        page = html.escape(e["page"])
+        name = safehtml.text(e["name"])
+        page = safehtml.text(e["page"])
         downloads = " · ".join(
-            f'<a href="{prefix}figures/{html.escape(f)}">{html.escape(k.upper())}</a>'
+            f'<a href="{prefix}figures/{safehtml.text(f)}">{safehtml.text(k.upper())}</a>'
             for k, f in e["files"].items()
         )
         rows.append(
             f'<tr id="index-{name}"><td><a href="{prefix}{page}.html#{name}">'
-            f'<img class="tc-index-thumb" loading="lazy" src="{prefix}figures/{name}.svg" alt="{html.escape(e["title"])}"></a></td>'
-            f'<td><a href="{prefix}{page}.html#{name}">Figure {html.escape(str(e["number"]))}</a>: '
-            f'{html.escape(e["title"])}<br><small>{page} · {downloads}</small></td></tr>'
+            f'<img class="tc-index-thumb" loading="lazy" src="{prefix}figures/{name}.svg" alt="{safehtml.text(e["title"])}"></a></td>'
+            f'<td><a href="{prefix}{page}.html#{name}">Figure {safehtml.text(str(e["number"]))}</a>: '
+            f'{safehtml.text(e["title"])}<br><small>{page} · {downloads}</small></td></tr>'
         )
     return '<table class="tc-figure-index"><thead><tr><th>Figure</th><th>Title, page, downloads</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>"
 
