@@ -3,6 +3,7 @@
 Command line (used by the Makefile)::
 
     python -m tokenlib.book notebooks --for-nbval   # the toc's notebooks, as .ipynb files nbval can run
+    python -m tokenlib.book fingerprint             # hash of everything a chapter reads (execution cache key)
 
 Chapters are MyST Markdown notebooks with no stored outputs. The book build executes them and keeps
 each executed copy under ``_build/jupyter_execute/``; nbval re-runs that copy, so the outputs it
@@ -104,13 +105,54 @@ def nbval_paths(root: Path | None = None) -> list[Path]:
     return out
 
 
+#: Everything a chapter reads besides its own cells: the package, every data file, the book's config
+#: and the pinned environment. jupyter-cache keys on code cells only, so the Makefile drops the cache
+#: when this fingerprint changes.
+FINGERPRINT_INPUTS = ("tokenlib", "data", "_config.yml", "_toc.yml", "requirements.lock")
+_FINGERPRINT_SKIP = {"__pycache__", ".mypy_cache", "_staging"}
+
+
+def input_files(root: Path | None = None) -> list[Path]:
+    """The files :func:`inputs_fingerprint` hashes, sorted (compiled and scratch files left out)."""
+    base = root or repo_root()
+    files: list[Path] = []
+    for name in FINGERPRINT_INPUTS:
+        path = base / name
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files += [p for p in path.rglob("*") if p.is_file() and not _FINGERPRINT_SKIP & set(p.relative_to(base).parts)
+                      and p.suffix != ".pyc"]
+    return sorted(files)
+
+
+def inputs_fingerprint(root: Path | None = None) -> str:
+    """sha256 (first 16 hex digits) over the path and bytes of every input file."""
+    import hashlib
+
+    base = root or repo_root()
+    h = hashlib.sha256()
+    for path in input_files(base):
+        h.update(path.relative_to(base).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+#: Where ``make book`` records the fingerprint its executed notebooks were made from.
+FINGERPRINT_FILE = Path("_build") / ".inputs"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tokenlib.book")
     sub = parser.add_subparsers(dest="command", required=True)
     nb = sub.add_parser("notebooks", help="list the notebooks _toc.yml lists")
     nb.add_argument("--for-nbval", action="store_true", required=True,
                     help="paths for nbval (each toc notebook as the book executed it)")
-    parser.parse_args(argv)
+    sub.add_parser("fingerprint", help="hash of everything a chapter reads (tokenlib, data/, _config.yml, ...)")
+    args = parser.parse_args(argv)
+    if args.command == "fingerprint":
+        print(inputs_fingerprint(repo_root()))
+        return 0
     print(" ".join(str(p) for p in nbval_paths(repo_root())))
     return 0
 
