@@ -68,12 +68,14 @@ test: book
 # JupyterLab opens the MyST chapters as notebooks (jupytext); figures draw with the book's own Vega
 # bundle, sent by the kernel (TOKENBOOK_RENDER unset: the book's HTML mode needs the site's scripts).
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
-$(LAB_SETTINGS): $(STAMP)
+$(LAB_SETTINGS): $(STAMP) tokenlib/lab.py
 	mkdir -p $(dir $@)
 	$(BIN)/python -m tokenlib.lab settings > $@
 
 lab: env $(LAB_SETTINGS)
-	env -u TOKENBOOK_RENDER $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. chapters/
+	env -u TOKENBOOK_RENDER $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. \
+	  --ContentsManager.preferred_dir=chapters --LabApp.extension_manager=readonly \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # Re-run one chapter with changed parameters (papermill-style: a cell after the parameters cell), without
 # rebuilding the book; prints every finding that moved against findings.csv. Any NAME=value given on the

@@ -69,3 +69,18 @@ def test_chapters_are_text_notebooks_without_stored_outputs() -> None:
     stored = [str(p.relative_to(ROOT)) for p in book.toc_files() if p.suffix == ".ipynb"]
     assert not stored, f"toc pages stored as .ipynb (convert with `jupytext --to md:myst`): {stored}"
     assert all(book.is_myst_notebook(p) for p in book.toc_files() if p.parts[-2] == "chapters")
+
+
+def test_toc_notebooks_open_as_myst_notebooks_without_a_format_hint() -> None:
+    # JupyterLab (jupytext's contents manager) reads a .md without being told its format: the front
+    # matter must say extension .md and format myst, or the chapter opens as two text cells
+    import jupytext
+
+    for path in book.toc_notebooks():
+        if path.suffix != ".md":
+            continue
+        guessed = jupytext.read(path)
+        told = jupytext.read(path, fmt="md:myst")
+        assert [c.cell_type for c in guessed.cells] == [c.cell_type for c in told.cells], (
+            f"{path.relative_to(ROOT)}: jupytext does not detect MyST; add `extension: .md` under "
+            "jupytext.text_representation in its front matter")

@@ -21,7 +21,12 @@ def overrides() -> dict[str, Any]:
     return {
         "@jupyterlab/docmanager-extension:plugin": {
             "defaultViewers": {"markdown": JUPYTEXT_FACTORY, "myst": JUPYTEXT_FACTORY},
+            # running cells changes outputs, which a .md does not keep: autosaving would only rewrite
+            # the chapter's front matter (jupytext adds its version). Save with Ctrl-S to keep an edit.
+            "autosave": False,
         },
+        # start the kernel the chapter names (python3) without asking
+        "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True},
         # no "news" prompt: JupyterLab would offer to fetch announcements from the internet
         "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
     }

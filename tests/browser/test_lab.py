@@ -121,10 +121,27 @@ def test_chapter_charts_draw_in_jupyterlab_offline(browser: Any, jupyterlab: str
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     expected = _figure_count()
     assert expected >= 3, f"{CHAPTER} publishes {expected} figures"
+    # every code cell ran and the kernel is idle again ...
     page.wait_for_function(
-        "n => document.querySelectorAll('.tc-lab-figure .tc-chart[data-drawn]').length >= n",
-        arg=expected, timeout=RUN_TIMEOUT_MS,
+        """() => { const nb = window.jupyterapp.shell.currentWidget;
+                   const code = nb.content.widgets.filter(w => w.model.type === 'code');
+                   return code.length > 0 && code.every(w => w.model.executionCount !== null)
+                          && nb.sessionContext.session.kernel.status === 'idle'; }""",
+        timeout=RUN_TIMEOUT_MS,
     )
+    errored = page.evaluate(
+        """() => window.jupyterapp.shell.currentWidget.content.widgets
+                 .filter(w => w.model.type === 'code')
+                 .filter(w => w.model.outputs.toJSON().some(o => o.output_type === 'error')).length""")
+    assert errored == 0, f"{errored} cells raised an error in JupyterLab"
+    # ... then the charts have a moment to draw
+    try:
+        page.wait_for_function(
+            "n => document.querySelectorAll('.tc-lab-figure .tc-chart[data-drawn]').length >= n",
+            arg=expected, timeout=20_000,
+        )
+    except Exception:  # noqa: BLE001 - the assertions below say what is missing
+        pass
     charts = page.eval_on_selector_all(
         ".tc-lab-figure .tc-chart",
         """els => els.map(el => ({id: el.id, drawn: el.getAttribute('data-drawn'),
