@@ -96,6 +96,8 @@ def browser() -> Iterator[object]:
 #: (relative) between the book's execution and nbval's, e.g. in the 16th digit on another CPU's numpy
 #: SIMD path. Everything else in the output must be identical (tokenlib.findings.agree, unit "text").
 NBVAL_REL_TOL = 1e-9
+#: Outputs that matched their reference only within NBVAL_REL_TOL (printed in the run's summary).
+NBVAL_TOLERATED: list[str] = []
 
 
 def _tolerate_float_noise(test: list, ref: list) -> list:  # type: ignore[type-arg]
@@ -111,13 +113,20 @@ def _tolerate_float_noise(test: list, ref: list) -> list:  # type: ignore[type-a
             continue
         if "text" in t and isinstance(t["text"], str) and isinstance(r.get("text"), str):
             if t["text"] != r["text"] and findings.agree(r["text"], t["text"], findings.TEXT):
+                NBVAL_TOLERATED.append(_first_difference(r["text"], t["text"]))
                 t["text"] = r["text"]
         for key, value in (t.get("data") or {}).items():
             ref_value = (r.get("data") or {}).get(key)
             if isinstance(value, str) and isinstance(ref_value, str) and value != ref_value:
                 if findings.agree(ref_value, value, findings.TEXT):
+                    NBVAL_TOLERATED.append(f"{key}: " + _first_difference(ref_value, value))
                     t["data"][key] = ref_value
     return out
+
+
+def _first_difference(a: str, b: str) -> str:
+    i = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return f"{a[max(0, i - 30):i + 12]!r} vs {b[max(0, i - 30):i + 12]!r}"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -152,6 +161,10 @@ BUDGET_TABLE: list[str] = []
 
 
 def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: pytest.Config) -> None:
+    if NBVAL_TOLERATED:
+        terminalreporter.write_sep("-", f"nbval: {len(NBVAL_TOLERATED)} outputs equal only within {NBVAL_REL_TOL:g}")  # type: ignore[attr-defined]
+        for line in NBVAL_TOLERATED:
+            terminalreporter.write_line(line)  # type: ignore[attr-defined]
     if BUDGET_TABLE:
         terminalreporter.write_sep("-", "page weight and speed budget")  # type: ignore[attr-defined]
         for line in BUDGET_TABLE:
