@@ -100,6 +100,15 @@ in JupyterLab; <code>make run CHAPTER={chapter} NAME=value</code> re-runs it wit
 findings that moved. Assumptions sit in the parameters cell at the top; the chapter runs top to bottom in seconds.</p></div>"""
 
 
+def _repository_url(srcdir: Path) -> str:
+    """``repository.url`` of ``_config.yml`` (where a reader clones the book to re-run a chapter)."""
+    import yaml
+
+    path = srcdir / "_config.yml"
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return str(((cfg or {}).get("repository") or {}).get("url", "") or "")
+
+
 def _with_rerun_note(body: str, pagename: str, repo_url: str = "") -> str:
     """Insert the re-run note after a chapter's title (chapters are the notebooks under chapters/)."""
     if not pagename.startswith("chapters/") or "tc-rerun" in body:
@@ -114,7 +123,7 @@ def _with_rerun_note(body: str, pagename: str, repo_url: str = "") -> str:
 def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
     body = context.get("body")
     if isinstance(body, str):
-        repo = str((app.config.html_theme_options or {}).get("repository_url", "") or "")
+        repo = _repository_url(Path(app.srcdir))
         body = context["body"] = _with_rerun_note(body, pagename, repo)
     if "script_files" in context:
         has_charts = isinstance(body, str) and 'class="tc-chart"' in body
@@ -162,6 +171,38 @@ def _figures_build_dir(app: Sphinx) -> Path:
     return Path(app.outdir).parent / "figures"
 
 
+def _restore_cached_outputs(app: Sphinx, doc: str, target: Path) -> None:
+    """Write ``doc``'s executed notebook, with its outputs, to ``target`` (``_build/jupyter_execute``).
+
+    myst-nb 1.4 writes the notebook *without outputs* there when it takes them from the execution
+    cache (it saves the notebook it read, not the one merged with the cache). The figure bundles,
+    nbval's reference outputs and the page's notebook download all need the outputs, so they are
+    merged from the cache here exactly as myst-nb does for the page.
+    """
+    import nbformat
+    from jupyter_cache import get_cache
+    from myst_nb.core.read import create_nb_reader
+
+    env = app.env
+    if env.mystnb_config.execution_mode != "cache":  # type: ignore[attr-defined]
+        return
+    path = Path(env.doc2path(doc))
+    if not path.exists():
+        return
+    text = path.read_text(encoding="utf-8")
+    reader = create_nb_reader(str(path), env.myst_config, env.mystnb_config, text)  # type: ignore[attr-defined]
+    if reader is None:
+        return  # a plain Markdown page
+    notebook = reader.read(text)
+    cache = get_cache(env.mystnb_config.execution_cache_path or ".jupyter_cache")  # type: ignore[attr-defined]
+    try:
+        _, merged = cache.merge_match_into_notebook(notebook)
+    except KeyError:
+        return  # not executed (or failed): leave what myst-nb wrote
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(nbformat.writes(merged), encoding="utf-8")  # type: ignore[no-untyped-call]
+
+
 def _on_env_updated(app: Sphinx, env: Any) -> list[str]:
     """Write every figure's bundle from the executed notebooks, once all pages have been read.
 
@@ -180,6 +221,7 @@ def _on_env_updated(app: Sphinx, env: Any) -> list[str]:
     out.mkdir(parents=True)
     for doc in toc_docnames(Path(app.srcdir)):
         nb = _executed_dir(app) / f"{doc}.ipynb"
+        _restore_cached_outputs(app, doc, nb)
         if not nb.exists():
             continue
         notebook = json.loads(nb.read_text(encoding="utf-8"))
