@@ -14,13 +14,15 @@ export PYTHONHASHSEED := 0
 # pip's own cache stays inside the build folder so a clean clone builds the same way anywhere.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help env system-deps book test test-fast lab serve clean bench calibrate
+.PHONY: help env system-deps book test test-fast lab serve clean bench calibrate findings run
 
 help:
 	@echo "make book    set up the pinned environment, execute the chapters, build $(HTML)"
 	@echo "make test    the same, then every test (unit, data, nbval, headless browser)"
 	@echo "make test-fast  unit, property, data and package tests only, without building the book"
 	@echo "make lab     open the chapters in JupyterLab, in the same environment"
+	@echo "make run CHAPTER=03 UTILIZATION=0.5   re-run one chapter with changed parameters; print the findings that moved"
+	@echo "make findings  rebuild, then rewrite findings.csv (the ledger of every glued number)"
 	@echo "make serve   serve the built book on http://127.0.0.1:8000"
 	@echo "make bench   run the cost-kernel benchmark"
 
@@ -47,14 +49,12 @@ $(STAMP): requirements.lock pyproject.toml | system-deps
 
 env: $(STAMP)
 
-# The execution cache keys on a notebook's code cells only; a change to tokenlib or data/ must re-run
-# the chapters too, so the cache is dropped when their fingerprint changes.
-INPUTS_FINGERPRINT = cat tokenlib/*.py tokenlib/calibration.json tokenlib/static/* data/*.csv data/sources/*.csv data/schema.yaml | sha256sum | cut -c1-16
-
+# The execution cache keys on a notebook's code cells only; a change to anything a chapter reads
+# (tokenlib/, every file in data/, _config.yml, _toc.yml, the lock) must re-run the chapters too, so the
+# cache is dropped when their fingerprint changes (tokenlib.book.inputs_fingerprint). Figure downloads
+# are written by the build from the executed outputs (tokenlib.sphinxext), never by a notebook run.
 book: env
-	@# figures/ is written when a notebook runs: with no bundles, cached outputs cannot restore them
-	@[ -d figures ] || rm -rf _build/.jupyter_cache
-	@fp=$$($(INPUTS_FINGERPRINT)); mkdir -p _build; \
+	@fp=$$($(BIN)/python -m tokenlib.book fingerprint); mkdir -p _build; \
 	if [ "$$(cat _build/.inputs 2>/dev/null)" != "$$fp" ]; then \
 	  echo "tokenlib or data changed: re-executing every chapter"; rm -rf _build/.jupyter_cache; \
 	  echo "$$fp" > _build/.inputs; fi
@@ -70,8 +70,27 @@ test: book
 test-fast: env
 	$(BIN)/python -m pytest tests -m "not book" -p no:cacheprovider
 
-lab: env
-	$(BIN)/jupyter lab chapters/
+# JupyterLab opens the MyST chapters as notebooks (jupytext); figures draw with the book's own Vega
+# bundle, sent by the kernel (TOKENBOOK_RENDER unset: the book's HTML mode needs the site's scripts).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_SETTINGS): $(STAMP) tokenlib/lab.py
+	mkdir -p $(dir $@)
+	$(BIN)/python -m tokenlib.lab settings > $@
+
+lab: env $(LAB_SETTINGS)
+	env -u TOKENBOOK_RENDER $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. \
+	  --ContentsManager.preferred_dir=chapters --LabApp.extension_manager=readonly \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+# Re-run one chapter with changed parameters (papermill-style: a cell after the parameters cell), without
+# rebuilding the book; prints every finding that moved against findings.csv. Any NAME=value given on the
+# command line that the chapter's parameters cell defines is injected (values are Python literals).
+run: env
+	$(BIN)/python -m tokenlib.run $(MAKEOVERRIDES)
+
+# Rewrite the findings ledger from a fresh build; commit the diff with the change that moved them.
+findings: book
+	$(BIN)/python -m tokenlib.findings write
 
 serve:
 	@[ -f $(HTML)/index.html ] || { echo "no book built yet: run 'make book'"; exit 1; }
@@ -84,4 +103,4 @@ calibrate: env
 	$(BIN)/python -m tokenlib.calibrate
 
 clean:
-	rm -rf _build figures
+	rm -rf _build

@@ -62,7 +62,7 @@ def tmp_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_publish_writes_the_bundle(tmp_figures: Path) -> None:
     chart, df = _sample_chart()
     fig = publish(chart, name="fig-intro-bundle-test", title="A title", caption="A caption.",
-                  sources=[Source("Provider", "Page", "https://example.org/p")], data=df)
+                  sources=[Source("Provider", "Page", "https://example.org/p")], data=df, write=True)
     for suffix in BUNDLE_SUFFIXES:
         path = tmp_figures / f"{fig.name}{suffix}"
         assert path.exists() and path.stat().st_size > 0, path

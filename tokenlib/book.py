@@ -3,6 +3,7 @@
 Command line (used by the Makefile)::
 
     python -m tokenlib.book notebooks --for-nbval   # the toc's notebooks, as .ipynb files nbval can run
+    python -m tokenlib.book fingerprint             # hash of everything a chapter reads (execution cache key)
     python -m tokenlib.book site --built _build/html --site site   # add this build to a versioned site
 
 The published site keeps every release at ``v<version>/`` and the latest release also at its root, with
@@ -156,6 +157,41 @@ def add_to_site(built: Path, site: Path, version: str | None = None, latest: boo
     (site / VERSIONS_FILE).write_text(json.dumps(listing, indent=1) + "\n", encoding="utf-8")
     (site / ".nojekyll").touch()
     return listing
+#: Everything a chapter reads besides its own cells: the package, every data file, the book's config
+#: and the pinned environment. jupyter-cache keys on code cells only, so the Makefile drops the cache
+#: when this fingerprint changes.
+FINGERPRINT_INPUTS = ("tokenlib", "data", "_config.yml", "_toc.yml", "requirements.lock")
+_FINGERPRINT_SKIP = {"__pycache__", ".mypy_cache", "_staging"}
+
+
+def input_files(root: Path | None = None) -> list[Path]:
+    """The files :func:`inputs_fingerprint` hashes, sorted (compiled and scratch files left out)."""
+    base = root or repo_root()
+    files: list[Path] = []
+    for name in FINGERPRINT_INPUTS:
+        path = base / name
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files += [p for p in path.rglob("*") if p.is_file() and not _FINGERPRINT_SKIP & set(p.relative_to(base).parts)
+                      and p.suffix != ".pyc"]
+    return sorted(files)
+
+
+def inputs_fingerprint(root: Path | None = None) -> str:
+    """sha256 (first 16 hex digits) over the path and bytes of every input file."""
+    import hashlib
+
+    base = root or repo_root()
+    h = hashlib.sha256()
+    for path in input_files(base):
+        h.update(path.relative_to(base).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+#: Where ``make book`` records the fingerprint its executed notebooks were made from.
+FINGERPRINT_FILE = Path("_build") / ".inputs"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,10 +205,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     st.add_argument("--site", type=Path, required=True, help="the site folder (its earlier v*/ folders are kept)")
     st.add_argument("--version", help="version of the build (default: the build's own versions.json)")
     st.add_argument("--not-latest", action="store_true", help="add the version without making it the root's")
+    sub.add_parser("fingerprint", help="hash of everything a chapter reads (tokenlib, data/, _config.yml, ...)")
     args = parser.parse_args(argv)
     if args.command == "site":
         listing = add_to_site(args.built, args.site, args.version, latest=not args.not_latest)
         print(f"{args.site}: latest {listing['latest']}; versions " + ", ".join(v["version"] for v in listing["versions"]))
+        return 0
+    if args.command == "fingerprint":
+        print(inputs_fingerprint(repo_root()))
         return 0
     print(" ".join(str(p) for p in nbval_paths(repo_root())))
     return 0

@@ -4,21 +4,28 @@ A chapter builds an Altair chart and calls :func:`publish`. That:
 
 * gives the figure its number (chapter.order) and its stable id, the figure name ``fig-<chapter>-<slug>``,
   which is also the HTML anchor, the file stem of the downloads and the chart's container id;
-* writes the bundle ``figures/<name>.{svg,png,csv,vl.json,html,json}``. Every download stands on its
-  own: the SVG and PNG (2x, CJK fonts, rasterised from the SVG) carry the title, the units and the credit
+* makes every download stand on its own: the SVG and PNG (2x, CJK fonts, rasterised from the SVG) carry
+  the title, the units and the credit
   line "Source: <providers> · Chart: Token Capital <version> · CC BY 4.0" with the permalink; the CSV
   header names the sources, units and licence; the standalone HTML is the figure block with Vega
   inlined and no request to any host; the JSON registry entry holds the citations (BibTeX, CSL-JSON,
   RIS) and the embed snippet;
 * returns an object that displays, in the book, a ``<figure>`` with the chart, a caption with sources
   and licence, download links, the data table and a "Cite this figure" block (versioned permalink,
-  BibTeX/RIS/CSL-JSON with copy buttons, ``<iframe>`` embed); in Jupyter, the chart itself.
+  BibTeX/RIS/CSL-JSON with copy buttons, ``<iframe>`` embed), plus the figure's payload (output metadata
+  :data:`PAYLOAD_KEY`: everything its download bundle is made from); in JupyterLab, the chart drawn
+  by the book's own Vega bundle (sent once per kernel, inline: no request leaves the machine) with its
+  caption and sources.
 
 Providers are credited from ``data/providers.csv`` (:func:`sources_from`), never from a URL's host.
 
-The book's Sphinx extension (:mod:`tokenlib.sphinxext`) draws the charts from the page's own Vega
-bundle, fills in the version and build date, copies ``figures/`` into the site and builds the figure
-index from the registry files.
+Executing a chapter writes no file. The bundle ``<name>.{svg,png,csv,vl.json,html,json}`` (PNG at 2x
+with CJK fonts; CSV with a header naming the sources; standalone HTML with Vega inlined; JSON =
+registry entry) is written by :func:`write_bundle`, which the book's Sphinx extension
+(:mod:`tokenlib.sphinxext`) calls at build time on each figure payload found in the executed notebooks
+under ``_build/jupyter_execute``; it writes them to ``_build/figures`` and copies them into the site.
+So a page served from the execution cache and its downloads always agree, and an interactive run in
+JupyterLab changes neither the repository nor the published site.
 """
 
 from __future__ import annotations
@@ -61,6 +68,9 @@ CODE_LICENCE = "MIT"
 PUBLISHER = "Token Capital"
 #: Environment variable the Makefile sets when notebooks are executed for the book (HTML output).
 RENDER_ENV = "TOKENBOOK_RENDER"
+#: Output metadata key carrying a figure's payload (spec, data, caption, sources) in executed notebooks
+#: (metadata, not a mime type: renderers ignore it, and it never shows).
+PAYLOAD_KEY = "tokenbook_figure"
 MAX_TABLE_ROWS = 300
 #: Sources named in full under a figure; the rest fold into "and N more" (all are in the CSV header).
 SOURCES_SHOWN = 3
@@ -258,14 +268,95 @@ class Figure:
 </figcaption>
 </figure>"""
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
         if os.environ.get(RENDER_ENV) == "html":
-            return {"text/html": self.html(), "text/plain": f"Figure {self.number}: {self.title}"}
-        bundle = {
-            "application/vnd.vegalite.v6+json": self.spec,
-            "text/plain": f"Figure {self.number}: {self.title}",
+            data = {"text/html": self.html(), "text/plain": f"Figure {self.number}: {self.title}"}
+            return data, {PAYLOAD_KEY: self.payload()}
+        return {"text/html": self.lab_html(), "text/plain": f"Figure {self.number}: {self.title}"}
+
+    # -- payload (what the build makes the download bundle from) ---------------------------------
+
+    def payload(self) -> dict[str, Any]:
+        """Everything :func:`write_bundle` needs, as JSON: the build reads it from the executed notebook."""
+        return {
+            "name": self.name, "number": self.number, "title": self.title, "caption": self.caption,
+            "description": self.description, "page": self.page,
+            "sources": [asdict(s) for s in self.sources], "spec": self.spec,
+            "data_csv": self.data.to_csv(index=False, lineterminator="\n"), "units": self.units,
         }
-        return bundle
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Figure:
+        import io
+
+        data = pd.read_csv(io.StringIO(payload["data_csv"]), keep_default_na=False, na_values=[""])
+        return cls(
+            name=payload["name"], number=payload["number"], title=payload["title"], caption=payload["caption"],
+            description=payload["description"], sources=[Source(**s) for s in payload["sources"]],
+            page=payload["page"], spec=payload["spec"], data=data, units=payload.get("units", ""),
+        )
+
+    # -- JupyterLab -------------------------------------------------------------------------------
+
+    def lab_html(self) -> str:
+        """The figure for JupyterLab: chart, caption and sources, drawn by the book's Vega bundle.
+
+        JupyterLab 4 renders Vega-Lite v3-v5 only and Altair writes v6, so the figure is HTML whose
+        script draws it with the same Vega/Vega-Lite/Vega-Embed bundle the book serves (from
+        vl-convert, matching Altair). The bundle travels inline with the first figure a kernel shows
+        (JupyterLab runs scripts of outputs made in the session); later figures wait for it.
+        """
+        global _lab_bundle_sent
+        uid = f"{self.name}-{next(_lab_ids)}"
+        e = safehtml.text
+        spec_json = safehtml.script_json(self.spec, ensure_ascii=False, sort_keys=True)
+        sources = "; ".join(s.html() for s in self.sources)
+        bundle = ""
+        if not _lab_bundle_sent:
+            bundle = f"<script>{lab_bundle_js()}</script>"
+            _lab_bundle_sent = True
+        return f"""<div class="tc-lab-figure" id="{uid}-figure">
+<div class="tc-chart" id="{uid}" role="img" aria-label="{e(self.description)}"></div>
+<p><strong>Figure {e(self.number)}. {e(self.title)}</strong> {e(self.caption)}</p>
+<p><small>Sources: {sources}. Chart and processing: Token Capital.</small></p>
+</div>{bundle}
+<script>(function () {{
+  var el = document.getElementById("{uid}");
+  var spec = {spec_json};
+  function draw() {{
+    window.vegaEmbed(el, spec, {{renderer: "svg", actions: false}})
+      .then(function () {{ el.setAttribute("data-drawn", "true"); }})
+      .catch(function (err) {{ el.setAttribute("data-drawn", "error"); el.textContent = "chart failed: " + err; }});
+  }}
+  if (typeof window.vegaEmbed === "function") {{ draw(); return; }}
+  (window.tokenbookPending = window.tokenbookPending || []).push(draw);
+  setTimeout(function () {{
+    if (!el.getAttribute("data-drawn")) {{
+      el.textContent = "The chart library is not loaded in this browser tab (it is sent with the first figure a " +
+        "kernel shows): run tokenlib.figures.lab_reset() and re-run this cell, or restart the kernel and run all.";
+    }}
+  }}, 10000);
+}})();</script>"""
+
+
+_lab_bundle_sent = False
+_lab_ids = __import__("itertools").count(1)
+
+
+def lab_bundle_js() -> str:
+    """The Vega bundle for JupyterLab: defines ``window.vegaEmbed`` and draws the figures waiting for it."""
+    snippet = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
+    body = str(vlc.javascript_bundle(snippet, vl_version=vl_version())).replace("</script", "<\\/script")
+    return ("(function () {\n" + body + "\n})();\n"
+            "(window.tokenbookPending || []).splice(0).forEach(function (draw) { draw(); });")
+
+
+def lab_reset() -> None:
+    """Send the Vega bundle again with the next figure (after reloading the JupyterLab tab)."""
+    global _lab_bundle_sent
+    _lab_bundle_sent = False
 
 
 def sources_from(df: pd.DataFrame, limit: int = 12) -> list[Source]:
@@ -400,9 +491,9 @@ def book_config() -> dict[str, Any]:
 
 
 def figures_dir() -> Path:
-    """Where figure bundles are written (``figures/`` at the book root, not under version control)."""
-    path = repo_root() / "figures"
-    path.mkdir(exist_ok=True)
+    """Where figure bundles are written by default: ``_build/figures`` (the build's, never the repo's)."""
+    path = repo_root() / "_build" / "figures"
+    path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -634,9 +725,9 @@ def publish(
     data: pd.DataFrame,
     description: str | None = None,
     units: str = "",
-    write: bool = True,
+    write: bool = False,
 ) -> Figure:
-    """Make ``chart`` a figure of the book: number it, title it, cite it and write its bundle.
+    """Make ``chart`` a figure of the book: number it, title it and cite it.
 
     Parameters
     ----------
@@ -648,7 +739,8 @@ def publish(
     description: text alternative for screen readers (defaults to title and caption).
     units: what the values are measured in, with the currency, when the axes do not say it
         (printed under the title of the SVG/PNG downloads and in the CSV header).
-    write: write the bundle files (tests may switch it off).
+    write: also write the bundle files into :func:`figures_dir` now (the book build writes them from
+        the executed outputs instead; see the module docstring).
     """
     page = page_for(name)
     if not sources:
@@ -672,12 +764,18 @@ def publish(
         units=units,
     )
     if write:
-        _write_bundle(fig, titled)
+        _write_bundle(fig)
     return fig
 
 
-def _write_bundle(fig: Figure, chart: alt.TopLevelMixin) -> None:
-    out = figures_dir()
+def write_bundle(fig: Figure, out: Path) -> None:
+    """Write ``fig``'s download bundle into ``out`` (the build calls this on each executed figure)."""
+    _write_bundle(fig, out)
+
+
+def _write_bundle(fig: Figure, out: Path | None = None) -> None:
+    out = out if out is not None else figures_dir()
+    out.mkdir(parents=True, exist_ok=True)
     version = _version()
     today = dt.date.today().isoformat()
     stem = out / fig.name

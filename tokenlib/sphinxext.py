@@ -3,10 +3,13 @@
 * writes one pinned Vega + Vega-Lite + Vega-Embed bundle (from vl-convert) into the site's ``_static``
   and loads it, with ``tokenbook.js`` that draws every figure, once per page: no CDN;
 * fills each page's version and build-date placeholders (figure citations);
-* copies ``figures/`` (per-figure bundles), ``data/`` (the CSVs and schema) and ``CITATION.cff``
-  into the built site so every download link resolves;
-* provides the ``figure-index`` directive (a table of every figure, filled after all pages ran) and the
-  ``book-citation`` directive (the book's BibTeX, RIS and CSL-JSON for the version being built);
+* writes each figure's download bundle (SVG, PNG, CSV, Vega-Lite JSON, standalone HTML, registry JSON)
+  from the figure outputs of the executed notebooks in ``_build/jupyter_execute`` (so the site's
+  downloads always match its pages, cached execution or not; nothing is written into the repository)
+  and copies them, ``data/`` (the CSVs and schema) and ``CITATION.cff`` into the built site;
+* provides the ``figure-index`` directive (a table of every figure, filled after all pages ran), the
+  ``book-citation`` directive (the book's BibTeX, RIS and CSL-JSON for the version being built) and the
+  ``findings-changes`` directive (the findings that moved, from the git history of ``findings.csv``);
 * puts the licence, the version and a version switcher in every page's footer, and writes
   ``versions.json`` (the versions the switcher lists; the publish workflow rewrites it for the whole site).
 """
@@ -112,16 +115,30 @@ def _page_scripts(scripts: list[Any], has_charts: bool) -> list[Any]:
 
 
 RERUN_NOTE = """<div class="admonition tip tc-rerun"><p class="admonition-title">Re-run this chapter</p>
-<p>Download <a href="{prefix}_sources/{page}.md" download>the chapter</a> (a MyST Markdown notebook: JupyterLab with jupytext opens it as a notebook), or clone the book's repository
-and run <code>make lab</code>: it sets up the pinned environment and opens the chapters in JupyterLab.
-Assumptions sit in the parameters cell at the top; the chapter runs top to bottom in seconds.</p></div>"""
+<p>Download <a href="{prefix}_notebooks/{page}.ipynb" download>this chapter as an executed notebook</a>
+(with the outputs shown here) or <a href="{prefix}_sources/{page}.md" download>its MyST source</a>.
+The chapter calls the book's <code>tokenlib</code> package and reads its <code>data/</code>, so run it from a clone of the
+<a href="{repo}">book's repository</a>: <code>make lab</code> sets up the pinned environment and opens the chapters
+in JupyterLab; <code>make run CHAPTER={chapter} NAME=value</code> re-runs it with a changed assumption and prints the
+findings that moved. Assumptions sit in the parameters cell at the top; the chapter runs top to bottom in seconds.</p></div>"""
 
 
-def _with_rerun_note(body: str, pagename: str) -> str:
+def _repository_url(srcdir: Path) -> str:
+    """``repository.url`` of ``_config.yml`` (where a reader clones the book to re-run a chapter)."""
+    import yaml
+
+    path = srcdir / "_config.yml"
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return str(((cfg or {}).get("repository") or {}).get("url", "") or "")
+
+
+def _with_rerun_note(body: str, pagename: str, repo_url: str = "") -> str:
     """Insert the re-run note after a chapter's title (chapters are the notebooks under chapters/)."""
     if not pagename.startswith("chapters/") or "tc-rerun" in body:
         return body
-    note = RERUN_NOTE.format(prefix="../" * pagename.count("/"), page=pagename)
+    stem = pagename.rsplit("/", 1)[-1]
+    note = RERUN_NOTE.format(prefix="../" * pagename.count("/"), page=pagename, repo=safehtml.text(repo_url),
+                             chapter=stem.split("_", 1)[0])
     head, sep, rest = body.partition("</h1>")
     return head + sep + note + rest if sep else note + body
 
@@ -129,7 +146,8 @@ def _with_rerun_note(body: str, pagename: str) -> str:
 def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
     body = context.get("body")
     if isinstance(body, str):
-        body = context["body"] = _with_rerun_note(body, pagename)
+        repo = _repository_url(Path(app.srcdir))
+        body = context["body"] = _with_rerun_note(body, pagename, repo)
     if "script_files" in context:
         has_charts = isinstance(body, str) and 'class="tc-chart"' in body
         context["script_files"] = _page_scripts(list(context["script_files"]), has_charts)
@@ -165,13 +183,88 @@ def _copy_tree(src: Path, dst: Path, patterns: tuple[str, ...]) -> None:
                 shutil.copy2(path, target)
 
 
+def _executed_dir(app: Sphinx) -> Path:
+    """Where myst-nb writes each page's executed notebook (``_build/jupyter_execute``)."""
+    return Path(app.outdir).parent / "jupyter_execute"
+
+
+def _figures_build_dir(app: Sphinx) -> Path:
+    return Path(app.outdir).parent / "figures"
+
+
+def _restore_cached_outputs(app: Sphinx, doc: str, target: Path) -> None:
+    """Write ``doc``'s executed notebook, with its outputs, to ``target`` (``_build/jupyter_execute``).
+
+    myst-nb 1.4 writes the notebook *without outputs* there when it takes them from the execution
+    cache (it saves the notebook it read, not the one merged with the cache). The figure bundles,
+    nbval's reference outputs and the page's notebook download all need the outputs, so they are
+    merged from the cache here exactly as myst-nb does for the page.
+    """
+    import nbformat
+    from jupyter_cache import get_cache
+    from myst_nb.core.read import create_nb_reader
+
+    env = app.env
+    if env.mystnb_config.execution_mode != "cache":  # type: ignore[attr-defined]
+        return
+    path = Path(env.doc2path(doc))
+    if not path.exists():
+        return
+    text = path.read_text(encoding="utf-8")
+    reader = create_nb_reader(str(path), env.myst_config, env.mystnb_config, text)  # type: ignore[attr-defined]
+    if reader is None:
+        return  # a plain Markdown page
+    notebook = reader.read(text)
+    cache = get_cache(env.mystnb_config.execution_cache_path or ".jupyter_cache")  # type: ignore[attr-defined]
+    try:
+        _, merged = cache.merge_match_into_notebook(notebook)
+    except KeyError:
+        return  # not executed (or failed): leave what myst-nb wrote
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(nbformat.writes(merged), encoding="utf-8")  # type: ignore[no-untyped-call]
+
+
+def _on_env_updated(app: Sphinx, env: Any) -> list[str]:
+    """Write every figure's bundle from the executed notebooks, once all pages have been read.
+
+    The bundles come from the figure outputs the pages show (output metadata ``figures.PAYLOAD_KEY``), so a
+    page from the execution cache and its downloads cannot disagree, and an interactive run in
+    JupyterLab (which writes nothing) cannot change them.
+    """
+    from tokenlib.book import toc_docnames
+    from tokenlib.findings import figure_payloads
+
+    if app.builder.format != "html":
+        return []
+    out = _figures_build_dir(app)
+    if out.is_dir():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for doc in toc_docnames(Path(app.srcdir)):
+        nb = _executed_dir(app) / f"{doc}.ipynb"
+        _restore_cached_outputs(app, doc, nb)
+        if not nb.exists():
+            continue
+        notebook = json.loads(nb.read_text(encoding="utf-8"))
+        for payload in figure_payloads(notebook):
+            fig = figures.Figure.from_payload(payload)
+            figures.write_bundle(fig, out)
+        # the executed notebook, for the page's download link (glue outputs and figure payloads kept)
+        target = Path(app.outdir) / "_notebooks" / f"{doc}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(nb, target)
+    return []
+
+
 def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
     src = Path(app.srcdir)
     out = Path(app.outdir)
-    if (src / "figures").is_dir():
-        _copy_tree(src / "figures", out / "figures", ("fig-*",))
+    if _figures_build_dir(app).is_dir():
+        if (out / "figures").is_dir():
+            shutil.rmtree(out / "figures")
+        _copy_tree(_figures_build_dir(app), out / "figures", ("fig-*",))
     _copy_tree(src / "data", out / "data", ("*.csv", "schema.yaml", "sources/*.csv"))
     _strip_fontawesome_js(out)
     for name in ("CITATION.cff", "LICENSE", "LICENSE-CC-BY-4.0.md"):
@@ -229,8 +322,56 @@ class BookCitation(Directive):  # type: ignore[misc]
 def _on_doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     for node in list(doctree.findall(figure_index_node)):
         prefix = "../" * docname.count("/")
-        entries = figures.registry(Path(app.srcdir) / "figures") if (Path(app.srcdir) / "figures").is_dir() else []
+        built = _figures_build_dir(app)
+        entries = figures.registry(built) if built.is_dir() else []
         node.replace_self(nodes.raw("", _index_html(entries, prefix), format="html"))
+    for node in list(doctree.findall(findings_changes_node)):
+        node.replace_self(nodes.raw("", _changes_html(Path(app.srcdir)), format="html"))
+
+
+class findings_changes_node(nodes.General, nodes.Element):  # type: ignore[misc]
+    """Placeholder replaced by the table of findings that moved, from the ledger's git history."""
+
+
+class FindingsChanges(Directive):  # type: ignore[misc]
+    """``.. findings-changes::`` — for each commit that changed ``findings.csv``, what moved."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        return [findings_changes_node()]
+
+
+def _changes_html(srcdir: Path) -> str:
+    from tokenlib.findings import history
+
+    revisions = history(srcdir)
+    if not revisions:
+        return "<p>No history of <code>findings.csv</code> is available (not a git checkout of the book).</p>"
+    e = safehtml.text
+    parts = []
+    for rev in revisions:
+        moved = [c for c in rev.changes if c.kind == "moved"]
+        added = [c for c in rev.changes if c.kind == "added"]
+        gone = [c for c in rev.changes if c.kind == "vanished"]
+        head = (f'<h2 id="rev-{e(rev.commit[:10])}">{e(rev.date)} · <code>{e(rev.commit[:10])}</code></h2>'
+                f"<p>{e(rev.subject)}</p>")
+        summary = f"<p>{len(moved)} moved, {len(added)} added, {len(gone)} removed.</p>"
+        rows = "".join(
+            f"<tr><td>{e(c.chapter)}</td><td><code>{e(c.name)}</code></td><td>{e(c.old or '')}</td>"
+            f"<td>{e(c.new or '')}</td><td>{e(c.unit)}</td></tr>" for c in moved
+        )
+        table = ('<table class="tc-findings-changes"><thead><tr><th>Chapter</th><th>Finding</th><th>Before</th>'
+                 f"<th>After</th><th>Unit</th></tr></thead><tbody>{rows}</tbody></table>") if moved else ""
+        lists = ""
+        if added:
+            lists += "<details><summary>Added</summary><ul>" + "".join(
+                f"<li><code>{e(c.name)}</code> ({e(c.chapter)}): {e(c.new or '')}</li>" for c in added) + "</ul></details>"
+        if gone:
+            lists += "<details><summary>Removed</summary><ul>" + "".join(
+                f"<li><code>{e(c.name)}</code> ({e(c.chapter)}): was {e(c.old or '')}</li>" for c in gone) + "</ul></details>"
+        parts.append(head + summary + table + lists)
+    return "\n".join(parts)
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
@@ -239,6 +380,9 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_node(figure_index_node)
     app.add_directive("figure-index", FigureIndex)
     app.add_directive("book-citation", BookCitation)
+    app.add_node(findings_changes_node)
+    app.add_directive("findings-changes", FindingsChanges)
+    app.connect("env-updated", _on_env_updated)
     app.connect("config-inited", _on_config_inited)
     app.connect("config-inited", lambda a, c: setattr(c, "tokenbook_version", book_version(Path(a.srcdir))))
     app.connect("config-inited", _on_config_footer, priority=600)
