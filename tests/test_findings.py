@@ -30,6 +30,7 @@ def _built_findings() -> list[findings.Finding]:
     return findings.collect(known=findings.known_units(findings.read()))
 
 
+@pytest.mark.book
 def test_ledger_matches_a_fresh_execution() -> None:
     ledger = findings.read()
     assert ledger, "findings.csv is missing or empty: run `make findings`"
