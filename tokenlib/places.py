@@ -96,7 +96,8 @@ def places_with_electricity(root: Path | str | None = None) -> list[str]:
     return sorted(str(p) for p in _all_rows(root)["place"].unique())
 
 
-def _values(place: str, origin: str, root: Path | str | None) -> np.ndarray:
+def _unsubsidised_values(place: str, root: Path | str | None) -> np.ndarray:
+    """Prices of the rows that apply to a chip no subsidy names (the base every origin starts from)."""
     df = _all_rows(root)
     check_choice("place", place, sorted(str(p) for p in df["place"].unique()))
     v = applicable_rows(df, place, "nvidia")["value"].to_numpy(dtype=float)
@@ -112,7 +113,7 @@ def electricity_cny_per_kwh(place: str, root: Path | str | None = None, *, origi
     ``origin="domestic"`` in a subsidised place: the lower of the subsidised median and the unsubsidised one.
     """
     check_choice("origin", origin, ORIGINS)
-    med = float(np.median(_values(place, origin, root)))
+    med = float(np.median(_unsubsidised_values(place, root)))
     if origin == "domestic" and is_subsidised(place, root):
         sub = applicable_rows(_all_rows(root), place, "domestic")["value"].to_numpy(dtype=float)
         med = min(med, float(np.median(sub)))
@@ -122,7 +123,7 @@ def electricity_cny_per_kwh(place: str, root: Path | str | None = None, *, origi
 def electricity_range(place: str, root: Path | str | None = None, *, origin: str = "nvidia") -> tuple[float, float]:
     """(min, max) of the applicable electricity prices for ``place`` and ``origin`` (CNY/kWh)."""
     check_choice("origin", origin, ORIGINS)
-    v = _values(place, origin, root)
+    v = _unsubsidised_values(place, root)
     lo, hi = float(v.min()), float(v.max())
     if origin == "domestic" and is_subsidised(place, root):
         sub = applicable_rows(_all_rows(root), place, "domestic")["value"].to_numpy(dtype=float)
@@ -136,7 +137,7 @@ def electricity_table(root: Path | str | None = None) -> pd.DataFrame:
     rows = []
     for p in places_with_electricity(root):
         try:
-            v = _values(p, "nvidia", root)
+            v = _unsubsidised_values(p, root)
         except ValueError:
             continue
         rows.append({"place": p, "n": int(len(v)), "median": float(np.median(v)), "min": float(v.min()),
