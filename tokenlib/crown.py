@@ -534,23 +534,29 @@ def sensitivity(run: Callable[..., dict[str, float]], base: Mapping[str, Any],
     return pd.DataFrame(rows, columns=["assumption", "label", "metric", "value", "base", "delta"])
 
 
-def tornado_chart(sens: pd.DataFrame, metric: str, *, title: str, scale: float = 100.0, width: int = 440) -> Any:
-    """Altair bars of ``sens`` (from :func:`sensitivity`) for one metric: one row per assumption, a bar per
-    end from the base value, sorted by the largest move; values times ``scale`` (100: shares as points)."""
+def tornado_chart(sens: pd.DataFrame, metric: str, *, title: str, scale: float = 100.0, width: int = 300) -> Any:
+    """Altair bars of ``sens`` (from :func:`sensitivity`) for one metric: one row per changed assumption
+    ("assumption: label"), a bar from the base value to the changed one, rows grouped by assumption and sorted
+    by the largest move, coloured by direction; values times ``scale`` (100: shares as per cent)."""
     import altair as alt
 
     d = sens[sens["metric"] == metric].copy()
     d["value_s"], d["base_s"] = d["value"] * scale, d["base"] * scale
-    order = list(d.assign(a=d["delta"].abs()).groupby("assumption")["a"].max().sort_values(ascending=False).index)
-    base = alt.Chart(d).encode(y=alt.Y("assumption:N", sort=order, title=None, axis=alt.Axis(labelLimit=220)))
-    bars = base.mark_bar(height=12).encode(
+    d["direction"] = np.where(d["value"] >= d["base"], "raises it", "lowers it")
+    d["row"] = d["assumption"] + ": " + d["label"]
+    rank = d.assign(a=d["delta"].abs()).groupby("assumption")["a"].max().sort_values(ascending=False)
+    d["_g"] = d["assumption"].map({a: i for i, a in enumerate(rank.index)})
+    order = list(d.sort_values(["_g", "value"])["row"])
+    bars = alt.Chart(d.drop(columns="_g")).mark_bar(height=12).encode(
+        y=alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=240)),
         x=alt.X("base_s:Q", title=title), x2="value_s:Q",
-        color=alt.Color("label:N", title=None, legend=alt.Legend(orient="bottom", columns=2, labelLimit=260)),
-        yOffset=alt.YOffset("label:N"),
+        color=alt.Color("direction:N", title=None, scale=alt.Scale(domain=["lowers it", "raises it"],
+                                                                     range=["#D55E00", "#0072B2"]),
+                        legend=alt.Legend(orient="bottom")),
         tooltip=["assumption", "label", alt.Tooltip("value_s:Q", format=".1f", title="value"),
                  alt.Tooltip("base_s:Q", format=".1f", title="base")])
     rule = alt.Chart(pd.DataFrame({"x": [float(d["base_s"].iloc[0])]})).mark_rule(color="#000").encode(x="x:Q")
-    return alt.layer(bars, rule).properties(width=width, height=max(120, 34 * len(order)))
+    return alt.layer(bars, rule).properties(width=width, height=max(120, 20 * len(d)))
 
 
 def rank_stability(cost_draws: FloatArray, places: Sequence[str], capacity: Mapping[str, float],
