@@ -14,11 +14,12 @@ export PYTHONHASHSEED := 0
 # pip's own cache stays inside the build folder so a clean clone builds the same way anywhere.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help env system-deps book test lab serve clean bench calibrate
+.PHONY: help env system-deps book test test-fast lab serve clean bench calibrate
 
 help:
 	@echo "make book    set up the pinned environment, execute the chapters, build $(HTML)"
 	@echo "make test    the same, then every test (unit, data, nbval, headless browser)"
+	@echo "make test-fast  unit, property, data and package tests only, without building the book"
 	@echo "make lab     open the chapters in JupyterLab, in the same environment"
 	@echo "make serve   serve the built book on http://127.0.0.1:8000"
 	@echo "make bench   run the cost-kernel benchmark"
@@ -64,6 +65,10 @@ book: env
 test: book
 	$(BIN)/python -m pytest tests $$($(BIN)/python -m tokenlib.book notebooks --for-nbval) \
 	  --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+# The tests that need no built book (see the `book` marker in tests/conftest.py).
+test-fast: env
+	$(BIN)/python -m pytest tests -m "not book" -p no:cacheprovider
 
 lab: env
 	$(BIN)/jupyter lab chapters/

@@ -92,8 +92,20 @@ def browser() -> Iterator[object]:
         b.close()
 
 
+BOOK_FIXTURES = {"site", "server", "browser"}
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Remember which notebooks nbval collected, for the test that every toc notebook is checked."""
+    """Mark what needs the built book (`make test-fast` leaves it out); remember which notebooks nbval collected.
+
+    Needing the book: nbval's notebooks, everything under tests/browser/, tests that take the site, server or
+    browser fixture, and tests marked ``book`` by hand (those that read ``SITE`` directly).
+    """
+    for item in items:
+        path = Path(str(item.fspath))
+        if (path.suffix == ".ipynb" or "browser" in path.parts
+                or BOOK_FIXTURES & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.book)
     config.stash[NBVAL_COLLECTED] = {
         Path(str(item.fspath)).resolve() for item in items if str(item.fspath).endswith(".ipynb")
     }

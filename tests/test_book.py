@@ -19,6 +19,7 @@ def _remote_assets(html: str) -> list[str]:
     return [t for t in TAG.findall(html) if REMOTE.search(t) and 'rel="canonical"' not in t]
 
 
+@pytest.mark.book
 def test_nbval_collects_every_toc_notebook(request: pytest.FixtureRequest) -> None:
     collected = request.config.stash.get(NBVAL_COLLECTED, set())
     expected = {(ROOT / p).resolve() for p in book.nbval_paths()}
@@ -38,6 +39,7 @@ def _site_pages() -> list[Path]:
     return [p for p in SITE.rglob("*.html") if "figures" not in p.relative_to(SITE).parts]
 
 
+@pytest.mark.book
 def test_built_pages_load_nothing_from_other_hosts() -> None:
     offenders = {}
     for page in _site_pages():
@@ -47,6 +49,7 @@ def test_built_pages_load_nothing_from_other_hosts() -> None:
     assert not offenders, f"pages that load assets from other hosts: {offenders}"
 
 
+@pytest.mark.book
 def test_vega_bundle_is_served_locally_and_matches_altair() -> None:
     bundle = SITE / "_static" / "vega-bundle.js"
     assert bundle.exists() and bundle.stat().st_size > 100_000
@@ -56,6 +59,7 @@ def test_vega_bundle_is_served_locally_and_matches_altair() -> None:
     assert "cdn.jsdelivr" not in intro and "require.js" not in intro
 
 
+@pytest.mark.book
 def test_data_and_citation_files_are_published() -> None:
     for name in ("prices", "fx", "chips", "models", "deployments", "export_controls", "places", "usage", "claims"):
         assert (SITE / "data" / f"{name}.csv").exists(), name

@@ -48,7 +48,24 @@ def test_oct2022_needs_both_tests():
     assert not controls.controlled_oct2022(4988.8, 400)  # A800: NVLink cut to 400 GB/s
     assert not controls.controlled_oct2022(15832, 400)  # H800: NVLink cut
     assert not controls.controlled_oct2022(2368, 900)  # H20: TPP below
-    assert not controls.controlled_oct2022(20000, np.nan)  # no scale-up link
+    assert not controls.controlled_oct2022(2368, np.nan)  # TPP below: the I/O does not matter
+
+
+def test_oct2022_unknown_io_is_undetermined_not_zero():
+    # a missing link figure used to be read as 0 GB/s, which put the B200 and MI300X "not controlled"
+    assert controls.classify_oct2022(20000, np.nan) == "undetermined"
+    assert controls.classify_oct2022(np.nan, 900) == "undetermined"
+    assert controls.classify_oct2022(2368, np.nan) == "not controlled"
+    assert controls.classify_oct2022(4992, 600) == "controlled"
+    assert controls.classify_oct2022(15832, 400) == "not controlled"
+    with pytest.raises(ValueError, match="undetermined"):
+        controls.controlled_oct2022(20000, np.nan)
+    t = controls.tpp_table().set_index("id")
+    for chip in ("b200", "mi300x"):  # no sourced link figure in chips.csv
+        assert np.isnan(t.loc[chip, "interconnect_gbps"])
+        assert t.loc[chip, "oct2022_class"] == "undetermined"
+        assert not t.loc[chip, "oct2022_controlled"]
+    assert t.loc["a100-sxm", "oct2022_class"] == "controlled" and t.loc["a800", "oct2022_class"] == "not controlled"
 
 
 @pytest.mark.parametrize(
@@ -83,6 +100,12 @@ def test_jan2026_lane():
     assert controls.within_jan2026_lane(15832, 4.8)  # H200
     assert not controls.within_jan2026_lane(36000, 7.7)  # B200
     assert not controls.within_jan2026_lane(15832, 6.5)  # bandwidth at the limit is outside
+    # unknown bandwidth: undetermined below the TPP limit, outside above it (TPP alone decides)
+    assert controls.classify_jan2026(4480, np.nan) == "undetermined"
+    assert controls.classify_jan2026(36000, np.nan) == "outside"
+    assert controls.classify_jan2026(15832, 4.8) == "inside"
+    with pytest.raises(ValueError, match="undetermined"):
+        controls.within_jan2026_lane(4480, np.nan)
 
 
 def test_table_shapes_the_story():
@@ -176,3 +199,24 @@ def test_spec_ranges_flags_conflicts_not_rounding():
     assert r.loc["ascend-910b", "conflict"]
     strict = controls.spec_ranges(["bf16_tflops"], rel_tol=0.0).set_index("id")
     assert strict.loc["h100-sxm", "conflict"]
+
+
+def test_cost_ratio_sensitivity_hand_checks():
+    from tokenlib import cost
+
+    kw = dict(batch_per_chip=16, context=4096, precision="fp8", n_chips=32, electricity_cny_per_kwh=0.6)
+    one = lambda chip, **x: cost.cost_per_mtok("deepseek-v3", chip, "decode", batch=16 * 32, context=4096,  # noqa: E731
+                                              precision="fp8", n_chips=32, electricity_cny_per_kwh=0.6, **x)
+    swings = {"kernel error": [("2x faster", {"chip_throughput_factor": 2.0})],
+              "910B price": [("20k", {"chip": {"capex_usd": 20000}})],
+              "nothing": [("same", {})]}
+    t = controls.cost_ratio_sensitivity("deepseek-v3", "ascend-910b", "h100-sxm", "decode", swings=swings, **kw)
+    base = one("ascend-910b") / one("h100-sxm")
+    assert t["base_ratio"].iloc[0] == pytest.approx(base, rel=1e-9)
+    r = t.set_index("assumption")["ratio"]
+    assert r["kernel error"] == pytest.approx(base / 2, rel=1e-9)
+    assert r["910B price"] == pytest.approx(one("ascend-910b", capex_usd=20000) / one("h100-sxm"), rel=1e-9)
+    assert t["assumption"].iloc[0] == "kernel error" and t.set_index("assumption").loc["nothing", "swing"] == 0
+    with pytest.raises(Exception, match="swing key"):
+        controls.cost_ratio_sensitivity("deepseek-v3", "ascend-910b", "h100-sxm", "decode",
+                                        swings={"x": [("y", {"chips": {}})]}, **kw)

@@ -131,3 +131,40 @@ def test_assumptions_are_labelled():
 def test_real_data_default_cost_runs():
     v = cost.cost_per_mtok("deepseek-v3", "h800", "decode", batch=12686, context=4989, precision="fp8", n_chips=144)
     assert np.isfinite(v) and v > 0
+
+
+SYSTEM_SHARE_MULT = (39_680_000 + 1_728_000 + 2_621_440) / 39_680_000  # network on top of a server price
+
+
+def test_capex_multiplier_follows_the_price_basis():
+    # chips.csv: the H100's $33,600 is a per-GPU share of a DGX server price (server already in it), so it gets
+    # only the cluster-network factor; the H20's $12,000 is a card price and gets the 1.5 server multiplier.
+    # The old model multiplied both by 1.5, counting the H100's server twice. (Power on the TDP basis here, so the
+    # hand formulas isolate the capex; node power is tested in test_cost_of_capital_and_node_power.)
+    kw = dict(electricity_cny_per_kwh=0.5, cny_per_usd=7.0, power_basis="chip")
+    h100 = cost.chip_hour_cost("h100-sxm", **kw)
+    assert h100 == pytest.approx((33600 * SYSTEM_SHARE_MULT / (5 * 8760) + 0.10) * 7.0 + 0.7 * 0.7 * 1.3 * 0.5, rel=1e-9)
+    h20 = cost.chip_hour_cost("h20", **kw)
+    assert h20 == pytest.approx((12000 * 1.5 / (5 * 8760) + 0.10) * 7.0 + 0.4 * 0.7 * 1.3 * 0.5, rel=1e-9)
+    assert cost.ASSUMPTIONS["system_share_capex_multiplier"]["value"] == pytest.approx(1.1096, abs=1e-4)
+    # an override price keeps the chip's basis unless told otherwise
+    card = cost.chip_hour_cost("h100-sxm", capex_usd=33600, price_basis="card", **kw)
+    assert card == pytest.approx((33600 * 1.5 / (5 * 8760) + 0.10) * 7.0 + 0.7 * 0.7 * 1.3 * 0.5, rel=1e-9)
+    assert cost.chip_hour_cost("h100-sxm", capex_usd=33600, **kw) == pytest.approx(h100, rel=1e-9)
+    # arrays of chips broadcast with their own bases
+    both = cost.chip_hour_cost(np.array(["h100-sxm", "h20"]), **kw)
+    assert both == pytest.approx([h100, h20], rel=1e-9)
+    with pytest.raises(UnknownChoiceError):
+        cost.chip_hour_cost("h100-sxm", price_basis="server", **kw)
+
+
+def test_priced_chip_without_basis_raises(tmp_path):
+    import shutil
+
+    for f in FIX.iterdir():
+        if f.is_file():
+            shutil.copy(f, tmp_path / f.name)
+    text = (FIX / "chips.csv").read_text(encoding="utf-8").replace(",33600,card,", ",33600,,")
+    (tmp_path / "chips.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match="price_basis"):
+        cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=tmp_path)

@@ -90,6 +90,15 @@ def test_chip_coverage() -> None:
     assert required <= set(chips["id"])
 
 
+def test_every_chip_price_says_what_it_buys() -> None:
+    # a card price and a per-chip share of a server price need different capex multipliers (tokenlib.cost)
+    chips = tokenlib.load("chips")
+    priced = chips[chips["price_usd"].notna()]
+    assert priced["price_basis"].isin(["card", "system_share"]).all(), priced[["id", "price_basis"]]
+    assert chips.loc[chips["price_usd"].isna(), "price_basis"].isna().all()
+    assert chips.set_index("id").loc["h100-sxm", "price_basis"] == "system_share"  # DGX per-GPU share
+
+
 def test_export_control_coverage() -> None:
     events = tokenlib.load("export_controls")
     in_range = events[(events["date"] >= "2022-01-01") & (events["date"] <= "2026-12-31")]

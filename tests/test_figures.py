@@ -135,6 +135,7 @@ def _figure_names_in_book() -> list[str]:
     return sorted(set(names))
 
 
+@pytest.mark.book
 def test_every_figure_in_the_book_has_its_bundle() -> None:
     if not (SITE / "intro.html").exists():
         pytest.fail("the book is not built: run `make book` first (make test does)")
@@ -155,6 +156,7 @@ def test_every_figure_in_the_book_has_its_bundle() -> None:
         assert f'id="{name}"' in page.read_text(encoding="utf-8"), f"{name} is not on {page}"
 
 
+@pytest.mark.book
 def test_figure_index_lists_every_figure() -> None:
     index = (SITE / "appendix" / "figures.html").read_text(encoding="utf-8")
     for name in _figure_names_in_book():

@@ -228,3 +228,16 @@ def test_real_cascade_cuts() -> None:
     assert cuts.loc["baidu", "cut_pct"] == 100.0
     assert (cuts["before_date"] < cuts["date"]).all()
     assert (cuts["after_input_cny"] < cuts["before_input_cny"]).all()
+
+
+def test_deepseek_v32_cut_dated_when_it_took_effect():
+    # DeepSeek's Change Log: deepseek-chat/-reasoner became V3.2-Exp on 2025-09-29, with the >50% cut;
+    # the table once dated the cut 2026-04-13 (a blog's date), keeping the V3.1 price 6.5 months too long
+    import tokenlib
+
+    p = tokenlib.load("prices")
+    v32 = p[(p["provider"] == "deepseek") & (p["model"] == "deepseek-chat") & (p["currency"] == "USD")
+            & (p["price_type"] == "standard") & (p["input_price"] == 0.28)]
+    assert len(v32) == 1
+    assert str(v32["effective_date"].iloc[0].date()) == "2025-09-29" and v32["date_basis"].iloc[0] == "effective"
+    assert "api-docs.deepseek.com/updates" in v32["notes"].iloc[0]

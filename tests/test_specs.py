@@ -71,3 +71,16 @@ def test_every_place_has_a_display_name() -> None:
     assert places.display_name("hangzhou") == "Hangzhou 杭州"
     with pytest.raises(UnknownChoiceError, match="Did you mean 'hangzhou'"):
         places.display_name("hangzou")
+
+
+def test_ascend_int8_peak_is_derived_twice_fp16():
+    # the CloudMatrix384 calibration rows ran INT8; with no INT8 figure the kernel used to run them at the
+    # 16-bit peak. The derived peak (2 x FP16, Da Vinci cube) must be in chips.csv and labelled as derived.
+    from tokenlib.data import load_sources
+
+    src = load_sources("chips")
+    for chip_id in ("ascend-910b", "ascend-910c"):
+        c = specs.chip(chip_id)
+        assert c.peak_tflops("int8") == pytest.approx(2 * c.fp16_tflops, rel=1e-9)
+        rows = src[(src["item_id"] == chip_id) & (src["field"] == "int8_tops")]
+        assert len(rows) >= 1 and (rows["kind"] == "derived").all() and rows["method"].str.contains("2 x").all()

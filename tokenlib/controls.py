@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
 import altair as alt
@@ -161,14 +162,43 @@ def performance_density(tpp_value: Any, die_area_mm2: Any) -> Any:
 # ----------------------------------------------------------------------------- classification
 
 
-def controlled_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
-    """Oct-2022 3A090: controlled when TPP >= 4800 **and** chip-to-chip I/O >= 600 GB/s.
+OCT2022_CLASSES: tuple[str, ...] = ("controlled", "not controlled", "undetermined")
+JAN2026_CLASSES: tuple[str, ...] = ("inside", "outside", "undetermined")
 
-    Unknown I/O (NaN) counts as below the line (a chip without a scale-up link). Returns bool(s).
+
+def classify_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
+    """Oct-2022 3A090 class: ``"controlled"`` (TPP >= 4800 **and** chip-to-chip I/O >= 600 GB/s),
+    ``"not controlled"`` or ``"undetermined"``.
+
+    An unknown (NaN) I/O figure is not read as 0 GB/s: a chip below the TPP line is not controlled
+    whatever its I/O, but one at or above it with no I/O figure is ``"undetermined"``. An unknown TPP
+    is undetermined too. Broadcasts; scalars give a str.
     """
     t = np.asarray(tpp_value, dtype=float)
-    io = np.nan_to_num(np.asarray(io_gbps, dtype=float), nan=0.0)
-    out = (t >= _t("oct2022_tpp")) & (io >= _t("oct2022_io_gbps"))
+    io = np.asarray(io_gbps, dtype=float)
+    above = t >= _t("oct2022_tpp")
+    below = t < _t("oct2022_tpp")
+    known_io = np.isfinite(io)
+    controlled = above & known_io & (io >= _t("oct2022_io_gbps"))
+    not_controlled = below | (above & known_io & (io < _t("oct2022_io_gbps")))
+    out = np.where(controlled, OCT2022_CLASSES[0], np.where(not_controlled, OCT2022_CLASSES[1], OCT2022_CLASSES[2]))
+    return str(out) if np.ndim(out) == 0 else out
+
+
+def controlled_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
+    """Oct-2022 3A090: True when TPP >= 4800 **and** chip-to-chip I/O >= 600 GB/s. Returns bool(s).
+
+    Raises ``ValueError`` where the answer is unknown (I/O or TPP missing on a chip the TPP test does not
+    already clear): use :func:`classify_oct2022`, which returns ``"undetermined"`` there.
+    """
+    cls = np.asarray(classify_oct2022(tpp_value, io_gbps))
+    if np.any(cls == OCT2022_CLASSES[2]):
+        bad = np.broadcast_arrays(np.asarray(tpp_value, dtype=float), np.asarray(io_gbps, dtype=float))
+        pairs = [(float(a), float(b)) for a, b, c in zip(bad[0].ravel(), bad[1].ravel(), cls.ravel())
+                 if c == OCT2022_CLASSES[2]]
+        raise ValueError(f"Oct-2022 test undetermined for (tpp, io_gbps) = {pairs[:5]}: the chip-to-chip I/O is "
+                         "unknown; use classify_oct2022, which returns 'undetermined'")
+    out = cls == OCT2022_CLASSES[0]
     return bool(out) if np.ndim(out) == 0 else out
 
 
@@ -193,11 +223,30 @@ def classify_oct2023(tpp_value: Any, density: Any) -> Any:
     return str(out) if np.ndim(out) == 0 else out
 
 
-def within_jan2026_lane(tpp_value: Any, hbm_tbps: Any) -> Any:
-    """Jan-2026 case-by-case licensing lane for China: TPP < 21,000 and DRAM bandwidth < 6,500 GB/s."""
+def classify_jan2026(tpp_value: Any, hbm_tbps: Any) -> Any:
+    """Jan-2026 case-by-case licensing lane for China: ``"inside"`` when TPP < 21,000 and DRAM bandwidth
+    < 6,500 GB/s, ``"outside"`` when either limit is reached, ``"undetermined"`` when a figure the
+    answer needs is unknown (NaN): a missing bandwidth is not read as 0. Broadcasts; scalars give a str.
+    """
     t = np.asarray(tpp_value, dtype=float)
     bw = np.asarray(hbm_tbps, dtype=float) * 1000.0
-    out = (t < _t("jan2026_tpp")) & (bw < _t("jan2026_dram_gbps"))
+    out_t = t >= _t("jan2026_tpp")
+    out_bw = bw >= _t("jan2026_dram_gbps")
+    inside = (t < _t("jan2026_tpp")) & (bw < _t("jan2026_dram_gbps"))
+    out = np.where(inside, JAN2026_CLASSES[0], np.where(out_t | out_bw, JAN2026_CLASSES[1], JAN2026_CLASSES[2]))
+    return str(out) if np.ndim(out) == 0 else out
+
+
+def within_jan2026_lane(tpp_value: Any, hbm_tbps: Any) -> Any:
+    """Jan-2026 case-by-case licensing lane for China: TPP < 21,000 and DRAM bandwidth < 6,500 GB/s.
+
+    Returns bool(s); raises ``ValueError`` where a needed figure is unknown (see :func:`classify_jan2026`).
+    """
+    cls = np.asarray(classify_jan2026(tpp_value, hbm_tbps))
+    if np.any(cls == JAN2026_CLASSES[2]):
+        raise ValueError("Jan-2026 lane undetermined: TPP or DRAM bandwidth unknown; use classify_jan2026, "
+                         "which returns 'undetermined'")
+    out = cls == JAN2026_CLASSES[0]
     return bool(out) if np.ndim(out) == 0 else out
 
 
@@ -247,7 +296,8 @@ def published_tpp(root: Path | str | None = None) -> pd.Series:
 def tpp_table(root: Path | str | None = None) -> pd.DataFrame:
     """One row per chip: TPP computed from its dense peaks (and which precision sets it), the published
     TPP where one exists, performance density, the low/high TPP and density implied by conflicting
-    published figures, and its class under the Oct-2022, Oct-2023 and Jan-2026 tests.
+    published figures, and its class under the Oct-2022, Oct-2023 and Jan-2026 tests (``oct2022_class``,
+    ``oct2023_class``, ``jan2026_class``; an unknown input gives ``"undetermined"``, never a pass).
 
     Ranges: low TPP = the lowest published figure of each bit length (BF16/FP16 pooled, FP8/INT8
     pooled) times its bit length, the larger of the two; high TPP likewise with the highest figures.
@@ -269,11 +319,16 @@ def tpp_table(root: Path | str | None = None) -> pd.DataFrame:
         (str(i), str(f)): float(v) for i, f, v in zip(ranges["id"], ranges["field"], ranges["high"])}
     ids = [str(i) for i in chips["id"]]
 
+    src = load_sources("chips", root)
+    derived = {(str(i), str(f)) for i, f, k in zip(src["item_id"], src["field"], src["kind"]) if k == "derived"}
+
     def _pooled(table: dict[tuple[str, str], float], bits: int, pick: Any) -> FloatArray:
         # every published figure of one bit length (BF16 and FP16; FP8 and INT8) is pooled: the
-        # domestic chips' sheets give one 16-bit figure that data/chips.csv files under both columns
+        # domestic chips' sheets give one 16-bit figure that data/chips.csv files under both columns.
+        # A peak derived from another (Ascend INT8 = 2 x FP16) adds no range of its own: it is left out,
+        # so the published 16-bit spread sets the TPP range (2 x FP16 x 8 bits = FP16 x 16 bits).
         cols = [c for c in PEAK_COLUMNS if BIT_LENGTH[c] == bits]
-        vals = [[table[(i, c)] for c in cols if (i, c) in table] for i in ids]
+        vals = [[table[(i, c)] for c in cols if (i, c) in table and (i, c) not in derived] for i in ids]
         return np.array([pick(v) if v else np.nan for v in vals], dtype=float)
 
     tpp_lo = np.asarray(tpp_from_peaks({"bf16_tflops": _pooled(lows, 16, min), "int8_tops": _pooled(lows, 8, min)}),
@@ -296,11 +351,13 @@ def tpp_table(root: Path | str | None = None) -> pd.DataFrame:
         "hbm_tbps": chips["hbm_tbps"].to_numpy(dtype=float),
     })
     out["tpp_diff_pct"] = 100.0 * (out["tpp"] - out["tpp_published"]) / out["tpp_published"]
-    out["oct2022_controlled"] = controlled_oct2022(out["tpp"].to_numpy(), out["interconnect_gbps"].to_numpy())
+    out["oct2022_class"] = classify_oct2022(out["tpp"].to_numpy(), out["interconnect_gbps"].to_numpy())
+    out["oct2022_controlled"] = out["oct2022_class"] == OCT2022_CLASSES[0]  # known to be controlled
     out["oct2023_class"] = classify_oct2023(out["tpp"].to_numpy(), out["density"].to_numpy())
     out["oct2023_class_low"] = classify_oct2023(out["tpp_low"].to_numpy(), out["density_low"].to_numpy())
     out["oct2023_class_high"] = classify_oct2023(out["tpp_high"].to_numpy(), out["density_high"].to_numpy())
-    out["jan2026_lane"] = within_jan2026_lane(out["tpp"].to_numpy(), out["hbm_tbps"].to_numpy())
+    out["jan2026_class"] = classify_jan2026(out["tpp"].to_numpy(), out["hbm_tbps"].to_numpy())
+    out["jan2026_lane"] = out["jan2026_class"] == JAN2026_CLASSES[0]  # known to be inside
     return out
 
 
@@ -369,6 +426,53 @@ def kwh_per_mtok(
     power = np.asarray(parts["power"], dtype=float)
     out = np.where(np.asarray(parts["rental"]) > 0, np.nan, power)
     return float(out) if np.ndim(out) == 0 else out
+
+
+SWING_KEYS: tuple[str, ...] = ("chip", "reference", "both", "chip_throughput_factor")
+
+
+def cost_ratio_sensitivity(
+    model: str, chip: str, reference: str, phase: str, *, batch_per_chip: float, context: float,
+    swings: Mapping[str, Sequence[tuple[str, Mapping[str, Any]]]], precision: str = "bf16", n_chips: float = 1,
+    electricity_cny_per_kwh: float, root: Path | str | None = None,
+) -> pd.DataFrame:
+    """One-at-a-time sensitivity of ``cost(chip) / cost(reference)`` per million tokens (the kernel's cost).
+
+    ``swings`` maps an assumption's name to its settings, each ``(label, changes)``; ``changes`` may hold
+    ``"chip"``, ``"reference"`` or ``"both"`` (keyword arguments of :func:`tokenlib.cost.cost_per_mtok` for
+    that side, e.g. ``{"capex_usd": 20000}``) and ``"chip_throughput_factor"`` (the chip's tokens/s times this
+    factor, e.g. the kernel's error band). A ratio above 1 means ``reference`` is cheaper per token.
+
+    Returns one row per setting: ``assumption``, ``setting``, ``ratio``, ``base_ratio`` and ``swing`` (max - min
+    ratio over the assumption's settings and the base), sorted by swing, largest first.
+    """
+    b = float(check_number("batch_per_chip", batch_per_chip, allow_zero=False))
+    n = float(check_number("n_chips", n_chips, allow_zero=False))
+    common: dict[str, Any] = dict(batch=b * n, context=context, precision=precision, n_chips=n,
+                                  electricity_cny_per_kwh=electricity_cny_per_kwh, root=root)
+
+    def one(which: str, kw: Mapping[str, Any]) -> float:
+        return float(cost.cost_per_mtok(model, which, phase, **{**common, **kw}))
+
+    base = one(chip, {}) / one(reference, {})
+    rows = []
+    for name, settings in swings.items():
+        if not settings:
+            raise ValueError(f"swing {name!r} has no settings")
+        for label, changes in settings:
+            for k in changes:
+                check_choice("swing key", k, SWING_KEYS)
+            both = dict(changes.get("both", {}))
+            factor = float(check_number("chip_throughput_factor", changes.get("chip_throughput_factor", 1.0),
+                                        allow_zero=False))
+            r = one(chip, {**both, **dict(changes.get("chip", {}))}) / factor / one(
+                reference, {**both, **dict(changes.get("reference", {}))})
+            rows.append({"assumption": name, "setting": label, "ratio": r, "base_ratio": base})
+    out = pd.DataFrame(rows)
+    g = out.groupby("assumption")["ratio"]
+    swing = {str(k): max(float(hi), base) - min(float(lo), base) for k, hi, lo in zip(g.max().index, g.max(), g.min())}
+    out["swing"] = [swing[str(a)] for a in out["assumption"]]
+    return out.sort_values(["swing", "assumption"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- chart labels

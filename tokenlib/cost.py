@@ -1,7 +1,10 @@
 """Yuan (or dollars) per million tokens, from chip-hour cost and calibrated throughput.
 
-``chip-hour cost = capex x server multiplier x CRF(wacc, life_years) / 8760 + power + hosting``, where
-``CRF`` is the capital recovery factor (``1 / life_years`` when ``wacc`` is 0: straight-line) and
+``chip-hour cost = capex x capex multiplier x CRF(wacc, life_years) / 8760 + power + hosting``, where
+the capex multiplier depends on what the price in chips.csv buys (``price_basis``): a card price gets the
+server multiplier (server, network and storage around a bare card), a per-chip share of a system price only
+the cluster-network multiplier (the server is already in the price); ``CRF`` is the capital recovery factor
+(``1 / life_years`` when ``wacc`` is 0: straight-line); and
 ``power = node watts per chip x load factor x PUE x electricity price``. Node watts per chip are the
 server's rated power shared over its accelerators (:func:`node_power_w`; ``power_basis="chip"`` uses the
 chip's TDP alone, as the book did before). **Owned or rented, once for the whole book**
@@ -29,6 +32,7 @@ from tokenlib.errors import check_choice, check_number
 
 FloatArray = kernel.FloatArray
 PHASES = ("prefill", "cached_input", "decode")
+PRICE_BASES = ("card", "system_share")
 HOURS_PER_YEAR = 8760.0
 D6 = ("https://github.com/deepseek-ai/open-infra-index/blob/3122a25220273cb0806f591e52c4171bd869d8ad/"
       "202502OpenSourceWeek/day_6_one_more_thing_deepseekV3R1_inference_system_overview.md")
@@ -66,7 +70,16 @@ ASSUMPTIONS: dict[str, dict[str, Any]] = {
                           "to chips with no sourced system rating (an assumption: their servers carry the same "
                           "overhead share)."},
     "server_capex_multiplier": {"value": 1.5, "kind": "assumption",
-                                "note": "Server, networking and storage capex per chip as a multiple of the chip price."},
+                                "note": "Server, networking and storage capex per chip as a multiple of a card price "
+                                "(price_basis=card in chips.csv); not applied to a per-chip share of a system price."},
+    "system_share_capex_multiplier": {
+        "value": (39_680_000 + 1_728_000 + 2_621_440) / 39_680_000, "kind": "derived",
+        "note": "Capex per chip on top of a per-chip share of a server price (price_basis=system_share): the cluster "
+                "network the server price lacks. (node price + switches + cables) / node price for a 128-node H100 "
+                "cluster: ($39,680,000 + $1,728,000 + $2,621,440) / $39,680,000 = 1.11, from the 'H100 Freakonomics' "
+                "spreadsheet (Aug 2024: 'H100 Node Price', 'Switch Price', 'Infiniband Network Connector & Cable'; its "
+                "node price already includes the InfiniBand cards). Storage is not included (not sourced).",
+        "source": "https://docs.google.com/spreadsheets/d/1Ft3RbeZ-w43kYSiLfYc1vxO41mK5lmJpcPC9GOYHAWc/edit?usp=sharing"},
     "pue": {"value": 1.3, "kind": "assumption",
             "note": "Data-centre power usage effectiveness when no place is given (with a place: tokenlib.places.pue)."},
     "load_factor": {"value": 0.7, "kind": "assumption",
@@ -186,12 +199,17 @@ def chip_hour_cost(
     hosting_usd_per_chip_hour: Any = None, server_capex_multiplier: Any = None,
     rental_usd_per_chip_hour: Any = None, cny_per_usd: float | None = None, fx_month: str | None = None,
     wacc: Any = None, cost_basis: str | None = None, power_basis: str | None = None,
-    root: Path | str | None = None,
+    root: Path | str | None = None, system_share_capex_multiplier: Any = None, price_basis: str | None = None,
 ) -> Any:
     """Cost of one chip for one hour (capex recovery + power + hosting), in ``currency``.
 
     ``capex_usd`` overrides chips.csv ``price_usd``; chips with neither, or every chip with
     ``cost_basis="rental"``, use the rental rate (all-in). With ``place`` and no ``pue``, the place's PUE.
+    The capex multiplier follows the price's basis: ``server_capex_multiplier`` for a card price,
+    ``system_share_capex_multiplier`` for a per-chip share of a system price. ``price_basis``
+    (``"card"`` or ``"system_share"``) says what ``capex_usd`` is; without it an override keeps the
+    chip's own basis from chips.csv, or counts as a card price where the chip has none. A chip whose
+    chips.csv price has no recorded basis raises.
     """
     check_choice("currency", currency, ("CNY", "USD"))
     rate = fx.cny_per_usd(fx_month, root)[0] if cny_per_usd is None else float(
@@ -209,6 +227,8 @@ def chip_hour_cost(
                         _a("hosting_usd_per_chip_hour") if hosting_usd_per_chip_hour is None else hosting_usd_per_chip_hour)
     mult = check_number("server_capex_multiplier",
                         _a("server_capex_multiplier") if server_capex_multiplier is None else server_capex_multiplier)
+    sys_mult = check_number("system_share_capex_multiplier", _a("system_share_capex_multiplier")
+                            if system_share_capex_multiplier is None else system_share_capex_multiplier)
     rent = check_number("rental_usd_per_chip_hour",
                         _a("rental_usd_per_chip_hour") if rental_usd_per_chip_hour is None else rental_usd_per_chip_hour)
     elec = _electricity(place, electricity_cny_per_kwh, root, chip)
@@ -216,7 +236,19 @@ def chip_hour_cost(
     price = ch["price_usd"] if capex_usd is None else np.broadcast_to(check_number("capex_usd", capex_usd), ch["price_usd"].shape)
     watts = np.asarray(node_power_w(chip, power_basis=power_basis, root=root), dtype=float)
     crf = np.asarray(capital_recovery_factor(r, life), dtype=float)
-    owned = (price * mult * crf / HOURS_PER_YEAR + host) * rate + watts / 1000.0 * lf * p * elec
+    if price_basis is None:
+        system = ch["price_is_system_share"]
+    else:
+        check_choice("price_basis", price_basis, PRICE_BASES)
+        system = np.full(np.shape(ch["price_is_system_share"]), 1.0 if price_basis == "system_share" else 0.0)
+    if capex_usd is not None:  # an override price on a chip with no recorded basis is taken as a card price
+        system = np.where(np.isfinite(system), system, 0.0)
+    missing = np.isfinite(price) & ~np.isfinite(system)
+    if np.any(missing):
+        bad = sorted({str(c) for c in np.broadcast_to(np.asarray(chip), np.shape(missing))[missing]})
+        raise ValueError(f"chip {bad} has a price but no price_basis in chips.csv; give price_basis, one of {list(PRICE_BASES)}")
+    capex_mult = np.where(np.nan_to_num(system) > 0, sys_mult, mult)
+    owned = (price * capex_mult * crf / HOURS_PER_YEAR + host) * rate + watts / 1000.0 * lf * p * elec
     if basis == "rental":
         price = np.full(np.shape(price), np.nan)
     cost_cny = np.where(np.isfinite(price), owned, rent * rate + 0.0 * elec * p)
@@ -232,7 +264,8 @@ def cost_per_mtok(
     rental_usd_per_chip_hour: Any = None, cached_input_cost_fraction: Any = None,
     cny_per_usd: float | None = None, fx_month: str | None = None, calibrated: bool = True,
     wacc: Any = None, cost_basis: str | None = None, power_basis: str | None = None,
-    on_oom: str = "raise", root: Path | str | None = None,
+    on_oom: str = "raise", root: Path | str | None = None, system_share_capex_multiplier: Any = None,
+    price_basis: str | None = None,
 ) -> Any:
     """Cost per million tokens (``currency`` per Mtok) for input (``prefill``), ``cached_input`` or output (``decode``).
 
@@ -253,7 +286,8 @@ def cost_per_mtok(
                           hosting_usd_per_chip_hour=hosting_usd_per_chip_hour,
                           server_capex_multiplier=server_capex_multiplier,
                           rental_usd_per_chip_hour=rental_usd_per_chip_hour, cny_per_usd=cny_per_usd,
-                          fx_month=fx_month, wacc=wacc, cost_basis=cost_basis, power_basis=power_basis, root=root)
+                          fx_month=fx_month, wacc=wacc, cost_basis=cost_basis, power_basis=power_basis, root=root,
+                          system_share_capex_multiplier=system_share_capex_multiplier, price_basis=price_basis)
     out = np.asarray(hour) / (np.asarray(tps) * (3600.0 * util)) * 1e6
     if phase == "cached_input":
         out = out * frac

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -48,9 +49,33 @@ def repo_root() -> Path:
     raise FileNotFoundError("cannot find the book root (a folder with data/schema.yaml) above tokenlib")
 
 
+DATA_ENV = "TOKENLIB_DATA"
+
+
 def default_data_dir() -> Path:
-    """``data/`` at the book root."""
-    return repo_root() / "data"
+    """Where the tables are read from, in this order.
+
+    1. The folder named by the environment variable ``TOKENLIB_DATA``, if set (it must hold
+       ``schema.yaml``).
+    2. ``data/`` at the book root, when tokenlib runs from a checkout of the book.
+    3. The copy of ``data/`` installed with the package (``tokenlib/_data``), for ``pip install``.
+    """
+    named = os.environ.get(DATA_ENV)
+    if named:
+        path = Path(named).expanduser()
+        if not (path / "schema.yaml").exists():
+            raise FileNotFoundError(f"{DATA_ENV}={named!r} has no schema.yaml: point it at a copy of the book's data/ folder")
+        return path
+    try:
+        return repo_root() / "data"
+    except FileNotFoundError:
+        installed = Path(__file__).resolve().parent / "_data"
+        if (installed / "schema.yaml").exists():
+            return installed
+        raise FileNotFoundError(
+            "no data found: run from a checkout of the book, install the tokenlib wheel (it ships data/), "
+            f"or set {DATA_ENV} to a data/ folder"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ PEAK_FALLBACK = {
 }
 """Documented fallback when a chip has no published peak for a precision.
 
-The first column that is present is used. So FP8 on a chip without FP8 units (A100, Ascend) runs
+The first column that is present is used. So FP8 on a chip without FP8 units (A100, Ascend 910B/910C) runs
 at its INT8 peak if it has one, else at its BF16/FP16 peak (weights stay 1 byte: weight-only
 quantisation, W8A16). INT8 without a published INT8 peak falls back the same way. Memory traffic
 always uses the requested precision's bytes. The fallback never *raises* throughput above a
@@ -74,6 +74,8 @@ class Chip:
     interconnect_gbps: float
     tdp_w: float
     price_usd: float
+    price_basis: str = ""
+    """What ``price_usd`` buys: ``"card"``, ``"system_share"`` (see data/schema.yaml) or ``""`` when no price."""
 
     def peak_tflops(self, precision: str) -> float:
         """Dense peak (TFLOPS/TOPS) used for ``precision``, with the :data:`PEAK_FALLBACK` rule."""
@@ -161,9 +163,11 @@ def chip(chip_id: str, root: Path | str | None = None) -> Chip:
     df = _chips(_root_key(root))
     check_choice("chip", chip_id, df.index)
     r = df.loc[chip_id]
+    basis = r.get("price_basis")
     return Chip(
         id=chip_id, name=str(r["name"]), vendor=str(r["vendor"]), country=str(r["country"]),
         **{c: _f(r, c) for c in CHIP_FIELDS},
+        price_basis="" if basis is None or pd.isna(basis) else str(basis),
     )
 
 
@@ -199,6 +203,11 @@ def _freeze(arrays: dict[str, FloatArray]) -> None:
 def _chip_arrays(root: str) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
     df = _chips(root)
     ids, arrays = _numeric_arrays(df, CHIP_FIELDS)
+    # price basis as a number the cost kernel can broadcast: 1 = per-chip share of a system price,
+    # 0 = card price, NaN = no basis recorded (data/schema.yaml, price_basis)
+    basis = df["price_basis"] if "price_basis" in df else pd.Series([None] * len(df), index=df.index)
+    arrays["price_is_system_share"] = np.array(
+        [1.0 if b == "system_share" else 0.0 if b == "card" else np.nan for b in basis], dtype=float)
     for p in PRECISIONS:  # effective peak per precision after the documented fallback
         eff = np.full(len(df), np.nan)
         for col in reversed(PEAK_FALLBACK[p]):
