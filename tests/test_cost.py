@@ -13,14 +13,56 @@ BASE = dict(batch=4096, context=2048, precision="fp8", n_chips=64, root=FIX, cny
 
 
 def test_chip_hour_cost_hand_computed():
-    # H100 fixture: $33,600 x 1.5 / (5 y x 8760 h) + $0.10 hosting, x 7 CNY/USD; power 0.7 kW x 0.7 x 1.3 x 0.5
+    # H100 fixture: $33,600 x 1.5 / (5 y x 8760 h) + $0.10 hosting, x 7 CNY/USD; power: the DGX H100's
+    # 10.2 kW / 8 GPUs = 1.275 kW per GPU (node basis, the default) x 0.7 load x 1.3 PUE x 0.5 CNY/kWh
     got = cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX)
-    want = (33600 * 1.5 / (5 * 8760) + 0.10) * 7.0 + 0.7 * 0.7 * 1.3 * 0.5
+    want = (33600 * 1.5 / (5 * 8760) + 0.10) * 7.0 + 1.275 * 0.7 * 1.3 * 0.5
     assert got == pytest.approx(want)
+    chip_only = cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, power_basis="chip", root=FIX)
+    assert chip_only == pytest.approx((33600 * 1.5 / (5 * 8760) + 0.10) * 7.0 + 0.7 * 0.7 * 1.3 * 0.5)
     usd = cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, currency="USD", root=FIX)
     assert usd == pytest.approx(want / 7.0)
     # no price in the table -> DeepSeek's $2/h rental, all-in
     assert cost.chip_hour_cost("h800", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX) == pytest.approx(14.0)
+
+
+def test_owned_or_rented_is_one_parameter():
+    # cost_basis="rental" rents every chip at the all-in rate, priced or not; "owned" (default) owns priced chips
+    kw = dict(electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX)
+    assert cost.chip_hour_cost("h100-sxm", cost_basis="rental", **kw) == pytest.approx(14.0)
+    assert cost.costing_basis("h100-sxm", root=FIX) == "owned" and cost.costing_basis("h800", root=FIX) == "rental"
+    assert cost.costing_basis("h100-sxm", cost_basis="rental", root=FIX) == "rental"
+    assert cost.costing_basis("h800", capex_usd=30000, root=FIX) == "owned"
+    with pytest.raises(ValueError, match="cost_basis"):
+        cost.chip_hour_cost("h100-sxm", cost_basis="leased", **kw)
+
+
+def test_cost_of_capital_and_node_power():
+    # capital recovery factor: 10% over 5 years = 0.2638 (annuity), 0% = 1/5
+    assert cost.capital_recovery_factor(0.10, 5) == pytest.approx(0.10 / (1 - 1.1 ** -5))
+    assert cost.capital_recovery_factor(0.0, 4) == pytest.approx(0.25)
+    kw = dict(electricity_cny_per_kwh=0.0, cny_per_usd=7.0, hosting_usd_per_chip_hour=0.0, root=FIX)
+    assert cost.chip_hour_cost("h100-sxm", wacc=0.10, **kw) / cost.chip_hour_cost("h100-sxm", **kw) == pytest.approx(
+        5 * 0.10 / (1 - 1.1 ** -5))
+    # sourced system ratings per accelerator: DGX H100 10.2 kW / 8; CloudMatrix384 559 kW / 384 (estimate)
+    assert cost.node_power_w("h100-sxm") == pytest.approx(1275.0)
+    assert cost.node_power_w("ascend-910c") == pytest.approx(559_000 / 384)
+    assert cost.node_power_w("h20") == pytest.approx(400 * 1275 / 700)  # TDP x the DGX H100's overhead factor
+    assert cost.node_power_w("h20", power_basis="chip") == pytest.approx(400)
+
+
+def test_place_prices_follow_the_chip_and_the_place_pue():
+    # in a subsidised western place a domestic chip pays the subsidised price, an Nvidia chip does not
+    from tokenlib import places as pl
+    assert pl.electricity_cny_per_kwh("ulanqab", origin="domestic") < pl.electricity_cny_per_kwh("ulanqab")
+    a = cost.chip_hour_cost("h100-sxm", place="ulanqab", cny_per_usd=7.0)
+    b = cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=pl.electricity_cny_per_kwh("ulanqab"),
+                            pue=pl.pue("ulanqab"), cny_per_usd=7.0)
+    assert a == pytest.approx(b)
+    d = cost.chip_hour_cost("ascend-910b", place="ulanqab", cny_per_usd=7.0)
+    e = cost.chip_hour_cost("ascend-910b", electricity_cny_per_kwh=pl.electricity_cny_per_kwh("ulanqab", origin="domestic"),
+                            pue=pl.pue("ulanqab"), cny_per_usd=7.0)
+    assert d == pytest.approx(e)
 
 
 def test_cost_per_mtok_identity():
@@ -97,8 +139,9 @@ SYSTEM_SHARE_MULT = (39_680_000 + 1_728_000 + 2_621_440) / 39_680_000  # network
 def test_capex_multiplier_follows_the_price_basis():
     # chips.csv: the H100's $33,600 is a per-GPU share of a DGX server price (server already in it), so it gets
     # only the cluster-network factor; the H20's $12,000 is a card price and gets the 1.5 server multiplier.
-    # The old model multiplied both by 1.5, counting the H100's server twice.
-    kw = dict(electricity_cny_per_kwh=0.5, cny_per_usd=7.0)
+    # The old model multiplied both by 1.5, counting the H100's server twice. (Power on the TDP basis here, so the
+    # hand formulas isolate the capex; node power is tested in test_cost_of_capital_and_node_power.)
+    kw = dict(electricity_cny_per_kwh=0.5, cny_per_usd=7.0, power_basis="chip")
     h100 = cost.chip_hour_cost("h100-sxm", **kw)
     assert h100 == pytest.approx((33600 * SYSTEM_SHARE_MULT / (5 * 8760) + 0.10) * 7.0 + 0.7 * 0.7 * 1.3 * 0.5, rel=1e-9)
     h20 = cost.chip_hour_cost("h20", **kw)

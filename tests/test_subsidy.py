@@ -66,11 +66,11 @@ def test_voucher_terms_from_rows():
 
 
 def test_cost_components_match_the_kernel_hand_computed():
-    # fixture H100: capex $33,600 x 1.5 / (5 x 8760) x 7; hosting $0.10 x 7; power 0.7 kW x 0.7 x 1.3 x 0.5
+    # fixture H100: capex $33,600 x 1.5 / (5 x 8760) x 7; hosting $0.10 x 7; power 1.275 kW (DGX H100 / 8) x 0.7 x 1.3 x 0.5
     c = subsidy.cost_components("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX)
     assert c["capex"] == pytest.approx(33600 * 1.5 / (5 * 8760) * 7.0)
     assert c["hosting"] == pytest.approx(0.70)
-    assert c["power"] == pytest.approx(0.7 * 0.7 * 1.3 * 0.5)
+    assert c["power"] == pytest.approx(1.275 * 0.7 * 1.3 * 0.5)
     assert c["capex"] + c["hosting"] + c["power"] == pytest.approx(c["total"])
     assert c["total"] == pytest.approx(cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX))
     assert c["rental"] is False

@@ -1,11 +1,18 @@
 """Yuan (or dollars) per million tokens, from chip-hour cost and calibrated throughput.
 
-``chip-hour cost = capex x capex multiplier / (life_years x 8760) + power + hosting``, where the capex
-multiplier depends on what the price in chips.csv buys (``price_basis``): a card price gets the server
-multiplier (server, network and storage around a bare card), a per-chip share of a system price only the
-cluster-network multiplier (the server is already in the price), and
-``power = TDP x load factor x PUE x electricity price``; a chip with no published price in chips.csv
-falls back to an all-in rental rate (DeepSeek's stated $2/GPU-hour). Then
+``chip-hour cost = capex x capex multiplier x CRF(wacc, life_years) / 8760 + power + hosting``, where
+the capex multiplier depends on what the price in chips.csv buys (``price_basis``): a card price gets the
+server multiplier (server, network and storage around a bare card), a per-chip share of a system price only
+the cluster-network multiplier (the server is already in the price); ``CRF`` is the capital recovery factor
+(``1 / life_years`` when ``wacc`` is 0: straight-line); and
+``power = node watts per chip x load factor x PUE x electricity price``. Node watts per chip are the
+server's rated power shared over its accelerators (:func:`node_power_w`; ``power_basis="chip"`` uses the
+chip's TDP alone, as the book did before). **Owned or rented, once for the whole book**
+(``cost_basis``): a chip with a price (chips.csv or ``capex_usd``) is owned; a chip with none is rented
+at an all-in rate (DeepSeek's stated $2/GPU-hour); ``cost_basis="rental"`` rents every chip.
+:func:`costing_basis` says which applies, so a figure can label it. With ``place`` given, the
+electricity price is the one that place charges the chip (domestic chips get a domestic-chip subsidy
+where one exists, :mod:`tokenlib.places`) and the PUE is the place's (:func:`tokenlib.places.pue`). Then
 ``cost per Mtok = chip-hour cost / (tokens/s per chip x 3600 x utilisation) x 1e6``.
 ``phase="cached_input"`` prices cache-hit input tokens as a fixed fraction of prefill cost.
 
@@ -31,9 +38,38 @@ HOURS_PER_YEAR = 8760.0
 D6 = ("https://github.com/deepseek-ai/open-infra-index/blob/3122a25220273cb0806f591e52c4171bd869d8ad/"
       "202502OpenSourceWeek/day_6_one_more_thing_deepseekV3R1_inference_system_overview.md")
 
+DGX_H100 = "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/nvidia-dgx-h100-datasheet.pdf"
+CM384 = "https://winbuzzer.com/2025/04/20/huawei-cloudmatrix-384-ai-cluster-outperforms-nvidia-gb200-xcxwbn/"
+
+NODE_POWER_W: dict[str, dict[str, Any]] = {
+    "h100-sxm": {"value": 10_200.0 / 8, "kind": "derived", "source": DGX_H100,
+                 "note": "NVIDIA DGX H100 datasheet: 'System power usage ~10.2kW max' for '8x NVIDIA H100 Tensor Core "
+                 "GPUs' (read via a transcription of the datasheet): 10,200 W / 8 = 1,275 W per GPU, CPUs, NVSwitch, "
+                 "NICs and fans included."},
+    "ascend-910c": {"value": 559_000.0 / 384, "kind": "derived", "source": CM384,
+                    "note": "SemiAnalysis's estimate, as reported: 'The CloudMatrix 384's total system power requirement "
+                    "is estimated at 559 kW' for 384 Ascend 910C: 559,000 W / 384 = 1,456 W per chip, its 6,912 "
+                    "optical transceivers included. An analyst's estimate, not a Huawei rating."},
+}
+"""Rated system power per accelerator (W) where a system rating is sourced; other chips scale their TDP by
+``ASSUMPTIONS["node_power_factor"]``."""
+
 ASSUMPTIONS: dict[str, dict[str, Any]] = {
     "life_years": {"value": 5.0, "kind": "assumption",
-                   "note": "Straight-line amortisation period of the accelerator and its server (no cost of capital)."},
+                   "note": "Amortisation period of the accelerator and its server (straight-line when wacc is 0)."},
+    "wacc": {"value": 0.0, "kind": "assumption",
+             "note": "Cost of capital per year for the capital recovery factor; 0 = straight-line, no cost of "
+             "capital (no sourced rate for Chinese data-centre capital; the chapters' sensitivity figures try 10%)."},
+    "cost_basis": {"value": "owned", "kind": "assumption",
+                   "note": "owned: chips with a price are owned (capex + power + hosting), chips without one are rented "
+                   "at rental_usd_per_chip_hour; rental: every chip is rented at that rate."},
+    "power_basis": {"value": "node", "kind": "assumption",
+                    "note": "node: power per chip is the server's rated power per accelerator (NODE_POWER_W, else TDP x "
+                    "node_power_factor); chip: the accelerator's TDP alone."},
+    "node_power_factor": {"value": 10_200.0 / 8 / 700.0, "kind": "derived", "source": DGX_H100,
+                          "note": "Rated system power per GPU / GPU TDP for the DGX H100 (1,275 W / 700 W = 1.82), applied "
+                          "to chips with no sourced system rating (an assumption: their servers carry the same "
+                          "overhead share)."},
     "server_capex_multiplier": {"value": 1.5, "kind": "assumption",
                                 "note": "Server, networking and storage capex per chip as a multiple of a card price "
                                 "(price_basis=card in chips.csv); not applied to a per-chip share of a system price."},
@@ -45,8 +81,10 @@ ASSUMPTIONS: dict[str, dict[str, Any]] = {
                 "spreadsheet (Aug 2024: 'H100 Node Price', 'Switch Price', 'Infiniband Network Connector & Cable'; its "
                 "node price already includes the InfiniBand cards). Storage is not included (not sourced).",
         "source": "https://docs.google.com/spreadsheets/d/1Ft3RbeZ-w43kYSiLfYc1vxO41mK5lmJpcPC9GOYHAWc/edit?usp=sharing"},
-    "pue": {"value": 1.3, "kind": "assumption", "note": "Data-centre power usage effectiveness."},
-    "load_factor": {"value": 0.7, "kind": "assumption", "note": "Average power draw as a share of TDP while serving."},
+    "pue": {"value": 1.3, "kind": "assumption",
+            "note": "Data-centre power usage effectiveness when no place is given (with a place: tokenlib.places.pue)."},
+    "load_factor": {"value": 0.7, "kind": "assumption",
+                    "note": "Average power draw as a share of the rated power (node or TDP, see power_basis) while serving."},
     "hosting_usd_per_chip_hour": {"value": 0.10, "kind": "assumption",
                                   "note": "Space, staff, maintenance and bandwidth per chip-hour, excluding power."},
     "utilization": {"value": 226.75 / 278.0, "kind": "derived",
@@ -70,6 +108,53 @@ def _a(name: str) -> float:
     return float(ASSUMPTIONS[name]["value"])
 
 
+COST_BASES = ("owned", "rental")
+POWER_BASES = ("node", "chip")
+
+
+def capital_recovery_factor(wacc: Any, life_years: Any) -> Any:
+    """Share of the capex charged per year: ``r / (1 - (1 + r)^-n)``; ``1 / n`` when ``r`` is 0 (straight-line)."""
+    r = check_number("wacc", wacc, upper=1.0)
+    n = check_number("life_years", life_years, allow_zero=False)
+    safe = np.where(r > 0, r, 1.0)
+    out = np.where(r > 0, safe / (1.0 - (1.0 + safe) ** (-n)), 1.0 / n)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def node_power_w(chip: Any, *, power_basis: str | None = None, root: Path | str | None = None) -> Any:
+    """Rated power per chip (W): the sourced system rating per accelerator, else TDP x node_power_factor
+    (``power_basis="node"``, the default); the TDP alone with ``power_basis="chip"``."""
+    basis = check_choice("power_basis", str(ASSUMPTIONS["power_basis"]["value"]) if power_basis is None else power_basis,
+                         POWER_BASES)
+    tdp = np.nan_to_num(specs.chip_fields(chip, root)["tdp_w"])
+    if basis == "chip":
+        return float(tdp) if np.ndim(tdp) == 0 else tdp
+    ids = np.asarray(chip, dtype=object)
+    sourced = np.vectorize(lambda c: float(NODE_POWER_W[c]["value"]) if c in NODE_POWER_W else np.nan,
+                           otypes=[float])(ids)
+    out = np.where(np.isfinite(sourced), sourced, tdp * _a("node_power_factor"))
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def costing_basis(chip: str, *, capex_usd: Any = None, cost_basis: str | None = None,
+                  root: Path | str | None = None) -> str:
+    """``"owned"`` or ``"rental"``: how the book costs ``chip`` (the one rule, stated once; see the module doc)."""
+    basis = check_choice("cost_basis", str(ASSUMPTIONS["cost_basis"]["value"]) if cost_basis is None else cost_basis,
+                         COST_BASES)
+    if basis == "rental":
+        return "rental"
+    price = specs.chip(chip, root).price_usd if capex_usd is None else float(capex_usd)
+    return "owned" if np.isfinite(price) else "rental"
+
+
+def _origin(chip: Any, root: Path | str | None) -> Any:
+    """``"domestic"`` for chips designed in China (chips.csv country CN), else ``"nvidia"`` (per element)."""
+    ids = np.asarray(chip, dtype=object)
+    out = np.vectorize(lambda c: "domestic" if specs.chip(str(c), root).country == "CN" else "nvidia",
+                       otypes=[object])(ids)
+    return str(out) if np.ndim(out) == 0 else out
+
+
 def default_electricity_cny_per_kwh(root: Path | str | None = None) -> float:
     """Median of all sourced place electricity prices (CNY/kWh): the default when no place is given."""
     df = places._rows(root)
@@ -78,20 +163,35 @@ def default_electricity_cny_per_kwh(root: Path | str | None = None) -> float:
     return float(np.median(df["value"].to_numpy(dtype=float)))
 
 
-def _electricity(place: Any, electricity_cny_per_kwh: Any, root: Path | str | None) -> FloatArray:
+def _electricity(place: Any, electricity_cny_per_kwh: Any, root: Path | str | None, chip: Any = None) -> FloatArray:
+    """The electricity price: given, or the place's price for each chip's origin, or the default median."""
     if electricity_cny_per_kwh is not None:
         if place is not None:
             raise ValueError("give place or electricity_cny_per_kwh, not both")
         return check_number("electricity_cny_per_kwh", electricity_cny_per_kwh)
     if place is None:
         return np.asarray(default_electricity_cny_per_kwh(root))
-    arr = np.asarray(place)
-    if arr.ndim == 0:
-        return np.asarray(places.electricity_cny_per_kwh(str(place), root))
-    uniq, inv = np.unique(arr, return_inverse=True)
-    vals = np.array([places.electricity_cny_per_kwh(str(u), root) for u in uniq])
-    result: FloatArray = vals[inv].reshape(arr.shape)
+    origin = np.asarray("nvidia" if chip is None else _origin(chip, root), dtype=object)
+    p, o = np.broadcast_arrays(np.asarray(place, dtype=object), origin)
+    cache: dict[tuple[str, str], float] = {}
+
+    def price(pl: str, og: str) -> float:
+        if (pl, og) not in cache:
+            cache[(pl, og)] = places.electricity_cny_per_kwh(str(pl), root, origin=str(og))
+        return cache[(pl, og)]
+    result: FloatArray = np.vectorize(price, otypes=[float])(p, o)
     return result
+
+
+def _place_pue(place: Any, root: Path | str | None) -> FloatArray:
+    """The place's PUE (:func:`tokenlib.places.pue`); the default ``pue`` where its region has no PUE rows."""
+    def one(pl: str) -> float:
+        try:
+            return places.pue(str(pl), root)
+        except ValueError:
+            return _a("pue")
+    out: FloatArray = np.vectorize(one, otypes=[float])(np.asarray(place, dtype=object))
+    return out
 
 
 def chip_hour_cost(
@@ -99,11 +199,13 @@ def chip_hour_cost(
     capex_usd: Any = None, life_years: Any = None, pue: Any = None, load_factor: Any = None,
     hosting_usd_per_chip_hour: Any = None, server_capex_multiplier: Any = None,
     rental_usd_per_chip_hour: Any = None, cny_per_usd: float | None = None, fx_month: str | None = None,
+    wacc: Any = None, cost_basis: str | None = None, power_basis: str | None = None,
     root: Path | str | None = None, system_share_capex_multiplier: Any = None, price_basis: str | None = None,
 ) -> Any:
-    """Cost of one chip for one hour (capex amortisation + power + hosting), in ``currency``.
+    """Cost of one chip for one hour (capex recovery + power + hosting), in ``currency``.
 
-    ``capex_usd`` overrides chips.csv ``price_usd``; chips with neither use the rental rate (all-in).
+    ``capex_usd`` overrides chips.csv ``price_usd``; chips with neither, or every chip with
+    ``cost_basis="rental"``, use the rental rate (all-in). With ``place`` and no ``pue``, the place's PUE.
     The capex multiplier follows the price's basis: ``server_capex_multiplier`` for a card price,
     ``system_share_capex_multiplier`` for a per-chip share of a system price. ``price_basis``
     (``"card"`` or ``"system_share"``) says what ``capex_usd`` is; without it an override keeps the
@@ -114,7 +216,13 @@ def chip_hour_cost(
     rate = fx.cny_per_usd(fx_month, root)[0] if cny_per_usd is None else float(
         check_number("cny_per_usd", cny_per_usd, allow_zero=False))
     life = check_number("life_years", _a("life_years") if life_years is None else life_years, allow_zero=False)
-    p = check_at_least("pue", _a("pue") if pue is None else pue, 1.0)
+    if pue is None and place is not None and electricity_cny_per_kwh is None:
+        p = _place_pue(place, root)
+    else:
+        p = check_at_least("pue", _a("pue") if pue is None else pue, 1.0)
+    r = check_number("wacc", _a("wacc") if wacc is None else wacc, upper=1.0)
+    basis = check_choice("cost_basis", str(ASSUMPTIONS["cost_basis"]["value"]) if cost_basis is None else cost_basis,
+                         COST_BASES)
     lf = check_fraction("load_factor", _a("load_factor") if load_factor is None else load_factor)
     host = check_number("hosting_usd_per_chip_hour",
                         _a("hosting_usd_per_chip_hour") if hosting_usd_per_chip_hour is None else hosting_usd_per_chip_hour)
@@ -124,7 +232,7 @@ def chip_hour_cost(
                             if system_share_capex_multiplier is None else system_share_capex_multiplier)
     rent = check_number("rental_usd_per_chip_hour",
                         _a("rental_usd_per_chip_hour") if rental_usd_per_chip_hour is None else rental_usd_per_chip_hour)
-    elec = _electricity(place, electricity_cny_per_kwh, root)
+    elec = _electricity(place, electricity_cny_per_kwh, root, chip)
     ch = specs.chip_fields(chip, root)
     price = ch["price_usd"] if capex_usd is None else np.broadcast_to(check_number("capex_usd", capex_usd), ch["price_usd"].shape)
     owned_chip = np.isfinite(price)
@@ -133,7 +241,8 @@ def chip_hour_cost(
         no_tdp = np.broadcast_to(owned_chip & ~np.isfinite(ch["tdp_w"]), shape)
         raise MissingSpecError("chip", [str(x) for x in np.broadcast_to(np.asarray(chip), shape)[no_tdp].ravel()],
                                "tdp_w", "chips", "Its power cost needs the TDP.")
-    tdp = np.where(owned_chip, ch["tdp_w"], 0.0)  # rented chips: power is in the all-in rate
+    watts = np.asarray(node_power_w(chip, power_basis=power_basis, root=root), dtype=float)
+    crf = np.asarray(capital_recovery_factor(r, life), dtype=float)
     if price_basis is None:
         system = ch["price_is_system_share"]
     else:
@@ -146,8 +255,10 @@ def chip_hour_cost(
         bad = sorted({str(c) for c in np.broadcast_to(np.asarray(chip), np.shape(missing))[missing]})
         raise ValueError(f"chip {bad} has a price but no price_basis in chips.csv; give price_basis, one of {list(PRICE_BASES)}")
     capex_mult = np.where(np.nan_to_num(system) > 0, sys_mult, mult)
-    owned = (price * capex_mult / (life * HOURS_PER_YEAR) + host) * rate + tdp / 1000.0 * lf * p * elec
-    cost_cny = np.where(np.isfinite(price), owned, rent * rate + 0.0 * elec)
+    owned = (price * capex_mult * crf / HOURS_PER_YEAR + host) * rate + watts / 1000.0 * lf * p * elec
+    if basis == "rental":
+        price = np.full(np.shape(price), np.nan)
+    cost_cny = np.where(np.isfinite(price), owned, rent * rate + 0.0 * elec * p)
     out = cost_cny if currency == "CNY" else cost_cny / rate
     return float(out) if np.ndim(out) == 0 else out
 
@@ -159,6 +270,7 @@ def cost_per_mtok(
     hosting_usd_per_chip_hour: Any = None, server_capex_multiplier: Any = None,
     rental_usd_per_chip_hour: Any = None, cached_input_cost_fraction: Any = None,
     cny_per_usd: float | None = None, fx_month: str | None = None, calibrated: bool = True,
+    wacc: Any = None, cost_basis: str | None = None, power_basis: str | None = None,
     on_oom: str = "raise", root: Path | str | None = None, system_share_capex_multiplier: Any = None,
     price_basis: str | None = None,
 ) -> Any:
@@ -183,8 +295,8 @@ def cost_per_mtok(
                           hosting_usd_per_chip_hour=hosting_usd_per_chip_hour,
                           server_capex_multiplier=server_capex_multiplier,
                           rental_usd_per_chip_hour=rental_usd_per_chip_hour, cny_per_usd=cny_per_usd,
-                          fx_month=fx_month, root=root, system_share_capex_multiplier=system_share_capex_multiplier,
-                          price_basis=price_basis)
+                          fx_month=fx_month, wacc=wacc, cost_basis=cost_basis, power_basis=power_basis, root=root,
+                          system_share_capex_multiplier=system_share_capex_multiplier, price_basis=price_basis)
     out = np.asarray(hour) / (np.asarray(tps) * (3600.0 * util)) * 1e6
     if phase == "cached_input":
         out = out * frac

@@ -1,39 +1,44 @@
 """The article's closing equation, written down and solved with uncertainty (chapter 4).
 
 "The city that solves that equation — maximum tokens, minimum cost, domestic chips, zero dependency —
-wears the crown." For a *place* (its electricity price and compute vouchers), a *chip mix* (share of
-domestic chips by count: all-Nvidia 0, mixed, all-domestic 1) and a *model*, this module gives:
+wears the crown." For a *site* (where the servers sit: its electricity price, PUE and the utilisation a
+fleet there reaches), a *registration* (where the firm is registered: its compute vouchers), a *chip
+mix* (share of domestic chips by count: all-Nvidia 0, mixed, all-domestic 1) and a *model*, this module
+gives:
 
 * **cost** per million tokens (CNY/Mtok), for input (prefill), cached input and output (decode), and a
-  blend weighted by a traffic mix;
-* **tokens** per MW of facility power (output tokens/s per MW);
+  blend weighted by a traffic mix; without vouchers (the resource cost of making a token) and with them
+  (a firm's private bill);
+* **tokens** per MW of facility power (output tokens/s per MW; node power x PUE);
 * **domestic share** of the tokens (the "domestic chips" and, as far as this book can measure it,
   "zero dependency" terms).
 
 The closed form, per chip ``c`` (``d`` domestic, ``n`` Nvidia)::
 
-    H_c  = (price_c x server_mult / (life_years x 8760) + hosting_usd) x cny_per_usd
-           + TDP_c / 1000 x load_factor x PUE x electricity_cny_per_kwh          # CNY per chip-hour
-    cost = (s H_d (1 - v_d) + (1 - s) H_n (1 - v_n))
-           / ((s T_d + (1 - s) T_n) x 3600 x utilisation) x 1e6                  # CNY per Mtok
+    H_c  = (price_c x server_mult x CRF(wacc, life) / 8760 + hosting_usd) x cny_per_usd
+           + node_W_c / 1000 x load_factor x PUE_site x electricity_site,c       # CNY per chip-hour
+    cost = (s H_d (1 - v_d,reg) + (1 - s) H_n (1 - v_n,reg))
+           / ((s T_d + (1 - s) T_n) x 3600 x utilisation_site) x 1e6              # CNY per Mtok
 
-with ``s`` the domestic share by chip count, ``T_c`` tokens/s per chip from the kernel and ``v_c`` the
-voucher discount on the compute bill. ``H_c`` is exactly :func:`tokenlib.cost.chip_hour_cost` (a test
-checks it); :func:`chip_hour_cost_closed` restates it as a pure function because the in-browser
-what-if (:func:`vega_cost_expr`) must mirror it term by term. For ``s`` in {0, 1} and no voucher the
-cost equals :func:`tokenlib.cost.cost_per_mtok`.
+with ``s`` the domestic share by chip count, ``T_c`` tokens/s per chip from the kernel and ``v_c,reg`` the
+voucher discount on the compute bill where the firm is registered. ``H_c`` is exactly
+:func:`tokenlib.cost.chip_hour_cost` (a test checks it); :func:`chip_hour_cost_closed` restates it as a
+pure function because the in-browser what-if (:func:`vega_cost_expr`) must mirror it term by term.
 
-The Monte Carlo (:func:`monte_carlo`) draws the uncertain inputs — chip prices, each chip's throughput
-within the kernel's validation error, electricity within each place's sourced range, utilisation and
-voucher take-up — and evaluates every draw at once through :func:`tokenlib.cost.chip_hour_cost`
-(numpy broadcasting), so 10^5 draws take well under a second.
+The Monte Carlo (:func:`monte_carlo`) draws, independently where they are independent: each site's
+electricity price (a domestic chip pays the lower of the subsidised and unsubsidised price where a
+subsidy names it; elsewhere both origins pay the same drawn tariff), each site's PUE, each site's
+utilisation, each chip's price, **one** kernel error per chip (shared by its phases and models, centred on
+the kernel's measured bias, wider for a chip with no held-out measurement), and each registration's
+voucher take-up, share and cap. It keeps the cost of each origin's chips apart, so vouchers (which follow
+registration) and power (which follows the site) combine after the draw. 10^5 draws take a few seconds.
 
 Units: CNY, USD, CNY/kWh, W, tokens/s per chip, CNY per million tokens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +47,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tokenlib import cost as _cost
-from tokenlib import fx, kernel, specs
+from tokenlib import fx, kernel, places as _places, specs
 from tokenlib import subsidy
 from tokenlib.errors import check_choice, check_number
 
@@ -59,18 +64,21 @@ MAD_TO_SIGMA = 0.6744897501960817
 
 
 def chip_hour_cost_closed(
-    price_usd: Any, tdp_w: Any, electricity_cny_per_kwh: Any, *, cny_per_usd: float, life_years: float,
+    price_usd: Any, power_w: Any, electricity_cny_per_kwh: Any, *, cny_per_usd: float, life_years: float,
     server_capex_multiplier: float, hosting_usd_per_chip_hour: float, pue: float, load_factor: float,
+    wacc: float = 0.0,
 ) -> Any:
-    """CNY per chip-hour: capex amortisation + hosting (USD, converted) + power. Same as ``cost.chip_hour_cost``.
+    """CNY per chip-hour: capex recovery + hosting (USD, converted) + power. Same as ``cost.chip_hour_cost``.
 
-    ``price_usd`` chip price (USD); ``tdp_w`` board power (W); ``electricity_cny_per_kwh`` (CNY/kWh).
+    ``price_usd`` chip price (USD); ``power_w`` rated power per chip (W: :func:`tokenlib.cost.node_power_w`);
+    ``electricity_cny_per_kwh`` (CNY/kWh); ``wacc`` cost of capital (0 = straight-line over ``life_years``).
     """
     p = check_number("price_usd", price_usd)
-    t = check_number("tdp_w", tdp_w)
+    t = check_number("power_w", power_w)
     e = check_number("electricity_cny_per_kwh", electricity_cny_per_kwh)
     life = float(check_number("life_years", life_years, allow_zero=False))
-    out = (p * server_capex_multiplier / (life * _cost.HOURS_PER_YEAR) + hosting_usd_per_chip_hour) * cny_per_usd \
+    crf = float(_cost.capital_recovery_factor(wacc, life))
+    out = (p * server_capex_multiplier * crf / _cost.HOURS_PER_YEAR + hosting_usd_per_chip_hour) * cny_per_usd \
         + t / 1000.0 * load_factor * pue * e
     return float(out) if np.ndim(out) == 0 else out
 
@@ -98,7 +106,7 @@ def fleet_cost_per_mtok(
 
 def tokens_per_mw(tps_domestic: Any, tps_nvidia: Any, power_w_domestic: Any, power_w_nvidia: Any,
                   domestic_share: Any) -> Any:
-    """Tokens per second per MW of facility power for a fleet mix (power = TDP x load x PUE, in W)."""
+    """Tokens per second per MW of facility power for a fleet mix (power = node W x load x PUE, in W)."""
     s = check_number("domestic_share", domestic_share, upper=1.0)
     tok = s * np.asarray(tps_domestic, dtype=float) + (1.0 - s) * np.asarray(tps_nvidia, dtype=float)
     watts = s * np.asarray(power_w_domestic, dtype=float) + (1.0 - s) * np.asarray(power_w_nvidia, dtype=float)
@@ -137,71 +145,68 @@ def blend(costs: Mapping[str, Any], weights: Mapping[str, float]) -> Any:
 # ----------------------------------------------------------------------------- inputs from data
 
 
-def _basis(df: pd.DataFrame) -> pd.Series:
-    return df["basis"].fillna("").astype(str).str.lower()
-
-
 def electricity_ranges(places_df: pd.DataFrame, *, proxies: Mapping[str, Sequence[str]] | None = None,
-                       spread: float = 0.0) -> pd.DataFrame:
-    """Sourced electricity range (CNY/kWh) per place and chip origin.
+                       spread: float = 0.0, stale_before: int | None = None, stale_spread: float | None = None,
+                       ) -> pd.DataFrame:
+    """Electricity range (CNY/kWh) per place and chip origin, by the rule of :mod:`tokenlib.places`.
 
-    Rules (documented, mechanical): rows of metric ``electricity_cny_per_kwh`` with a value; a row whose
-    basis mentions "domestic chips" (post-subsidy prices for data centres running domestic chips) applies
-    to domestic chips only. A (place, origin) with no applicable row takes the pooled rows of the places
-    named in ``proxies[place]`` and is labelled a proxy. ``low`` / ``high`` are the min / max of the rows
-    widened by ``spread`` (a share; tariff classes and time-of-day spread that the rows do not carry).
+    Nvidia (any chip a subsidy does not name) pays the place's applicable unsubsidised rows; a domestic chip
+    pays the same tariff, or, where a post-subsidy price is reserved for domestic chips, the lower of that
+    and the unsubsidised price (columns ``sub_low`` / ``sub_high``; NaN where no subsidy applies). A place
+    with no applicable row takes the pooled rows of ``proxies[place]`` (labelled a proxy). ``low`` / ``high``
+    widen the rows by ``spread`` (a share), and rows dated before ``stale_before`` (or undated) by
+    ``stale_spread``: old tariffs have drifted. For domestic chips in a subsidised place they are the
+    range of ``min(subsidised, unsubsidised)``.
     """
     sp = float(check_number("spread", spread, upper=0.9))
-    df = places_df[(places_df["metric"] == "electricity_cny_per_kwh") & places_df["value"].notna()].copy()
-    df["domestic_only"] = _basis(df).str.contains("domestic chips")
+    ssp = sp if stale_spread is None else float(check_number("stale_spread", stale_spread, upper=0.9))
+    df = places_df[(places_df["metric"] == _places.METRIC) & places_df["value"].notna()]
     prox = dict(proxies or {})
+
+    def widened(rows: pd.DataFrame) -> tuple[float, float, float, int]:
+        v = rows["value"].to_numpy(dtype=float)
+        yr = rows["year"].astype(float).to_numpy()
+        old = ~np.isfinite(yr) | (yr < stale_before) if stale_before is not None else np.zeros(len(v), bool)
+        w = np.where(old, ssp, sp)
+        return float((v * (1 - w)).min()), float((v * (1 + w)).max()), float(np.median(v)), int(len(v))
+
     out = []
     for place in sorted(set(df["place"]) | set(prox)):
-        for origin in ORIGINS:
-            ok = df["domestic_only"] == False if origin == "nvidia" else pd.Series(True, index=df.index)  # noqa: E712
-            own = df[(df["place"] == place) & ok]
-            basis = "own rows"
-            if own.empty:
-                src = list(prox.get(place, ()))
-                own = df[df["place"].isin(src) & ok]
-                basis = "proxy: " + ", ".join(src)
-            if own.empty:
-                continue
-            v = own["value"].to_numpy(dtype=float)
-            out.append({"place": place, "origin": origin, "low": float(v.min()) * (1 - sp),
-                        "high": float(v.max()) * (1 + sp), "median": float(np.median(v)), "n_rows": int(len(v)),
-                        "basis": basis, "subsidised": bool(own["domestic_only"].any())})
+        own = _places.applicable_rows(df, place, "nvidia")
+        basis = "own rows"
+        if own.empty:
+            src = list(prox.get(place, ()))
+            own = pd.concat([_places.applicable_rows(df, p, "nvidia") for p in src]) if src else own
+            basis = "proxy: " + ", ".join(src)
+        if own.empty:
+            continue
+        lo, hi, med, n = widened(own)
+        kind = "estimate" if (own["kind"] == "estimate").any() else "sourced"
+        out.append({"place": place, "origin": "nvidia", "low": lo, "high": hi, "median": med, "n_rows": n,
+                    "basis": basis if kind == "sourced" or basis != "own rows" else "own rows (incl. estimate)",
+                    "subsidised": False, "sub_low": np.nan, "sub_high": np.nan})
+        sub = _places.applicable_rows(df, place, "domestic") if _places._is_subsidised(df[df["place"] == place]).any() \
+            else own.iloc[0:0]
+        if len(sub):
+            slo, shi, smed, sn = widened(sub)
+            out.append({"place": place, "origin": "domestic", "low": min(lo, slo), "high": min(hi, shi),
+                        "median": min(med, smed), "n_rows": n + sn, "basis": "subsidised rows, or the unsubsidised "
+                        "price where lower", "subsidised": True, "sub_low": slo, "sub_high": shi})
+        else:
+            out.append({**out[-1], "origin": "domestic"})
     return pd.DataFrame(out)
 
 
 def voucher_terms(places_df: pd.DataFrame) -> pd.DataFrame:
-    """Compute-voucher terms per place and chip origin: max share range and per-firm cap (CNY, NaN = none).
+    """Compute-voucher terms per place and chip origin: :func:`tokenlib.subsidy.inference_voucher_terms`.
 
-    Excluded by rule: training vouchers (训力券, not inference), one-year early-stage top-ups, rows whose
-    notes flag a CONFLICT with the policy text, and model vouchers (模型券). A basis naming domestic
-    compute applies to domestic chips only; one naming other / non-domestic compute to Nvidia only.
+    The one rule chapters 3 and 4 share (training vouchers, one-year early-stage top-ups, model vouchers and
+    figures the policy text does not show are left out; an unsourced cap is the range of the published
+    ones). ``cap_cny`` = the midpoint of that range (kept for point values).
     """
-    b = _basis(places_df)
-    notes = places_df["notes"].fillna("").astype(str)
-    bad = b.str.contains("training") | b.str.contains("max 1 year") | b.str.contains("model voucher") \
-        | notes.str.startswith("CONFLICT")
-    shares = places_df[(places_df["metric"] == "voucher_max_share") & ~bad & places_df["value"].notna()]
-    caps = places_df[(places_df["metric"] == "voucher_cap_per_firm_cny") & ~bad & places_df["value"].notna()]
-    out = []
-    for place in sorted(set(shares["place"])):
-        rows = shares[shares["place"] == place]
-        rb = _basis(rows)
-        nv_only = rb.str.contains("non-domestic") | rb.str.contains("other")
-        dom_only = rb.str.contains("domestic") & ~nv_only
-        cap_rows = caps.loc[caps["place"] == place, "value"]
-        cap = float(cap_rows.min()) if len(cap_rows) else float("nan")
-        for origin in ORIGINS:
-            keep = ~nv_only if origin == "domestic" else ~dom_only
-            v = rows.loc[keep, "value"].to_numpy(dtype=float)
-            if len(v):
-                out.append({"place": place, "origin": origin, "share_low": float(v.min()),
-                            "share_high": float(v.max()), "cap_cny": cap, "n_rows": int(len(v))})
-    return pd.DataFrame(out, columns=["place", "origin", "share_low", "share_high", "cap_cny", "n_rows"])
+    t = subsidy.inference_voucher_terms(places_df)
+    t["cap_cny"] = (t["cap_low"] + t["cap_high"]) / 2.0
+    return t
 
 
 def capacity_by_place(places_df: pd.DataFrame) -> pd.DataFrame:
@@ -223,6 +228,26 @@ def throughput_error_sigma(validation: pd.DataFrame, role: str = "validation") -
     if len(r) == 0:
         raise ValueError(f"no rows with role {role!r} in the validation table")
     return float(np.median(np.abs(np.log(r))) / MAD_TO_SIGMA)
+
+
+def kernel_error(validation: pd.DataFrame, chip: str, *, unvalidated_sigma: float, min_rows: int = 3,
+                 role: str = "validation") -> dict[str, Any]:
+    """The kernel's error for ``chip``: ``bias`` (median calibrated / measured), ``sigma`` (log), ``n_rows``.
+
+    A chip with at least ``min_rows`` held-out rows gets its own median ratio as bias and the pooled sigma
+    (:func:`throughput_error_sigma`, too few rows per chip for their own); a chip with fewer gets the
+    pooled bias and ``unvalidated_sigma`` (an assumption: the kernel was never tested on it).
+    """
+    v = validation[validation["role"] == role]
+    if v.empty:
+        raise ValueError(f"no rows with role {role!r} in the validation table")
+    pooled = throughput_error_sigma(validation, role)
+    own = v.loc[v["chip_id"] == chip, "ratio"].to_numpy(dtype=float)
+    if len(own) >= min_rows:
+        return {"chip": chip, "bias": float(np.median(own)), "sigma": pooled, "n_rows": int(len(own)), "validated": True}
+    s = float(check_number("unvalidated_sigma", unvalidated_sigma))
+    return {"chip": chip, "bias": float(np.median(v["ratio"].to_numpy(dtype=float))), "sigma": s,
+            "n_rows": int(len(own)), "validated": False}
 
 
 # ----------------------------------------------------------------------------- scenarios
@@ -260,27 +285,74 @@ def _tps(table: pd.DataFrame, model: str, origin: str, phase: str) -> float:
     return float(sel["tps"].iloc[0])
 
 
-def chip_power_w(chip: str, *, pue: float | None = None, load_factor: float | None = None) -> float:
-    """Facility watts per chip while serving: TDP x load factor x PUE (kernel cost defaults)."""
-    c = specs.chip(chip)
+def chip_power_w(chip: str, *, pue: float | None = None, load_factor: float | None = None,
+                 power_basis: str | None = None) -> float:
+    """Facility watts per chip while serving: rated power (node, :func:`tokenlib.cost.node_power_w`) x load x PUE."""
     lf = float(_cost.ASSUMPTIONS["load_factor"]["value"]) if load_factor is None else load_factor
     p = float(_cost.ASSUMPTIONS["pue"]["value"]) if pue is None else pue
-    return float(c.tdp_w) * lf * p
+    return float(_cost.node_power_w(chip, power_basis=power_basis)) * lf * p
 
 
 @dataclass
 class MonteCarloResult:
-    """Draws of the blended cost per Mtok, shape (draws, places, mixes, models), and the inputs drawn."""
+    """Draws of the blended cost per Mtok, kept per chip origin: ``part[origin]`` has shape
+    (draws, sites, mixes, models) and sums to the resource cost (no vouchers, :attr:`cost`).
+    ``discount[origin]`` (draws, registrations) is the voucher a firm registered in each place gets."""
 
     places: list[str]
     mixes: list[str]
     models: list[str]
-    cost: FloatArray
-    draws: dict[str, FloatArray] = field(repr=False)
+    part: dict[str, FloatArray] = field(repr=False)
+    registrations: list[str] = field(default_factory=list)
+    discount: dict[str, FloatArray] = field(default_factory=dict, repr=False)
+    utilization: FloatArray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
+    draws: dict[str, FloatArray] = field(default_factory=dict, repr=False)
 
-    def quantiles(self, qs: Sequence[float] = (0.05, 0.25, 0.5, 0.75, 0.95)) -> pd.DataFrame:
-        """Cost quantiles (CNY/Mtok) per place, mix and model."""
-        q = np.quantile(self.cost, qs, axis=0)
+    @property
+    def cost(self) -> FloatArray:
+        """Resource cost per Mtok (no vouchers), shape (draws, sites, mixes, models)."""
+        out: FloatArray = sum(self.part.values())  # type: ignore[assignment]
+        return out
+
+    def private_cost(self, registration: str) -> FloatArray:
+        """A firm's bill per Mtok if registered in ``registration`` (its vouchers) with servers in each site."""
+        r = self.registrations.index(check_choice("registration", registration, self.registrations))
+        out: FloatArray = sum(p * (1.0 - self.discount[o][:, r, None, None, None]) for o, p in self.part.items())  # type: ignore[assignment]
+        return out
+
+    def voucher_cost(self, *, anywhere: bool) -> FloatArray:
+        """A firm's bill per Mtok for each registration and site, shape (draws, registrations, sites, mixes, models).
+
+        ``anywhere=True``: a voucher pays for compute wherever the firm's servers sit; ``False``: only for
+        compute in the city of registration (elsewhere the firm pays the resource cost)."""
+        out = np.stack([self.private_cost(r) for r in self.registrations], axis=1)
+        if not anywhere:
+            mask = np.array([[r == s for s in self.places] for r in self.registrations])
+            out = np.where(mask[None, :, :, None, None], out, self.cost[:, None])
+        return out
+
+    def voucher_winners(self, *, anywhere: bool, model: int = 0) -> pd.DataFrame:
+        """For a voucher-claiming firm (each draw: its cheapest registration, site and mix), how often each
+        site gives the lowest bill (role ``site``) and, with ``anywhere``, each registration (role
+        ``registration``). Columns: role, place, p."""
+        best = self.voucher_cost(anywhere=anywhere)[:, :, :, :, model].min(axis=3)  # draws x regs x sites
+        idx = np.argmin(best.reshape(best.shape[0], -1), axis=1)
+        reg, site = np.unravel_index(idx, best.shape[1:])
+        rows = [{"role": "site", "place": p, "p": float(np.mean(site == i))} for i, p in enumerate(self.places)]
+        if anywhere:
+            rows += [{"role": "registration", "place": p, "p": float(np.mean(reg == i))}
+                     for i, p in enumerate(self.registrations)]
+        return pd.DataFrame(rows)
+
+    def pairwise(self, reference: str, *, model: int = 0, utilization_ref: float) -> pd.DataFrame:
+        """Each site against ``reference`` (best mix each, no vouchers): :meth:`edge` for that one site."""
+        return pd.DataFrame([{"place": p, **self.edge([p], reference, model=model, utilization_ref=utilization_ref)}
+                             for p in self.places if p != reference])
+
+    def quantiles(self, qs: Sequence[float] = (0.05, 0.25, 0.5, 0.75, 0.95), cost: FloatArray | None = None) -> pd.DataFrame:
+        """Cost quantiles (CNY/Mtok) per place, mix and model (of :attr:`cost` unless ``cost`` is given)."""
+        c = self.cost if cost is None else cost
+        q = np.quantile(c, qs, axis=0)
         rows = []
         for i, p in enumerate(self.places):
             for j, x in enumerate(self.mixes):
@@ -289,13 +361,14 @@ class MonteCarloResult:
                                  **{f"q{int(round(v * 100)):02d}": float(q[a, i, j, k]) for a, v in enumerate(qs)}})
         return pd.DataFrame(rows)
 
-    def p_cheapest(self) -> pd.DataFrame:
-        """Probability each place is cheapest, per mix and model, and with each place on its cheapest mix ("best mix")."""
+    def p_cheapest(self, cost: FloatArray | None = None) -> pd.DataFrame:
+        """Probability each site is cheapest, per mix and model, and with each site on its cheapest mix ("best mix")."""
+        c0 = self.cost if cost is None else cost
         rows = []
-        n = self.cost.shape[0]
+        n = c0.shape[0]
         for k, m in enumerate(self.models):
             for j, x in enumerate([*self.mixes, "best mix"]):
-                c = self.cost[:, :, :, k].min(axis=2) if x == "best mix" else self.cost[:, :, j, k]
+                c = c0[:, :, :, k].min(axis=2) if x == "best mix" else c0[:, :, j, k]
                 win = np.bincount(np.argmin(c, axis=1), minlength=len(self.places)) / n
                 rows += [{"model": m, "mix": x, "place": p, "p_cheapest": float(win[i])}
                          for i, p in enumerate(self.places)]
@@ -305,78 +378,185 @@ class MonteCarloResult:
         """Share of draws in which each mix is the cheapest, per place and model."""
         rows = []
         n = self.cost.shape[0]
+        c = self.cost
         for k, m in enumerate(self.models):
-            best = np.argmin(self.cost[:, :, :, k], axis=2)
+            best = np.argmin(c[:, :, :, k], axis=2)
             for i, p in enumerate(self.places):
                 cnt = np.bincount(best[:, i], minlength=len(self.mixes)) / n
                 rows += [{"model": m, "place": p, "mix": x, "p_best": float(cnt[j])} for j, x in enumerate(self.mixes)]
         return pd.DataFrame(rows)
 
+    def edge(self, group: Sequence[str], reference: str, *, model: int = 0, utilization_ref: float) -> dict[str, float]:
+        """The cheapest site of ``group`` against ``reference``, each on its best mix, no vouchers.
+
+        ``p_group_cheaper``: share of draws where the group's best site beats the reference at the drawn
+        utilisations; ``edge_equal_util``: median cost edge ``1 - group / reference`` with both sites at the
+        same utilisation (the place's own advantage); ``breakeven_gap_pts``: the utilisation gap (points) that
+        cancels that edge at ``utilization_ref`` for the reference: ``100 x u_ref x edge``.
+        """
+        gi = [self.places.index(check_choice("place", g, self.places)) for g in group]
+        ri = self.places.index(check_choice("place", reference, self.places))
+        c = self.cost[:, :, :, model].min(axis=2)
+        per_hour = c * self.utilization  # cost at full utilisation: what the site itself contributes
+        g_now, r_now = c[:, gi].min(axis=1), c[:, ri]
+        g_eq, r_eq = per_hour[:, gi].min(axis=1), per_hour[:, ri]
+        e = 1.0 - g_eq / r_eq
+        return {"p_group_cheaper": float(np.mean(g_now < r_now)), "edge_equal_util": float(np.median(e)),
+                "edge_equal_util_p05": float(np.quantile(e, 0.05)), "edge_equal_util_p95": float(np.quantile(e, 0.95)),
+                "edge_at_drawn_util": float(np.median(1.0 - g_now / r_now)),
+                "breakeven_gap_pts": float(100.0 * utilization_ref * np.median(e))}
+
+
+def _range_for(spec: Any, place: str, what: str) -> tuple[float, float]:
+    """``spec`` is one (low, high) for every place or a mapping place -> (low, high)."""
+    r = spec[place] if isinstance(spec, Mapping) else spec
+    lo, hi = float(r[0]), float(r[1])
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
+        raise ValueError(f"{what} range for {place!r} must be finite with low <= high, got {r!r}")
+    return lo, hi
+
 
 def monte_carlo(
     *, n: int, models: Sequence[str], chips: Mapping[str, str], serving: Mapping[str, Serving],
     mixes: Mapping[str, float], electricity: pd.DataFrame, vouchers: pd.DataFrame,
-    price_usd: Mapping[str, tuple[float, float]], utilization: tuple[float, float], take_up: tuple[float, float],
-    annual_spend_cny: float, sigma: float, weights: Mapping[str, float], seed: int = 0,
+    price_usd: Mapping[str, tuple[float, float]], utilization: Any, take_up: tuple[float, float],
+    annual_spend_cny: float, kernel_errors: Mapping[str, Mapping[str, Any]], weights: Mapping[str, float],
+    pue: Any = None, seed: int = 0, hour_kwargs: Mapping[str, Any] | None = None,
 ) -> MonteCarloResult:
-    """Draw every uncertain input ``n`` times and evaluate the equation for all places x mixes x models.
+    """Draw every uncertain input ``n`` times and evaluate the equation for all sites x mixes x models.
 
-    Distributions (independent): chip price per origin ~ U(price_usd[origin]); electricity per place and
-    origin ~ U(low, high) of ``electricity``; utilisation ~ U(utilization) (one fleet, same in every place);
-    throughput multiplier per origin and phase ~ LogNormal(0, sigma); voucher take-up per place ~ U(take_up)
-    times a max share ~ U(share_low, share_high), capped per firm at ``annual_spend_cny``. ``weights``
-    (keys prefill, cached_input, decode) blend the phases. Places are those of ``electricity`` that have
-    rows for every origin in ``chips``.
+    Independent draws: electricity per site ~ U(low, high) of ``electricity`` (Nvidia); a domestic chip pays
+    the same draw, or ``min(U(sub_low, sub_high), that draw)`` where a subsidy names domestic chips; PUE per
+    site ~ U(``pue[site]``) (default :func:`tokenlib.places.pue_range`); utilisation per site ~
+    U(``utilization``, one range or a mapping site -> range); chip price per origin ~ U(price_usd[origin]);
+    one throughput multiplier per chip ~ LogNormal(-ln bias, sigma) from ``kernel_errors[origin]`` (keys
+    ``bias``, ``sigma``: :func:`kernel_error`), shared by its phases and models; per registration (the
+    places of ``vouchers``): take-up ~ U(take_up), share ~ U(share_low, share_high), cap ~ U(cap_low,
+    cap_high), capped per firm at ``annual_spend_cny``. ``weights`` (prefill, cached_input, decode) blend the
+    phases. ``hour_kwargs`` go to :func:`tokenlib.cost.chip_hour_cost` (wacc, life_years, power_basis...).
+    Sites are the places of ``electricity`` with a price for every origin and a PUE.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     rng = np.random.default_rng(seed)
     origins = list(chips)
-    ok = electricity.groupby("place")["origin"].apply(lambda s: set(origins) <= set(s))
-    places = sorted(str(p) for p in ok[ok].index)
-    mix_names, shares = list(mixes), np.array([float(mixes[x]) for x in mixes])
-    elec = {}
-    draws: dict[str, FloatArray] = {}
     for o in origins:
-        e = electricity[electricity["origin"] == o].set_index("place").loc[places]
-        elec[o] = rng.uniform(e["low"].to_numpy(), e["high"].to_numpy(), size=(n, len(places)))
+        check_choice("origin", o, ORIGINS)
+    ok = electricity.groupby("place")["origin"].apply(lambda s: set(origins) | {"nvidia"} <= set(s))
+    places = sorted(str(p) for p in ok[ok].index)
+    if pue is None:
+        pue = {p: _places.pue_range(p) for p in places}
+    mix_names, shares = list(mixes), np.array([float(mixes[x]) for x in mixes])
+    S = len(places)
+    draws: dict[str, FloatArray] = {}
+    e = electricity.set_index(["place", "origin"])
+    nv = e.xs("nvidia", level="origin").loc[places]
+    elec = {"nvidia": rng.uniform(nv["low"].to_numpy(float), nv["high"].to_numpy(float), size=(n, S))}
+    dm = e.xs("domestic", level="origin").loc[places] if "domestic" in origins else None
+    if dm is not None:
+        sub = dm["subsidised"].to_numpy(bool)
+        lo = np.where(sub, dm["sub_low"].to_numpy(float), 0.0)
+        hi = np.where(sub, dm["sub_high"].to_numpy(float), 0.0)
+        sub_draw = rng.uniform(lo, hi, size=(n, S))
+        elec["domestic"] = np.where(sub[None, :], np.minimum(sub_draw, elec["nvidia"]), elec["nvidia"])
+    for o in origins:
         draws[f"electricity_{o}"] = elec[o]
-    util = rng.uniform(*utilization, size=(n, 1))
-    draws["utilization"] = util[:, 0]
-    take = rng.uniform(*take_up, size=(n, len(places)))
-    draws["take_up"] = take
-    hour, disc = {}, {}
+    pue_lo, pue_hi = zip(*(_range_for(pue, p, "pue") for p in places))
+    pue_d = rng.uniform(np.array(pue_lo), np.array(pue_hi), size=(n, S))
+    u_lo, u_hi = zip(*(_range_for(utilization, p, "utilization") for p in places))
+    if min(u_lo) <= 0 or max(u_hi) > 1:
+        raise ValueError(f"utilization ranges must lie in (0, 1], got {utilization!r}")
+    util = rng.uniform(np.array(u_lo), np.array(u_hi), size=(n, S))
+    draws["pue"], draws["utilization"] = pue_d, util
+    hk = dict(hour_kwargs or {})
+    hour, mult = {}, {}
     for o in origins:
         price = rng.uniform(*price_usd[o], size=(n, 1))
         draws[f"price_{o}"] = price[:, 0]
         chip_ids = np.full((n, 1), chips[o])
-        hour[o] = np.asarray(_cost.chip_hour_cost(chip_ids, electricity_cny_per_kwh=elec[o], capex_usd=price), dtype=float)
-        v = vouchers[vouchers["origin"] == o].set_index("place").reindex(places)
-        lo = np.nan_to_num(v["share_low"].to_numpy(dtype=float))
-        hi = np.nan_to_num(v["share_high"].to_numpy(dtype=float))
-        share = rng.uniform(lo, hi, size=(n, len(places)))
-        disc[o] = np.asarray(voucher_discount(share, take, v["cap_cny"].to_numpy(dtype=float), annual_spend_cny))
+        hour[o] = np.asarray(_cost.chip_hour_cost(chip_ids, electricity_cny_per_kwh=elec[o], capex_usd=price, pue=pue_d,
+                                                  **hk), dtype=float)
+        ke = kernel_errors[o]
+        bias = float(check_number("bias", ke["bias"], allow_zero=False))
+        sigma = float(check_number("sigma", ke["sigma"]))
+        mult[o] = np.exp(-np.log(bias) + sigma * rng.standard_normal((n, 1, 1)))
+        draws[f"tps_multiplier_{o}"] = mult[o][:, 0, 0]
+    regs = sorted(str(p) for p in vouchers["place"].unique())
+    take = rng.uniform(*take_up, size=(n, len(regs)))
+    draws["take_up"] = take
+    disc: dict[str, FloatArray] = {}
+    for o in origins:
+        v = vouchers[vouchers["origin"] == o].set_index("place").reindex(regs)
+        lo_s = np.nan_to_num(v["share_low"].to_numpy(dtype=float))
+        hi_s = np.nan_to_num(v["share_high"].to_numpy(dtype=float))
+        share = rng.uniform(lo_s, hi_s, size=(n, len(regs)))
+        cap_lo = np.nan_to_num(v["cap_low"].to_numpy(dtype=float), nan=0.0)
+        cap_hi = np.nan_to_num(v["cap_high"].to_numpy(dtype=float), nan=0.0)
+        cap = rng.uniform(np.minimum(cap_lo, 1e15), np.minimum(cap_hi, 1e15), size=(n, len(regs)))
+        disc[o] = np.asarray(voucher_discount(share, take, cap, annual_spend_cny), dtype=float)
     tps_table = chip_throughputs(models, chips, serving)
     frac = float(_cost.ASSUMPTIONS["cached_input_cost_fraction"]["value"])
-    out = np.empty((n, len(places), len(mix_names), len(models)))
+    part = {o: np.empty((n, S, len(mix_names), len(models))) for o in origins}
     s = shares[None, None, :]
+    u3 = util[:, :, None]
     for k, m in enumerate(models):
-        per_phase: dict[str, FloatArray] = {}
+        per: dict[str, dict[str, FloatArray]] = {o: {} for o in origins}
         for phase in ("prefill", "decode"):
-            t = {o: _tps(tps_table, m, o, phase) * np.exp(sigma * rng.standard_normal((n, 1, 1))) for o in origins}
-            for o in origins:
-                draws[f"tps_{m}_{o}_{phase}"] = t[o][:, 0, 0]
-            hd = hour.get("domestic", hour[origins[0]])[:, :, None]
-            hn = hour.get("nvidia", hour[origins[0]])[:, :, None]
-            td = t.get("domestic", t[origins[0]])
-            tn = t.get("nvidia", t[origins[0]])
-            dd = disc.get("domestic", disc[origins[0]])[:, :, None]
-            dn = disc.get("nvidia", disc[origins[0]])[:, :, None]
-            bill = s * hd * (1.0 - dd) + (1.0 - s) * hn * (1.0 - dn)
-            per_phase[phase] = bill / ((s * td + (1.0 - s) * tn) * 3600.0 * util[:, :, None]) * 1e6
-        per_phase["cached_input"] = per_phase["prefill"] * frac
-        out[:, :, :, k] = blend(per_phase, weights)
-    return MonteCarloResult(places=places, mixes=mix_names, models=list(models), cost=out, draws=draws)
+            t = {o: _tps(tps_table, m, o, phase) * mult[o] for o in origins}
+            td = t.get("domestic", 0.0 * t[origins[0]])
+            tn = t.get("nvidia", 0.0 * t[origins[0]])
+            tokens = (s * td + (1.0 - s) * tn) * 3600.0 * u3
+            if "domestic" in origins:
+                per["domestic"][phase] = s * hour["domestic"][:, :, None] / tokens * 1e6
+            if "nvidia" in origins:
+                per["nvidia"][phase] = (1.0 - s) * hour["nvidia"][:, :, None] / tokens * 1e6
+        for o in origins:
+            per[o]["cached_input"] = per[o]["prefill"] * frac
+            part[o][:, :, :, k] = blend(per[o], weights)
+    return MonteCarloResult(places=places, mixes=mix_names, models=list(models), part=part, registrations=regs,
+                            discount=disc, utilization=util, draws=draws)
+
+
+def sensitivity(run: Callable[..., dict[str, float]], base: Mapping[str, Any],
+                variants: Mapping[str, Sequence[tuple[str, Mapping[str, Any]]]]) -> pd.DataFrame:
+    """One-at-a-time sensitivity: ``run(**base)`` and ``run(**{**base, **change})`` for each variant.
+
+    ``variants`` maps an assumption's name to its (label, change) pairs (typically a low and a high end).
+    ``run`` returns named metrics. Rows: assumption, label, metric, value, base, delta (value - base).
+    """
+    b = run(**base)
+    rows = []
+    for name, changes in variants.items():
+        for label, change in changes:
+            got = run(**{**base, **change})
+            rows += [{"assumption": name, "label": label, "metric": k, "value": float(got[k]), "base": float(b[k]),
+                      "delta": float(got[k] - b[k])} for k in b]
+    return pd.DataFrame(rows, columns=["assumption", "label", "metric", "value", "base", "delta"])
+
+
+def tornado_chart(sens: pd.DataFrame, metric: str, *, title: str, scale: float = 100.0, width: int = 300) -> Any:
+    """Altair bars of ``sens`` (from :func:`sensitivity`) for one metric: one row per changed assumption
+    ("assumption: label"), a bar from the base value to the changed one, rows grouped by assumption and sorted
+    by the largest move, coloured by direction; values times ``scale`` (100: shares as per cent)."""
+    import altair as alt
+
+    d = sens[sens["metric"] == metric].copy()
+    d["value_s"], d["base_s"] = d["value"] * scale, d["base"] * scale
+    d["direction"] = np.where(d["value"] >= d["base"], "raises it", "lowers it")
+    d["row"] = d["assumption"] + ": " + d["label"]
+    rank = d.assign(a=d["delta"].abs()).groupby("assumption")["a"].max().sort_values(ascending=False)
+    d["_g"] = d["assumption"].map({a: i for i, a in enumerate(rank.index)})
+    order = list(d.sort_values(["_g", "value"])["row"])
+    bars = alt.Chart(d.drop(columns="_g")).mark_bar(height=12).encode(
+        y=alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=240)),
+        x=alt.X("base_s:Q", title=title), x2="value_s:Q",
+        color=alt.Color("direction:N", title=None, scale=alt.Scale(domain=["lowers it", "raises it"],
+                                                                     range=["#D55E00", "#0072B2"]),
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=["assumption", "label", alt.Tooltip("value_s:Q", format=".1f", title="value"),
+                 alt.Tooltip("base_s:Q", format=".1f", title="base")])
+    rule = alt.Chart(pd.DataFrame({"x": [float(d["base_s"].iloc[0])]})).mark_rule(color="#000").encode(x="x:Q")
+    return alt.layer(bars, rule).properties(width=width, height=max(120, 20 * len(d)))
 
 
 def rank_stability(cost_draws: FloatArray, places: Sequence[str], capacity: Mapping[str, float],
@@ -407,27 +587,27 @@ def rank_stability(cost_draws: FloatArray, places: Sequence[str], capacity: Mapp
 # ----------------------------------------------------------------------------- the in-browser what-if
 
 
-WHATIF_FIELDS = ("tps_d", "tps_n", "price_n", "tdp_d", "tdp_n", "frac")
-"""Per-row constants the what-if chart carries (throughputs, Nvidia price, TDPs, phase cost fraction)."""
+WHATIF_FIELDS = ("tps_d", "tps_n", "price_n", "watts_d", "watts_n", "frac")
+"""Per-row constants the what-if chart carries (throughputs, Nvidia price, rated W per chip, phase cost fraction)."""
 
 
 def whatif_constants() -> dict[str, float]:
-    """Kernel cost defaults the what-if uses (FX rate, life, server multiplier, hosting, PUE, load factor)."""
+    """Kernel cost defaults the what-if uses (FX rate, life, cost of capital, server multiplier, hosting, PUE, load)."""
     a = _cost.ASSUMPTIONS
-    return {"fx": float(fx.cny_per_usd()[0]), "life": float(a["life_years"]["value"]),
+    return {"fx": float(fx.cny_per_usd()[0]), "life": float(a["life_years"]["value"]), "wacc": float(a["wacc"]["value"]),
             "mult": float(a["server_capex_multiplier"]["value"]), "host": float(a["hosting_usd_per_chip_hour"]["value"]),
             "pue": float(a["pue"]["value"]), "load": float(a["load_factor"]["value"])}
 
 
 def whatif_cost(*, electricity: float, utilization: float, price_domestic_usd: float, domestic_share: float,
-                tps_d: float, tps_n: float, price_n: float, tdp_d: float, tdp_n: float, frac: float = 1.0,
+                tps_d: float, tps_n: float, price_n: float, watts_d: float, watts_n: float, frac: float = 1.0,
                 constants: Mapping[str, float] | None = None) -> float:
     """The what-if's cost per Mtok (CNY) in Python, term for term what :func:`vega_cost_expr` computes."""
     k = dict(whatif_constants() if constants is None else constants)
     kw = dict(cny_per_usd=k["fx"], life_years=k["life"], server_capex_multiplier=k["mult"],
-              hosting_usd_per_chip_hour=k["host"], pue=k["pue"], load_factor=k["load"])
-    hd = chip_hour_cost_closed(price_domestic_usd, tdp_d, electricity, **kw)
-    hn = chip_hour_cost_closed(price_n, tdp_n, electricity, **kw)
+              hosting_usd_per_chip_hour=k["host"], pue=k["pue"], load_factor=k["load"], wacc=k.get("wacc", 0.0))
+    hd = chip_hour_cost_closed(price_domestic_usd, watts_d, electricity, **kw)
+    hn = chip_hour_cost_closed(price_n, watts_n, electricity, **kw)
     return float(fleet_cost_per_mtok(hd, hn, tps_d, tps_n, domestic_share, utilization)) * frac
 
 
@@ -435,14 +615,16 @@ def vega_cost_expr(*, electricity: str, utilization: str, price_domestic: str, d
                    constants: Mapping[str, float] | None = None) -> str:
     """Vega expression for the what-if cost per Mtok; argument values are the names of the Vega params.
 
-    Row constants come from ``datum`` (:data:`WHATIF_FIELDS`); book-wide constants are inlined.
+    Row constants come from ``datum`` (:data:`WHATIF_FIELDS`); book-wide constants are inlined (the capital
+    recovery factor as one number).
     """
     k = dict(whatif_constants() if constants is None else constants)
     e, u, pd_, s = electricity, utilization, price_domestic, domestic_share
-    amort = f"({k['mult']!r} / ({k['life']!r} * {_cost.HOURS_PER_YEAR!r}))"
+    crf = float(_cost.capital_recovery_factor(k.get("wacc", 0.0), k["life"]))
+    amort = f"({k['mult']!r} * {crf!r} / {_cost.HOURS_PER_YEAR!r})"
     power = f"({k['load']!r} * {k['pue']!r} / 1000)"
-    hd = f"(({pd_} * {amort} + {k['host']!r}) * {k['fx']!r} + datum.tdp_d * {power} * {e})"
-    hn = f"((datum.price_n * {amort} + {k['host']!r}) * {k['fx']!r} + datum.tdp_n * {power} * {e})"
+    hd = f"(({pd_} * {amort} + {k['host']!r}) * {k['fx']!r} + datum.watts_d * {power} * {e})"
+    hn = f"((datum.price_n * {amort} + {k['host']!r}) * {k['fx']!r} + datum.watts_n * {power} * {e})"
     return (f"({s} * {hd} + (1 - {s}) * {hn}) / (({s} * datum.tps_d + (1 - {s}) * datum.tps_n) * 3600 * {u})"
             f" * 1000000 * datum.frac")
 
@@ -452,27 +634,33 @@ def equation_table(
     electricity: pd.DataFrame, vouchers: pd.DataFrame, price_usd: Mapping[str, float], utilization: float,
     take_up: float, annual_spend_cny: float, weights: Mapping[str, float],
 ) -> pd.DataFrame:
-    """The equation at point values: one row per place x mix x model.
+    """The equation at point values: one row per place x mix x model, vouchers of the same place.
 
-    Electricity = the median of the place's applicable rows; voucher share = midpoint of its range times
-    ``take_up``. Columns: place, mix, model, domestic_share (chips), input / cached_input / output / blended
-    cost (CNY/Mtok), tokens_per_mw (output tokens/s per MW), domestic_token_share (of output tokens),
-    power_share (share of the fleet's chip-hour cost that is electricity), electricity_basis.
+    Electricity = the median of the place's applicable rows (for each origin); PUE = the place's
+    (:func:`tokenlib.places.pue`); voucher share = midpoint of its range times ``take_up``, cap = midpoint
+    of its range. Columns: place, mix, model, domestic_share (chips), input / cached_input / output /
+    blended cost (CNY/Mtok), tokens_per_mw (output tokens/s per MW at the place's PUE),
+    domestic_token_share (of output tokens), power_share (share of the fleet's chip-hour cost that is
+    electricity), pue, electricity_basis.
     """
     origins = list(chips)
     ok = electricity.groupby("place")["origin"].apply(lambda s: set(origins) <= set(s))
     places = sorted(str(p) for p in ok[ok].index)
     tps = chip_throughputs(models, chips, serving)
     frac = float(_cost.ASSUMPTIONS["cached_input_cost_fraction"]["value"])
-    power = {o: chip_power_w(chips[o]) for o in origins}
     rows = []
     for place in places:
+        try:
+            pue = _places.pue(place)
+        except ValueError:
+            pue = float(_cost.ASSUMPTIONS["pue"]["value"])
+        power = {o: chip_power_w(chips[o], pue=pue) for o in origins}
         hour, pw, disc, basis = {}, {}, {}, []
         for o in origins:
             e = electricity[(electricity["place"] == place) & (electricity["origin"] == o)].iloc[0]
             basis.append(f"{o}: {e['basis']}")
             hour[o] = float(_cost.chip_hour_cost(chips[o], electricity_cny_per_kwh=float(e["median"]),
-                                                 capex_usd=float(price_usd[o])))
+                                                 capex_usd=float(price_usd[o]), pue=pue))
             pw[o] = power[o] / 1000.0 * float(e["median"])
             v = vouchers[(vouchers["place"] == place) & (vouchers["origin"] == o)]
             disc[o] = 0.0 if v.empty else float(voucher_discount(
@@ -497,7 +685,7 @@ def equation_table(
                                                                        t["decode"].get("nvidia", 0.0), s)),
                     "power_share": (s * pw.get("domestic", 0.0) + (1 - s) * pw.get("nvidia", 0.0)) / (s * hd + (1 - s) * hn),
                     "voucher_domestic": disc.get("domestic", 0.0), "voucher_nvidia": disc.get("nvidia", 0.0),
-                    "electricity_basis": "; ".join(basis),
+                    "pue": pue, "electricity_basis": "; ".join(basis),
                 })
     return pd.DataFrame(rows)
 

@@ -127,6 +127,71 @@ def voucher_terms(places: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["place", "share_min", "share_max", "cap_per_firm_cny", "budget_cny", "n_rows"])
 
 
+VOUCHER_EXCLUSIONS: tuple[tuple[str, str], ...] = (
+    ("training", "training voucher (训力券): pays for training compute, not inference"),
+    ("max 1 year", "one-year top-up for early-stage small firms, not the general rate"),
+    ("model voucher", "model voucher (模型券), not a compute voucher"),
+    ("not a compute voucher", "not a compute voucher"),
+)
+"""Rows of ``data/places.csv`` that are not an inference compute voucher, by a phrase in their basis, and why.
+Rows whose notes start with ``CONFLICT`` (a figure the policy text read does not show) are excluded too."""
+
+
+def classify_voucher_rows(places: pd.DataFrame) -> pd.DataFrame:
+    """The voucher rows of ``places`` with two added columns, the one rule chapters 3 and 4 share:
+
+    ``use`` = ``"compute"`` for an inference compute-voucher term, else the reason it is left out
+    (:data:`VOUCHER_EXCLUSIONS`, or a CONFLICT note); ``origin`` = ``"domestic"`` for a term that names
+    domestic compute, ``"nvidia"`` for one that names other (non-domestic) compute, ``"any"`` otherwise.
+    """
+    df = places[places["metric"].isin(VOUCHER_METRICS) & places["value"].notna()].copy()
+    b = df["basis"].fillna("").astype(str).str.lower() if "basis" in df else pd.Series("", index=df.index)
+    notes = df["notes"].fillna("").astype(str) if "notes" in df else pd.Series("", index=df.index)
+    use = pd.Series("compute", index=df.index, dtype=object)
+    for phrase, why in VOUCHER_EXCLUSIONS:
+        use[(use == "compute") & b.str.contains(phrase, regex=False)] = why
+    use[(use == "compute") & notes.str.startswith("CONFLICT")] = "figure not in the policy text read (CONFLICT note)"
+    nv = b.str.contains("non-domestic") | b.str.contains("other")
+    dom = b.str.contains("domestic") & ~nv
+    df["use"] = use
+    df["origin"] = np.where(nv, "nvidia", np.where(dom, "domestic", "any"))
+    return df
+
+
+def inference_voucher_terms(places: pd.DataFrame, *, origins: tuple[str, ...] = ("domestic", "nvidia")) -> pd.DataFrame:
+    """Inference compute-voucher terms per place and chip origin, by :func:`classify_voucher_rows`.
+
+    Columns: place, origin, share_low, share_high (published shares that apply to the origin), cap_low,
+    cap_high (the smallest published per-firm cap of the place; where the place publishes none, the range
+    of the caps the other places publish: **unsourced is a range, not infinity**), cap_sourced (bool),
+    budget_cny (smallest published programme budget, NaN if none), n_rows. Places with budgets but no
+    published share (the western hubs) get no row: their discount cannot be computed.
+    """
+    df = classify_voucher_rows(places)
+    df = df[df["use"] == "compute"]
+    shares = df[df["metric"] == "voucher_max_share"]
+    caps = df[df["metric"] == "voucher_cap_per_firm_cny"]
+    budgets = df[df["metric"] == "voucher_budget_cny"]
+    own_cap = caps.groupby("place")["value"].min()
+    out = []
+    for place in sorted(set(shares["place"])):
+        rows = shares[shares["place"] == place]
+        if place in own_cap.index:
+            lo_cap = hi_cap = float(own_cap[place])
+        else:
+            others = own_cap.drop(place, errors="ignore")
+            lo_cap, hi_cap = (float(others.min()), float(others.max())) if len(others) else (float("inf"), float("inf"))
+        bud = budgets.loc[budgets["place"] == place, "value"]
+        for origin in origins:
+            v = rows.loc[rows["origin"].isin(["any", origin]), "value"].to_numpy(dtype=float)
+            if len(v):
+                out.append({"place": place, "origin": origin, "share_low": float(v.min()), "share_high": float(v.max()),
+                            "cap_low": lo_cap, "cap_high": hi_cap, "cap_sourced": place in own_cap.index,
+                            "budget_cny": float(bud.min()) if len(bud) else float("nan"), "n_rows": int(len(v))})
+    return pd.DataFrame(out, columns=["place", "origin", "share_low", "share_high", "cap_low", "cap_high", "cap_sourced",
+                                      "budget_cny", "n_rows"])
+
+
 def cost_components(
     chip: Any, *, electricity_cny_per_kwh: Any = None, place: Any = None, currency: str = "CNY",
     root: Path | str | None = None, **assumptions: Any,
