@@ -1,7 +1,12 @@
 """Sphinx extension that makes the book's figures work offline and citable.
 
-* writes one pinned Vega + Vega-Lite + Vega-Embed bundle (from vl-convert) into the site's ``_static``
-  and loads it, with ``tokenbook.js`` that draws every figure, once per page: no CDN;
+* writes one pinned Vega runtime (from vl-convert) into the site's ``_static`` and loads it, with
+  ``tokenbook.js`` that draws every figure, once per page: no CDN. Pages carry their charts as Vega
+  specs compiled from Vega-Lite at build time (:func:`tokenlib.figures.page_spec`), so neither the
+  Vega-Lite compiler nor Vega-Embed is shipped;
+* keeps every page light: no search index on pages other than the search page, and no colour-mode
+  switch (the charts are drawn for a light page; a switch that darkens the page around white charts
+  is a half state);
 * fills each page's version and build-date placeholders (figure citations);
 * copies ``figures/`` (per-figure bundles), ``data/`` (the CSVs and schema) and ``CITATION.cff``
   into the built site so every download link resolves;
@@ -26,14 +31,27 @@ from sphinx.application import Sphinx
 from tokenlib import __version__, figures
 
 STATIC_DIR = Path(__file__).parent / "static"
+#: Theme templates the book overrides (``theme-switcher.html``: empty, the book has one colour mode)
+TEMPLATES_DIR = Path(__file__).parent / "templates"
 BUNDLE_NAME = "vega-bundle.js"
+LIGHT_MODE_JS = (
+    "try{localStorage.setItem('mode','light');localStorage.setItem('theme','light')}catch(e){}"
+    "document.documentElement.dataset.mode='light';document.documentElement.dataset.theme='light';"
+)
+#: Scripts only the search page needs (Sphinx adds them to every page of this theme)
+SEARCH_SCRIPTS = ("searchtools.js", "language_data.js", "searchindex.js")
 
 
 def vega_bundle_js() -> str:
-    """The Vega/Vega-Lite/Vega-Embed bundle, wrapped so its top-level names stay out of the page's scope."""
-    snippet = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
+    """The Vega runtime, wrapped so its top-level names stay out of the page's scope.
+
+    Only ``vega`` is referenced, so the bundler leaves Vega-Lite and Vega-Embed out: the page specs
+    are compiled to Vega when the book is built (with the same Vega-Lite version).
+    """
+    snippet = "window.vega = vega;"
     body = vlc.javascript_bundle(snippet, vl_version=figures.vl_version())
-    header = f"/* Vega, Vega-Lite {figures.vl_version()} and Vega-Embed, bundled by vl-convert {getattr(vlc, '__version__', 'unknown')} */\n"
+    header = (f"/* Vega, for specs compiled from Vega-Lite {figures.vl_version()}; bundled by vl-convert "
+              f"{getattr(vlc, '__version__', 'unknown')} */\n")
     return header + "(function () {\n" + body + "\n})();\n"
 
 
@@ -58,22 +76,27 @@ def _on_config_inited(app: Sphinx, config: Any) -> None:
     gen.mkdir(parents=True, exist_ok=True)
     bundle = gen / BUNDLE_NAME
     stamp = gen / "bundle.version"
-    wanted = f"{getattr(vlc, '__version__', 'unknown')} {figures.vl_version()}"
+    wanted = f"{getattr(vlc, '__version__', 'unknown')} {figures.vl_version()} vega-only"
     if not bundle.exists() or not stamp.exists() or stamp.read_text() != wanted:
         bundle.write_text(vega_bundle_js(), encoding="utf-8")
         stamp.write_text(wanted)
     config.html_static_path = list(config.html_static_path) + [str(STATIC_DIR), str(gen)]
+    config.templates_path = [str(TEMPLATES_DIR)] + list(config.templates_path)
+    # an earlier visit (or another book on this host) may have stored a dark mode: this book is light
+    app.add_js_file(None, body=LIGHT_MODE_JS, priority=10)
     app.add_js_file(BUNDLE_NAME, priority=400)
     app.add_js_file("tokenbook.js", priority=401)
     app.add_css_file("tokenbook.css")
 
 
-def _page_scripts(scripts: list[Any], has_charts: bool) -> list[Any]:
+def _page_scripts(scripts: list[Any], has_charts: bool, is_search: bool = True) -> list[Any]:
     """The page's scripts, less what a reader should not download.
 
     * sphinx-thebe: Jupyter Book 1 always loads it; it declares ``THEBE_JS_URL`` twice (an uncaught
       SyntaxError) and points at unpkg.com. Thebe is off in this book.
-    * the Vega bundle and chart loader, on pages without a chart.
+    * the Vega bundle and chart loader, on pages without a chart;
+    * the search index and its code, on pages other than the search page (the search box submits to
+      it; about 35 KB on the wire per page).
     """
     kept = []
     for js in scripts:
@@ -82,6 +105,8 @@ def _page_scripts(scripts: list[Any], has_charts: bool) -> list[Any]:
         if "THEBE_JS_URL" in body or name.endswith("sphinx-thebe.js") or "unpkg.com" in name:
             continue
         if not has_charts and name.rsplit("/", 1)[-1] in (BUNDLE_NAME, "tokenbook.js"):
+            continue
+        if not is_search and name.rsplit("/", 1)[-1] in SEARCH_SCRIPTS:
             continue
         kept.append(js)
     return kept
@@ -108,7 +133,7 @@ def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dic
         body = context["body"] = _with_rerun_note(body, pagename)
     if "script_files" in context:
         has_charts = isinstance(body, str) and 'class="tc-chart"' in body
-        context["script_files"] = _page_scripts(list(context["script_files"]), has_charts)
+        context["script_files"] = _page_scripts(list(context["script_files"]), has_charts, pagename == "search")
     if isinstance(body, str):
         context["body"] = body.replace(figures.VERSION_PLACEHOLDER, app.config.tokenbook_version).replace(
             figures.DATE_PLACEHOLDER, app.config.tokenbook_build_date
@@ -133,6 +158,69 @@ def _strip_fontawesome_js(outdir: Path) -> None:
             page.write_text(stripped, encoding="utf-8")
 
 
+ICON_FONT = Path("_static") / "vendor" / "fontawesome" / "webfonts" / "fa-solid-900.woff2"
+_ICON_RULE = re.compile(r'((?:\.fa-[a-z0-9-]+:{1,2}before,?)+)\{content:"([^"]*)"\}')
+_ICON_CLASS = re.compile(r"\bfa-[a-z0-9-]+")
+_CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{4,6})")
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
+
+
+def _codepoints(css_string: str) -> set[int]:
+    """The private-use code points (icons) of a CSS string, written as characters or ``\\f0c9`` escapes."""
+    text = _CSS_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), css_string)
+    return {ord(c) for c in _PRIVATE_USE.findall(text)}
+
+
+def used_icons(css: str, pages: list[str]) -> set[int]:
+    """Icon code points the site can show: the ``fa-*`` classes its pages and scripts name, and every
+    icon the theme's own stylesheets put in ``content:`` or ``--pst-icon-*`` (admonitions, links)."""
+    classes = {c for page in pages for c in _ICON_CLASS.findall(page)}
+    wanted: set[int] = set()
+    for names, content in _ICON_RULE.findall(css):
+        if any(n in classes for n in re.findall(r"\.(fa-[a-z0-9-]+):", names)):
+            wanted |= _codepoints(content)
+    rest = _ICON_RULE.sub("", css)  # what is left: the theme's own rules
+    for m in re.finditer(r'(?:content:|--pst-icon-[a-z-]+:)\s*"([^"]*)"', rest):
+        wanted |= _codepoints(m.group(1))
+    return wanted
+
+
+def _subset_icon_font(outdir: Path) -> None:
+    """Cut the theme's solid icon font (150 KB, every page loads it) to the icons the site uses."""
+    font = outdir / ICON_FONT
+    if not font.exists():
+        return
+    from fontTools import subset
+
+    static = outdir / "_static"
+    css = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in static.rglob("*.css"))
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in outdir.rglob("*.html")
+             if "figures" not in p.parts and "_sources" not in p.parts]
+    texts += [p.read_text(encoding="utf-8", errors="replace") for p in static.rglob("*.js")
+              if p.name != BUNDLE_NAME]
+    unicodes = used_icons(css, texts)
+    if not unicodes:
+        return
+    options = subset.Options()
+    options.flavor = "woff2"
+    options.layout_features = ["*"]
+    f = subset.load_font(str(font), options)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=sorted(unicodes))
+    subsetter.subset(f)
+    tmp = font.with_name(font.name + ".tmp")
+    subset.save_font(f, str(tmp), options)
+    tmp.replace(font)
+    ttf = font.with_suffix(".ttf")  # the fallback the stylesheet names after the woff2
+    if ttf.exists():
+        options.flavor = None
+        g = subset.load_font(str(ttf), options)
+        s2 = subset.Subsetter(options)
+        s2.populate(unicodes=sorted(unicodes))
+        s2.subset(g)
+        subset.save_font(g, str(ttf), options)
+
+
 def _copy_tree(src: Path, dst: Path, patterns: tuple[str, ...]) -> None:
     dst.mkdir(parents=True, exist_ok=True)
     for pattern in patterns:
@@ -152,8 +240,33 @@ def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:
         _copy_tree(src / "figures", out / "figures", ("fig-*",))
     _copy_tree(src / "data", out / "data", ("*.csv", "schema.yaml", "sources/*.csv"))
     _strip_fontawesome_js(out)
+    _subset_icon_font(out)
     if (src / "CITATION.cff").exists():
         shutil.copy2(src / "CITATION.cff", out / "CITATION.cff")
+
+
+#: A test marker line in a code cell (nbval's ``# NBVAL_CHECK_OUTPUT`` and kin): for nbval, not readers
+_TEST_MARKER = re.compile(r"^[ \t]*#[ \t]*NBVAL_[A-Z_]+[ \t]*\n?", re.M)
+
+
+def strip_test_markers(source: str) -> str:
+    """``source`` without its nbval marker lines (the notebook and its download keep them)."""
+    return _TEST_MARKER.sub("", source)
+
+
+def _on_doctree_read(app: Sphinx, doctree: nodes.document) -> None:
+    """Drop nbval's marker lines from the code a reader can show; nbval runs the executed notebook."""
+    for block in list(doctree.findall(nodes.literal_block)):
+        parent = block.parent
+        if parent is None or "cell_input" not in parent.get("classes", []):
+            continue
+        text = block.astext()
+        if not _TEST_MARKER.search(text):
+            continue
+        stripped = strip_test_markers(text)
+        new = nodes.literal_block(stripped, stripped, **{k: v for k, v in block.attributes.items() if k != "ids"})
+        new["ids"] = block["ids"]
+        block.replace_self(new)
 
 
 class figure_index_node(nodes.General, nodes.Element):  # type: ignore[misc]
@@ -205,6 +318,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", lambda a, c: setattr(c, "tokenbook_version", book_version(Path(a.srcdir))))
     # early: emit_firstresult stops at the first handler that returns a template name
     app.connect("html-page-context", _on_page_context, priority=100)
+    app.connect("doctree-read", _on_doctree_read)
     app.connect("doctree-resolved", _on_doctree_resolved)
     app.connect("build-finished", _on_build_finished)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
