@@ -120,7 +120,8 @@ class Figure:
     def html(self, link_prefix: str | None = None) -> str:
         """The ``<figure>`` block for the book page. ``link_prefix`` leads from the page to the site root."""
         prefix = link_prefix if link_prefix is not None else _relative_root(self.page)
-        spec_json = json.dumps(page_spec(self.spec), ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
+        spec_json = json.dumps(page_spec(self.spec), ensure_ascii=False, sort_keys=True,
+                               separators=(",", ":")).replace("</", "<\\/")
         downloads = " · ".join(
             f'<a href="{prefix}figures/{self.name}{ext}" download>{label}</a>'
             for label, ext in (("SVG", ".svg"), ("PNG", ".png"), ("CSV (data)", ".csv"),
@@ -164,17 +165,14 @@ class Figure:
 
 
 def page_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """The spec a book page draws: Vega, compiled from ``spec`` at build time, without the chart title.
+    """The spec a book page draws: ``spec`` without the chart title.
 
-    * Compiled here, the page needs only the Vega runtime (about 100 KB less on the wire than
-      Vega-Lite's compiler and Vega-Embed).
-    * The title is the figure's caption, set as page text that wraps on a phone; inside the chart a
-      one-line title would force the chart wider than a phone. The downloads keep it.
-    * The widths stay the ones the chart was designed at; ``tokenbook.js`` narrows the views of a
-      chart whose box is narrower (a phone), so its text is never scaled down.
+    The title is the figure's caption, set as page text that wraps on a phone; inside the chart a
+    one-line title would force the chart wider than a phone. The downloads keep it. The widths stay
+    the ones the chart was designed at; ``tokenbook.js`` narrows the views of a chart whose box is
+    narrower (a phone), so its text is never scaled down.
     """
-    shown = {k: v for k, v in spec.items() if k != "title"}
-    return dict(vlc.vegalite_to_vega(shown, vl_version=vl_version()))
+    return {k: v for k, v in spec.items() if k != "title"}
 
 
 def _host_name(url: str) -> str:
@@ -208,6 +206,7 @@ def _bibtex_escape(text: str) -> str:
 def _html_table(df: pd.DataFrame) -> str:
     shown = df.head(MAX_TABLE_ROWS)
     table = shown.to_html(index=False, border=0, classes="tc-table", na_rep="", float_format=lambda v: f"{v:,.4g}")
+    table = re.sub(r">\s+<", "><", table)  # pandas indents its HTML: bytes on every page load, nothing shown
     if len(df) > MAX_TABLE_ROWS:
         table += f"<p>First {MAX_TABLE_ROWS} of {len(df)} rows; the CSV has them all.</p>"
     return table

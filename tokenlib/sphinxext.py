@@ -1,12 +1,11 @@
 """Sphinx extension that makes the book's figures work offline and citable.
 
-* writes one pinned Vega runtime (from vl-convert) into the site's ``_static`` and loads it, with
-  ``tokenbook.js`` that draws every figure, once per page: no CDN. Pages carry their charts as Vega
-  specs compiled from Vega-Lite at build time (:func:`tokenlib.figures.page_spec`), so neither the
-  Vega-Lite compiler nor Vega-Embed is shipped;
-* keeps every page light: no search index on pages other than the search page, and no colour-mode
-  switch (the charts are drawn for a light page; a switch that darkens the page around white charts
-  is a half state);
+* writes one pinned Vega + Vega-Lite + Vega-Embed bundle (from vl-convert) into the site's ``_static``
+  and loads it, with ``tokenbook.js`` that draws every figure, once per page: no CDN;
+* keeps every page light: no search index on pages other than the search page, no stylesheets or
+  scripts of extensions a page does not use, the icon font cut to the icons the site shows, and no
+  colour-mode switch (the charts are drawn for a light page; a switch that darkens the page around
+  white charts is a half state);
 * fills each page's version and build-date placeholders (figure citations);
 * copies ``figures/`` (per-figure bundles), ``data/`` (the CSVs and schema) and ``CITATION.cff``
   into the built site so every download link resolves;
@@ -38,20 +37,44 @@ LIGHT_MODE_JS = (
     "try{localStorage.setItem('mode','light');localStorage.setItem('theme','light')}catch(e){}"
     "document.documentElement.dataset.mode='light';document.documentElement.dataset.theme='light';"
 )
-#: Scripts only the search page needs (Sphinx adds them to every page of this theme)
-SEARCH_SCRIPTS = ("searchtools.js", "language_data.js", "searchindex.js")
+#: Assets a page loads only when it uses them: (tag pattern, what in the page needs it; None: never)
+_OPTIONAL_ASSETS: tuple[tuple[re.Pattern[str], re.Pattern[str] | None], ...] = (
+    # the theme loads Sphinx's search index on every page for an inline search the book does not turn
+    # on; the search box submits to search.html, which loads its own (about 35 KB on the wire a page)
+    (re.compile(r'\s*<script src="[^"]*(?:_static/searchtools\.js|_static/language_data\.js|searchindex\.js)"></script>'), None),
+    (re.compile(r'\s*<link rel="stylesheet" type="text/css" href="[^"]*_static/sphinx-design\.min\.css[^"]*" />'),
+     re.compile(r'class="[^"]*\bsd-')),
+    (re.compile(r'\s*<script data-sd-tabs-storage-prefix="[^"]*" src="[^"]*_static/design-tabs\.js[^"]*"></script>'),
+     re.compile(r'class="[^"]*\bsd-tab')),
+    (re.compile(r'\s*<link rel="stylesheet" type="text/css" href="[^"]*_static/togglebutton\.css[^"]*" />'),
+     re.compile(r'class="[^"]*\b(?:toggle|dropdown)\b[^"]*admonition|class="[^"]*admonition[^"]*\bdropdown\b|class="toggle\b')),
+    (re.compile(r'\s*<script src="[^"]*_static/togglebutton\.js[^"]*"></script>'),
+     re.compile(r'class="[^"]*admonition[^"]*\bdropdown\b|class="toggle\b')),
+    (re.compile(r'\s*<link rel="stylesheet" type="text/css" href="[^"]*_static/sphinx-thebe\.css[^"]*" />'), None),
+)
+
+
+def strip_unused_assets(page_html: str, pagename: str) -> str:
+    """``page_html`` without the extension assets it does not use (see :data:`_OPTIONAL_ASSETS`)."""
+    out = page_html
+    for tag, needed_by in _OPTIONAL_ASSETS:
+        if pagename == "search" and needed_by is None and "search" in tag.pattern:
+            continue
+        if needed_by is not None and needed_by.search(page_html):
+            continue
+        out = tag.sub("", out)
+    return out
 
 
 def vega_bundle_js() -> str:
-    """The Vega runtime, wrapped so its top-level names stay out of the page's scope.
+    """The Vega/Vega-Lite/Vega-Embed bundle, wrapped so its top-level names stay out of the page's scope.
 
-    Only ``vega`` is referenced, so the bundler leaves Vega-Lite and Vega-Embed out: the page specs
-    are compiled to Vega when the book is built (with the same Vega-Lite version).
+    (A bundle of Vega alone would be 100 KB lighter, but vl-convert 1.9's snippet bundler binds
+    ``vega`` to its missing default export, null: only ``vegaEmbed.vega`` reaches the runtime.)
     """
-    snippet = "window.vega = vega;"
+    snippet = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
     body = vlc.javascript_bundle(snippet, vl_version=figures.vl_version())
-    header = (f"/* Vega, for specs compiled from Vega-Lite {figures.vl_version()}; bundled by vl-convert "
-              f"{getattr(vlc, '__version__', 'unknown')} */\n")
+    header = f"/* Vega, Vega-Lite {figures.vl_version()} and Vega-Embed, bundled by vl-convert {getattr(vlc, '__version__', 'unknown')} */\n"
     return header + "(function () {\n" + body + "\n})();\n"
 
 
@@ -76,7 +99,7 @@ def _on_config_inited(app: Sphinx, config: Any) -> None:
     gen.mkdir(parents=True, exist_ok=True)
     bundle = gen / BUNDLE_NAME
     stamp = gen / "bundle.version"
-    wanted = f"{getattr(vlc, '__version__', 'unknown')} {figures.vl_version()} vega-only"
+    wanted = f"{getattr(vlc, '__version__', 'unknown')} {figures.vl_version()}"
     if not bundle.exists() or not stamp.exists() or stamp.read_text() != wanted:
         bundle.write_text(vega_bundle_js(), encoding="utf-8")
         stamp.write_text(wanted)
@@ -89,14 +112,12 @@ def _on_config_inited(app: Sphinx, config: Any) -> None:
     app.add_css_file("tokenbook.css")
 
 
-def _page_scripts(scripts: list[Any], has_charts: bool, is_search: bool = True) -> list[Any]:
+def _page_scripts(scripts: list[Any], has_charts: bool) -> list[Any]:
     """The page's scripts, less what a reader should not download.
 
     * sphinx-thebe: Jupyter Book 1 always loads it; it declares ``THEBE_JS_URL`` twice (an uncaught
       SyntaxError) and points at unpkg.com. Thebe is off in this book.
-    * the Vega bundle and chart loader, on pages without a chart;
-    * the search index and its code, on pages other than the search page (the search box submits to
-      it; about 35 KB on the wire per page).
+    * the Vega bundle and chart loader, on pages without a chart.
     """
     kept = []
     for js in scripts:
@@ -105,8 +126,6 @@ def _page_scripts(scripts: list[Any], has_charts: bool, is_search: bool = True) 
         if "THEBE_JS_URL" in body or name.endswith("sphinx-thebe.js") or "unpkg.com" in name:
             continue
         if not has_charts and name.rsplit("/", 1)[-1] in (BUNDLE_NAME, "tokenbook.js"):
-            continue
-        if not is_search and name.rsplit("/", 1)[-1] in SEARCH_SCRIPTS:
             continue
         kept.append(js)
     return kept
@@ -133,7 +152,7 @@ def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dic
         body = context["body"] = _with_rerun_note(body, pagename)
     if "script_files" in context:
         has_charts = isinstance(body, str) and 'class="tc-chart"' in body
-        context["script_files"] = _page_scripts(list(context["script_files"]), has_charts, pagename == "search")
+        context["script_files"] = _page_scripts(list(context["script_files"]), has_charts)
     if isinstance(body, str):
         context["body"] = body.replace(figures.VERSION_PLACEHOLDER, app.config.tokenbook_version).replace(
             figures.DATE_PLACEHOLDER, app.config.tokenbook_build_date
@@ -144,7 +163,8 @@ _FONTAWESOME_JS = re.compile(r'\s*<script defer src="[^"]*_static/scripts/fontaw
 
 
 def _strip_fontawesome_js(outdir: Path) -> None:
-    """Remove pydata-sphinx-theme's ``fontawesome.js`` (1.5 MB of icons as JavaScript) from every page.
+    """Remove pydata-sphinx-theme's ``fontawesome.js`` (1.5 MB of icons as JavaScript) from every page,
+    and the assets of extensions a page does not use (:func:`strip_unused_assets`).
 
     The theme's stylesheet already ships the same icons as a web font, so nothing is lost; the
     script tag comes from a theme template, not from ``script_files``, hence the post-processing.
@@ -153,7 +173,7 @@ def _strip_fontawesome_js(outdir: Path) -> None:
         if "_static" in page.parts or "figures" in page.parts:
             continue
         text = page.read_text(encoding="utf-8")
-        stripped = _FONTAWESOME_JS.sub("", text)
+        stripped = strip_unused_assets(_FONTAWESOME_JS.sub("", text), page.relative_to(outdir).with_suffix("").as_posix())
         if stripped != text:
             page.write_text(stripped, encoding="utf-8")
 
