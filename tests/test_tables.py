@@ -65,3 +65,12 @@ def test_used_icons_keeps_the_pages_icons_and_the_themes_own() -> None:
            '.admonition-title:after{content:"\\f0eb"}html{--pst-icon-download:"\uf019"}')
     got = used_icons(css, ['<i class="fa-solid fa-bars"></i>'])
     assert got == {0xF0C9, 0xF0EB, 0xF019}, "unused .fa-moon dropped; theme rules and variables kept"
+
+
+def test_unused_icon_rules_are_stripped() -> None:
+    from tokenlib.sphinxext import strip_unused_icon_rules
+
+    css = ('.a{color:red}.fa-bars:before,.fa-navicon:before{content:"\\f0c9"}.fa-moon:before{content:"\\f186"}'
+           '.fa-solid{font-weight:900}')
+    out = strip_unused_icon_rules(css, ['<i class="fa-solid fa-bars"></i>'])
+    assert out == '.a{color:red}.fa-bars:before,.fa-navicon:before{content:"\\f0c9"}.fa-solid{font-weight:900}'

@@ -191,6 +191,18 @@ def _codepoints(css_string: str) -> set[int]:
     return {ord(c) for c in _PRIVATE_USE.findall(text)}
 
 
+def strip_unused_icon_rules(css: str, pages: list[str]) -> str:
+    """``css`` without the ``.fa-NAME:before`` rules of icons no page or script names (the theme's
+    stylesheet carries all 1,900 of Font Awesome's: a third of its bytes)."""
+    classes = {c for page in pages for c in _ICON_CLASS.findall(page)}
+
+    def keep(m: re.Match[str]) -> str:
+        names = re.findall(r"\.(fa-[a-z0-9-]+):", m.group(1))
+        return m.group(0) if any(n in classes for n in names) else ""
+
+    return _ICON_RULE.sub(keep, css)
+
+
 def used_icons(css: str, pages: list[str]) -> set[int]:
     """Icon code points the site can show: the ``fa-*`` classes its pages and scripts name, and every
     icon the theme's own stylesheets put in ``content:`` or ``--pst-icon-*`` (admonitions, links)."""
@@ -206,7 +218,8 @@ def used_icons(css: str, pages: list[str]) -> set[int]:
 
 
 def _subset_icon_font(outdir: Path) -> None:
-    """Cut the theme's solid icon font (150 KB, every page loads it) to the icons the site uses."""
+    """Cut the theme's solid icon font (150 KB, every page loads it) to the icons the site uses, and
+    the theme's stylesheet to the icon rules of those icons."""
     font = outdir / ICON_FONT
     if not font.exists():
         return
@@ -221,6 +234,9 @@ def _subset_icon_font(outdir: Path) -> None:
     unicodes = used_icons(css, texts)
     if not unicodes:
         return
+    for sheet in static.rglob("pydata-sphinx-theme.css"):
+        text = sheet.read_text(encoding="utf-8")
+        sheet.write_text(strip_unused_icon_rules(text, texts), encoding="utf-8")
     options = subset.Options()
     options.flavor = "woff2"
     options.layout_features = ["*"]

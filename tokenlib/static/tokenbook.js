@@ -77,7 +77,7 @@
   }
   function narrowSpec(spec, avail) {
     var maxChars = Math.max(16, Math.floor((avail - 24) / 6.8));
-    var labelLimit = Math.floor(avail * 0.5);
+    var labelLimit = Math.floor(avail * 0.5), labelChars = Math.floor(labelLimit / 7);
     var xChars = Math.max(14, Math.floor(avail * 0.45 / 6.8)), yChars = 40;
     function walk(node) {
       if (Array.isArray(node)) { node.forEach(walk); return; }
@@ -107,6 +107,13 @@
             def.legend.labelLimit = Math.min(def.legend.labelLimit || 1e9, avail - 40);
             if (typeof def.legend.title === "string") def.legend.title = wrapText(def.legend.title, maxChars);
           }
+          if ((ch === "y" || ch === "x") && (def.type === "nominal" || def.type === "ordinal") && def.axis !== null) {
+            def.axis = Object.assign({}, def.axis);  // long category labels: a line per comma-separated part
+            if (!def.axis.labelExpr) {
+              def.axis.labelExpr = "length(datum.label) > " + labelChars + " ? split(datum.label, ', ') : datum.label";
+              if (ch === "y") tallerRows = true;
+            }
+          }
           if (def.axis && typeof def.axis === "object") {
             if (typeof def.axis.title === "string") def.axis.title = wrapText(def.axis.title, chars);
             def.axis.labelLimit = Math.min(def.axis.labelLimit || 1e9, labelLimit);
@@ -115,8 +122,11 @@
       }
       Object.keys(node).forEach(function (k) { if (k !== "data" && k !== "datasets") walk(node[k]); });
     }
-    var out = JSON.parse(JSON.stringify(spec));
+    var out = JSON.parse(JSON.stringify(spec)), tallerRows = false;
     walk(out);
+    if (tallerRows) {  // rows whose labels now take two lines get the room for them
+      [out, out.spec].forEach(function (v) { if (v && typeof v.height === "number") v.height = Math.round(v.height * 1.6); });
+    }
     var cfg = out.config = out.config || {};
     cfg.legend = Object.assign({}, cfg.legend, { columns: 1, labelLimit: avail - 40 });
     cfg.axis = Object.assign({}, cfg.axis, { labelLimit: labelLimit });
