@@ -19,6 +19,7 @@ def test_format_number_by_magnitude_and_digits() -> None:
     assert tables.format_number(1.2e-7) == "1.20e−07"
     assert tables.format_number(float("nan")) == "" and tables.format_number(None) == ""
     assert tables.format_number(18) == "18" and tables.format_number("H20") == "H20"
+    assert tables.format_number(pd.Timestamp("2024-12-31")) == "2024-12-31"
 
 
 def test_show_gives_html_with_units_and_the_plain_table_for_nbval() -> None:

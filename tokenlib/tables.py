@@ -28,6 +28,8 @@ def format_number(value: Any, digits: int | None = None) -> str:
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
+    if isinstance(value, pd.Timestamp):  # a date stays a date; a time only when there is one
+        return value.strftime("%Y-%m-%d" if value == value.normalize() else "%Y-%m-%d %H:%M")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         try:
             if pd.isna(value):
