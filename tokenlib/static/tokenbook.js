@@ -51,8 +51,8 @@
         var tries = 0;
         function step() {
           return applyFactor(view, signals, k).then(function () {
-            if (drawnWidth(el) <= avail || k <= MIN_FACTOR || tries++ > 6) return null;
-            k = Math.max(MIN_FACTOR, k * Math.min(0.97, avail / drawnWidth(el)));
+            if (drawnWidth(el) <= avail || k <= MIN_FACTOR || tries++ > 14) return null;
+            k = Math.max(MIN_FACTOR, k * Math.min(0.9, avail / drawnWidth(el)));
             return step();
           });
         }
@@ -128,7 +128,10 @@
       [out, out.spec].forEach(function (v) { if (v && typeof v.height === "number") v.height = Math.round(v.height * 1.6); });
     }
     var cfg = out.config = out.config || {};
-    cfg.legend = Object.assign({}, cfg.legend, { columns: 1, labelLimit: avail - 40 });
+    // one column per legend, and several legends stacked, not side by side
+    cfg.legend = Object.assign({}, cfg.legend, {
+      columns: 1, labelLimit: avail - 40, layout: { bottom: { anchor: "start", direction: "vertical", margin: 6 } },
+    });
     cfg.axis = Object.assign({}, cfg.axis, { labelLimit: labelLimit });
     cfg.header = Object.assign({}, cfg.header, { labelLimit: avail - 20 });
     return out;
