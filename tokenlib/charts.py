@@ -41,6 +41,9 @@ def theme_config() -> dict[str, Any]:
             "mark": {"color": PALETTE[0]},
             "axis": {"labelFontSize": 12, "titleFontSize": 12, "grid": True, "gridColor": "#e5e5e5"},
             "legend": {"labelFontSize": 12, "titleFontSize": 12, "orient": "bottom", "columns": 3},
+            # facet headers default to 10-11 px: the book's floor for chart text is 11 CSS px
+            "header": {"labelFontSize": 12, "titleFontSize": 12},
+            "text": {"fontSize": 12},
             "title": {"fontSize": 15, "anchor": "start", "subtitleFontSize": 12, "subtitleColor": "#555"},
         }
     }

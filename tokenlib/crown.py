@@ -708,11 +708,13 @@ _CLAIMS_CSS = (
     "margin:.5rem 0 1rem}"  # the theme sets table-layout:auto on output tables
     ".tc-claims th,.tc-claims td{text-align:left;vertical-align:top;padding:.35rem .4rem;"
     "border-bottom:1px solid rgba(128,128,128,.35);overflow-wrap:break-word}"
-    ".tc-claims th:nth-child(1){width:32%}.tc-claims th:nth-child(2){width:14%}"
-    ".tc-claims th:nth-child(3){width:37%}.tc-claims th:nth-child(4){width:17%}"
-    ".tc-claims .tc-claim-id{display:block;font-size:.75rem;opacity:.75;white-space:nowrap}"
-    ".tc-claims .tc-verdict{display:inline-block;padding:0 .35rem;border-left:.3rem solid;font-weight:600;"
-    "white-space:nowrap}"
+    # the verdict column is sized for its longest label ("unverifiable", bold): in em, not a share of
+    # the width, so the label never runs into the evidence column
+    ".tc-claims th:nth-child(1){width:34%}.tc-claims th:nth-child(2){width:8.6em}"
+    ".tc-claims th:nth-child(4){width:16%}"
+    ".tc-claims .tc-claim-id{display:block;font-size:.75rem;opacity:.75}"
+    ".tc-claims .tc-verdict{display:inline-block;padding:0 .3rem;border-left:.3rem solid;font-weight:600;"
+    "white-space:nowrap}.tc-claims td{overflow-wrap:anywhere}"
     + "".join(f".tc-claims .tc-{v}{{border-color:{c}}}" for v, c in _VERDICT_COLOURS.items())
     + "@media (max-width:700px){.tc-claims thead{display:none}"
     "table.tc-claims,.tc-claims tbody,.tc-claims tr,.tc-claims td{display:block;width:100%}"

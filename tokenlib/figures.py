@@ -232,7 +232,8 @@ class Figure:
     def html(self, link_prefix: str | None = None) -> str:
         """The ``<figure>`` block for the book page. ``link_prefix`` leads from the page to the site root."""
         prefix = link_prefix if link_prefix is not None else _relative_root(self.page)
-        spec_json = safehtml.script_json(self.spec, ensure_ascii=False, sort_keys=True)
+        spec_json = safehtml.script_json(page_spec(self.spec), ensure_ascii=False, sort_keys=True,
+                                         separators=(",", ":"))
         downloads = " · ".join(
             f'<a href="{prefix}figures/{self.name}{ext}" download>{label}</a>'
             for label, ext in (("SVG", ".svg"), ("PNG", ".png"), ("CSV (data)", ".csv"),
@@ -343,6 +344,17 @@ class Figure:
 
 _lab_bundle_sent = False
 _lab_ids = __import__("itertools").count(1)
+
+
+def page_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec a book page draws: ``spec`` without the chart title.
+
+    The title is the figure's caption, set as page text that wraps on a phone; inside the chart a
+    one-line title would force the chart wider than a phone. The downloads keep it. The widths stay
+    the ones the chart was designed at; ``tokenbook.js`` narrows the views of a chart whose box is
+    narrower (a phone), so its text is never scaled down.
+    """
+    return {k: v for k, v in spec.items() if k != "title"}
 
 
 def lab_bundle_js() -> str:
@@ -473,7 +485,9 @@ def _bibtex_escape(text: str) -> str:
 
 def _html_table(df: pd.DataFrame) -> str:
     shown = df.head(MAX_TABLE_ROWS)
-    table: str = safehtml.table(shown, border=0, classes="tc-table", na_rep="", float_format=lambda v: f"{v:,.4g}")
+    table = re.sub(r">\s+<", "><", str(safehtml.table(shown, border=0, classes="tc-table", na_rep="",
+                                                       float_format=lambda v: f"{v:,.4g}")))
+    # (pandas indents its HTML: bytes on every page load, nothing shown)
     if len(df) > MAX_TABLE_ROWS:
         table += f"<p>First {MAX_TABLE_ROWS} of {len(df)} rows; the CSV has them all.</p>"
     return table

@@ -2,6 +2,10 @@
 
 * writes one pinned Vega + Vega-Lite + Vega-Embed bundle (from vl-convert) into the site's ``_static``
   and loads it, with ``tokenbook.js`` that draws every figure, once per page: no CDN;
+* keeps every page light: no search index on pages other than the search page, no stylesheets or
+  scripts of extensions a page does not use, the icon font cut to the icons the site shows, and no
+  colour-mode switch (the charts are drawn for a light page; a switch that darkens the page around
+  white charts is a half state);
 * fills each page's version and build-date placeholders (figure citations);
 * writes each figure's download bundle (SVG, PNG, CSV, Vega-Lite JSON, standalone HTML, registry JSON)
   from the figure outputs of the executed notebooks in ``_build/jupyter_execute`` (so the site's
@@ -32,11 +36,48 @@ from sphinx.application import Sphinx
 from tokenlib import __version__, figures, safehtml
 
 STATIC_DIR = Path(__file__).parent / "static"
+#: Theme templates the book overrides (``theme-switcher.html``: empty, the book has one colour mode)
+TEMPLATES_DIR = Path(__file__).parent / "templates"
 BUNDLE_NAME = "vega-bundle.js"
+LIGHT_MODE_JS = (
+    "try{localStorage.setItem('mode','light');localStorage.setItem('theme','light')}catch(e){}"
+    "document.documentElement.dataset.mode='light';document.documentElement.dataset.theme='light';"
+)
+#: Assets a page loads only when it uses them: (tag pattern, what in the page needs it; None: never)
+_OPTIONAL_ASSETS: tuple[tuple[re.Pattern[str], re.Pattern[str] | None], ...] = (
+    # the theme loads Sphinx's search index on every page for an inline search the book does not turn
+    # on; the search box submits to search.html, which loads its own (about 35 KB on the wire a page)
+    (re.compile(r'\s*<script src="[^"]*(?:_static/searchtools\.js|_static/language_data\.js|searchindex\.js)"></script>'), None),
+    (re.compile(r'\s*<link rel="stylesheet" type="text/css" href="[^"]*_static/sphinx-design\.min\.css[^"]*" />'),
+     re.compile(r'class="[^"]*\bsd-')),
+    (re.compile(r'\s*<script data-sd-tabs-storage-prefix="[^"]*" src="[^"]*_static/design-tabs\.js[^"]*"></script>'),
+     re.compile(r'class="[^"]*\bsd-tab')),
+    (re.compile(r'\s*<link rel="stylesheet" type="text/css" href="[^"]*_static/togglebutton\.css[^"]*" />'),
+     re.compile(r'class="[^"]*\b(?:toggle|dropdown)\b[^"]*admonition|class="[^"]*admonition[^"]*\bdropdown\b|class="toggle\b')),
+    (re.compile(r'\s*<script src="[^"]*_static/togglebutton\.js[^"]*"></script>'),
+     re.compile(r'class="[^"]*admonition[^"]*\bdropdown\b|class="toggle\b')),
+    (re.compile(r'\s*<link rel="stylesheet" type="text/css" href="[^"]*_static/sphinx-thebe\.css[^"]*" />'), None),
+)
+
+
+def strip_unused_assets(page_html: str, pagename: str) -> str:
+    """``page_html`` without the extension assets it does not use (see :data:`_OPTIONAL_ASSETS`)."""
+    out = page_html
+    for tag, needed_by in _OPTIONAL_ASSETS:
+        if pagename == "search" and needed_by is None and "search" in tag.pattern:
+            continue
+        if needed_by is not None and needed_by.search(page_html):
+            continue
+        out = tag.sub("", out)
+    return out
 
 
 def vega_bundle_js() -> str:
-    """The Vega/Vega-Lite/Vega-Embed bundle, wrapped so its top-level names stay out of the page's scope."""
+    """The Vega/Vega-Lite/Vega-Embed bundle, wrapped so its top-level names stay out of the page's scope.
+
+    (A bundle of Vega alone would be 100 KB lighter, but vl-convert 1.9's snippet bundler binds
+    ``vega`` to its missing default export, null: only ``vegaEmbed.vega`` reaches the runtime.)
+    """
     return figures.vega_bundle_js()
 
 
@@ -81,6 +122,9 @@ def _on_config_inited(app: Sphinx, config: Any) -> None:
         bundle.write_text(vega_bundle_js(), encoding="utf-8")
         stamp.write_text(wanted)
     config.html_static_path = list(config.html_static_path) + [str(STATIC_DIR), str(gen)]
+    config.templates_path = [str(TEMPLATES_DIR)] + list(config.templates_path)
+    # an earlier visit (or another book on this host) may have stored a dark mode: this book is light
+    app.add_js_file(None, body=LIGHT_MODE_JS, priority=10)
     app.add_js_file(BUNDLE_NAME, priority=400)
     app.add_js_file("tokenbook.js", priority=401)
     app.add_js_file("tokenbook-site.js", priority=402)
@@ -159,7 +203,8 @@ _FONTAWESOME_JS = re.compile(r'\s*<script defer src="[^"]*_static/scripts/fontaw
 
 
 def _strip_fontawesome_js(outdir: Path) -> None:
-    """Remove pydata-sphinx-theme's ``fontawesome.js`` (1.5 MB of icons as JavaScript) from every page.
+    """Remove pydata-sphinx-theme's ``fontawesome.js`` (1.5 MB of icons as JavaScript) from every page,
+    and the assets of extensions a page does not use (:func:`strip_unused_assets`).
 
     The theme's stylesheet already ships the same icons as a web font, so nothing is lost; the
     script tag comes from a theme template, not from ``script_files``, hence the post-processing.
@@ -168,9 +213,88 @@ def _strip_fontawesome_js(outdir: Path) -> None:
         if "_static" in page.parts or "figures" in page.parts:
             continue
         text = page.read_text(encoding="utf-8")
-        stripped = _FONTAWESOME_JS.sub("", text)
+        stripped = strip_unused_assets(_FONTAWESOME_JS.sub("", text), page.relative_to(outdir).with_suffix("").as_posix())
         if stripped != text:
             page.write_text(stripped, encoding="utf-8")
+
+
+ICON_FONT = Path("_static") / "vendor" / "fontawesome" / "webfonts" / "fa-solid-900.woff2"
+_ICON_RULE = re.compile(r'((?:\.fa-[a-z0-9-]+:{1,2}before,?)+)\{content:"([^"]*)"\}')
+_ICON_CLASS = re.compile(r"\bfa-[a-z0-9-]+")
+_CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{4,6})")
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
+
+
+def _codepoints(css_string: str) -> set[int]:
+    """The private-use code points (icons) of a CSS string, written as characters or ``\\f0c9`` escapes."""
+    text = _CSS_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), css_string)
+    return {ord(c) for c in _PRIVATE_USE.findall(text)}
+
+
+def strip_unused_icon_rules(css: str, pages: list[str]) -> str:
+    """``css`` without the ``.fa-NAME:before`` rules of icons no page or script names (the theme's
+    stylesheet carries all 1,900 of Font Awesome's: a third of its bytes)."""
+    classes = {c for page in pages for c in _ICON_CLASS.findall(page)}
+
+    def keep(m: re.Match[str]) -> str:
+        names = re.findall(r"\.(fa-[a-z0-9-]+):", m.group(1))
+        return m.group(0) if any(n in classes for n in names) else ""
+
+    return _ICON_RULE.sub(keep, css)
+
+
+def used_icons(css: str, pages: list[str]) -> set[int]:
+    """Icon code points the site can show: the ``fa-*`` classes its pages and scripts name, and every
+    icon the theme's own stylesheets put in ``content:`` or ``--pst-icon-*`` (admonitions, links)."""
+    classes = {c for page in pages for c in _ICON_CLASS.findall(page)}
+    wanted: set[int] = set()
+    for names, content in _ICON_RULE.findall(css):
+        if any(n in classes for n in re.findall(r"\.(fa-[a-z0-9-]+):", names)):
+            wanted |= _codepoints(content)
+    rest = _ICON_RULE.sub("", css)  # what is left: the theme's own rules
+    for m in re.finditer(r'(?:content:|--pst-icon-[a-z-]+:)\s*"([^"]*)"', rest):
+        wanted |= _codepoints(m.group(1))
+    return wanted
+
+
+def _subset_icon_font(outdir: Path) -> None:
+    """Cut the theme's solid icon font (150 KB, every page loads it) to the icons the site uses, and
+    the theme's stylesheet to the icon rules of those icons."""
+    font = outdir / ICON_FONT
+    if not font.exists():
+        return
+    from fontTools import subset
+
+    static = outdir / "_static"
+    css = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in static.rglob("*.css"))
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in outdir.rglob("*.html")
+             if "figures" not in p.parts and "_sources" not in p.parts]
+    texts += [p.read_text(encoding="utf-8", errors="replace") for p in static.rglob("*.js")
+              if p.name != BUNDLE_NAME]
+    unicodes = used_icons(css, texts)
+    if not unicodes:
+        return
+    for sheet in static.rglob("pydata-sphinx-theme.css"):
+        text = sheet.read_text(encoding="utf-8")
+        sheet.write_text(strip_unused_icon_rules(text, texts), encoding="utf-8")
+    options = subset.Options()
+    options.flavor = "woff2"
+    options.layout_features = ["*"]
+    f = subset.load_font(str(font), options)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=sorted(unicodes))
+    subsetter.subset(f)
+    tmp = font.with_name(font.name + ".tmp")
+    subset.save_font(f, str(tmp), options)
+    tmp.replace(font)
+    ttf = font.with_suffix(".ttf")  # the fallback the stylesheet names after the woff2
+    if ttf.exists():
+        options.flavor = None
+        g = subset.load_font(str(ttf), options)
+        s2 = subset.Subsetter(options)
+        s2.populate(unicodes=sorted(unicodes))
+        s2.subset(g)
+        subset.save_font(g, str(ttf), options)
 
 
 def _copy_tree(src: Path, dst: Path, patterns: tuple[str, ...]) -> None:
@@ -267,12 +391,37 @@ def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:
         _copy_tree(_figures_build_dir(app), out / "figures", ("fig-*",))
     _copy_tree(src / "data", out / "data", ("*.csv", "schema.yaml", "sources/*.csv"))
     _strip_fontawesome_js(out)
+    _subset_icon_font(out)
     for name in ("CITATION.cff", "LICENSE", "LICENSE-CC-BY-4.0.md"):
         if (src / name).exists():
             shutil.copy2(src / name, out / name)
     # this build alone; the publish workflow lists every published version (tokenlib.book site)
     versions = {"latest": __version__, "versions": [{"version": __version__, "path": ""}]}
     (out / VERSIONS_FILE).write_text(json.dumps(versions, indent=1) + "\n", encoding="utf-8")
+
+
+#: A test marker line in a code cell (nbval's ``# NBVAL_CHECK_OUTPUT`` and kin): for nbval, not readers
+_TEST_MARKER = re.compile(r"^[ \t]*#[ \t]*NBVAL_[A-Z_]+[ \t]*\n?", re.M)
+
+
+def strip_test_markers(source: str) -> str:
+    """``source`` without its nbval marker lines (the notebook and its download keep them)."""
+    return _TEST_MARKER.sub("", source)
+
+
+def _on_doctree_read(app: Sphinx, doctree: nodes.document) -> None:
+    """Drop nbval's marker lines from the code a reader can show; nbval runs the executed notebook."""
+    for block in list(doctree.findall(nodes.literal_block)):
+        parent = block.parent
+        if parent is None or "cell_input" not in parent.get("classes", []):
+            continue
+        text = block.astext()
+        if not _TEST_MARKER.search(text):
+            continue
+        stripped = strip_test_markers(text)
+        new = nodes.literal_block(stripped, stripped, **{k: v for k, v in block.attributes.items() if k != "ids"})
+        new["ids"] = block["ids"]
+        block.replace_self(new)
 
 
 class figure_index_node(nodes.General, nodes.Element):  # type: ignore[misc]
@@ -388,6 +537,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", _on_config_footer, priority=600)
     # early: emit_firstresult stops at the first handler that returns a template name
     app.connect("html-page-context", _on_page_context, priority=100)
+    app.connect("doctree-read", _on_doctree_read)
     app.connect("doctree-resolved", _on_doctree_resolved)
     app.connect("build-finished", _on_build_finished)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
