@@ -109,3 +109,13 @@ def test_nbval_compares_numbers_at_a_stated_tolerance_not_the_last_digit() -> No
     words = [{"output_type": "stream", "name": "stdout", "text": "EU factor 1.4090312490551085, n=14\n"}]
     assert _tolerate_float_noise(words, ref[:1]) != ref[:1], "text around the numbers must match exactly"
     del NBVAL_TOLERATED[logged:]  # the summary lists notebook outputs only
+
+
+def test_chapters_are_numbered_by_their_place_in_the_toc(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the token-budget chapter (file 05_) sits before the crown (file 04_) in the toc: readers see it as
+    # chapter 4, so its figures are 4.x and the crown's 5.x, while the files and figure names stay stable
+    numbers = book.chapter_numbers()
+    assert numbers["chapters/05_token_budget"] == 4 and numbers["chapters/04_crown"] == 5
+    monkeypatch.setattr(figures, "_numbers", {})
+    assert figures._number_for("fig-05-ledger", "chapters/05_token_budget") == "4.1"
+    assert figures._number_for("fig-04-equation", "chapters/04_crown") == "5.1"

@@ -70,7 +70,7 @@ def test_claims_html_is_escaped_and_phone_friendly(claims) -> None:  # type: ign
     out = claims_html(claims, sections={"intro": "Introduction"})
     assert out.count("<tr>") == len(claims) + 1  # header + one row per claim
     assert "@media (max-width:700px)" in out and 'data-label="Verdict"' in out
-    assert 'href="../chapters/04_crown.html">Ch. 4</a>' in out
+    assert 'href="../chapters/04_crown.html">Ch. 5</a>' in out
     row = claims.iloc[:1].copy()
     row["article_text"] = "<script>alert(1)</script>"
     one = claims_html(row, link_chapter=False)

@@ -55,6 +55,19 @@ def toc_docnames(root: Path | None = None) -> list[str]:
     return [re.sub(r"\.(md|ipynb)$", "", n) for n in names]
 
 
+def chapter_numbers(root: Path | None = None) -> dict[str, int]:
+    """Docname -> the number the book shows for it: its position among the pages of the toc's numbered parts.
+
+    Figures and the claims table number chapters by this, not by a file name's prefix, so a chapter
+    inserted into the toc keeps its file (and its figures' stable names) and still reads as the right number.
+    """
+    base = root or repo_root()
+    toc = yaml.safe_load((base / "_toc.yml").read_text(encoding="utf-8"))
+    numbered = [str(c["file"]) for part in toc.get("parts", []) if part.get("numbered")
+                for c in part.get("chapters", []) if "file" in c]
+    return {re.sub(r"\.(md|ipynb)$", "", name): i for i, name in enumerate(numbered, start=1)}
+
+
 def toc_files(root: Path | None = None) -> list[Path]:
     """Every source file ``_toc.yml`` lists (root first), resolved to an existing .md or .ipynb."""
     base = root or repo_root()

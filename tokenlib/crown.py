@@ -743,10 +743,11 @@ def short_host(url: str) -> str:
 
 
 def _chapter_label(docname: str) -> str:
-    """``"chapters/04_crown"`` -> ``"Ch. 4"``; other pages keep their last path part."""
-    last = docname.rsplit("/", 1)[-1]
-    head = last.split("_", 1)[0]
-    return f"Ch. {int(head)}" if head.isdigit() else last.replace("_", " ")
+    """``"chapters/04_crown"`` -> ``"Ch. 5"`` (its number in the toc); other pages keep their last path part."""
+    from tokenlib.book import chapter_numbers
+
+    number = chapter_numbers().get(docname)
+    return f"Ch. {number}" if number is not None else docname.rsplit("/", 1)[-1].replace("_", " ")
 
 
 def claims_html(claims: pd.DataFrame, *, sections: Mapping[str, str] | None = None,

@@ -548,7 +548,10 @@ def _number_for(name: str, page: str) -> str:
     if name in _numbers:
         return _numbers[name]
     chapter = NAME_PATTERN.match(name).group(1)  # type: ignore[union-attr]
-    label = "0" if chapter == "intro" else str(int(chapter)) if chapter.isdigit() else chapter
+    from tokenlib.book import chapter_numbers
+
+    shown = chapter_numbers().get(page)
+    label = "0" if chapter == "intro" else str(shown) if shown is not None else chapter
     count = sum(1 for n in _numbers if n.split("-")[1] == chapter) + 1
     _numbers[name] = f"{label}.{count}"
     return _numbers[name]
