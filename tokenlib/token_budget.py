@@ -80,20 +80,26 @@ class Curve:
         return result
 
 
-def speed_curve(model: str, chip: str, layout: Layout, batches: Sequence[float] | None = None) -> Curve:
+def speed_curve(model: str, chip: str, layout: Layout, batches: Sequence[float] | None = None,
+                missing_link: str = "scale_out") -> Curve:
     """Decode throughput over a batch grid (batches that do not fit are dropped) and prefill throughput.
 
     Per-user speed = decode tokens/s per chip x decode chips / batch (tokens/s per sequence).
+    A chip with no published scale-up link figure (Cambricon's MLU370-X8 in chips.csv) is given the
+    scale-out network inside its node (``missing_link="scale_out"``, as chapter 2 does; the chapter
+    says so); ``missing_link="raise"`` refuses instead.
     """
     grid = np.unique(np.round(np.geomspace(1, 131_072, 120))) if batches is None else np.asarray(batches, dtype=float)
     tps = np.asarray(kernel.throughput(model, chip, "decode", batch=grid, context=layout.context,
-                                       precision=layout.precision, n_chips=layout.decode_chips, on_oom="nan"),
+                                       precision=layout.precision, n_chips=layout.decode_chips, on_oom="nan",
+                                       missing_link=missing_link),
                      dtype=float)
     ok = np.isfinite(tps) & (tps > 0)
     speed = tps[ok] * layout.decode_chips / grid[ok]
     order = np.argsort(speed)
     prefill = float(kernel.throughput(model, chip, "prefill", batch=layout.prefill_batch, context=layout.context,
-                                      precision=layout.precision, n_chips=layout.prefill_chips, on_oom="nan"))
+                                      precision=layout.precision, n_chips=layout.prefill_chips, on_oom="nan",
+                                      missing_link=missing_link))
     return Curve(model=model, chip=chip, speed=speed[order], decode_tps=tps[ok][order], prefill_tps=prefill)
 
 
