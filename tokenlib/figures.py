@@ -371,18 +371,18 @@ def lab_reset() -> None:
     _lab_bundle_sent = False
 
 
-def sources_from(df: pd.DataFrame, limit: int = 12) -> list[Source]:
+def sources_from(df: pd.DataFrame, limit: int = 12, root: Path | str | None = None) -> list[Source]:
     """Sources to credit under a figure, from the provenance columns of the rows it shows.
 
     One entry per distinct source URL, most-used first; ``limit`` keeps captions readable (the CSV
     download keeps the row-level sources). The provider (and the host, for a repost) comes from
-    ``data/providers.csv``, never from the URL.
+    ``data/providers.csv`` (of the data folder ``root``, default the book's), never from the URL.
     """
     if not {"source_url", "source_title"} <= set(df.columns):
         raise ValueError("sources_from needs the provenance columns source_url and source_title")
     from tokenlib.data import load_providers
 
-    known = load_providers()
+    known = load_providers(root)
     counts = df.groupby(["source_url", "source_title"], sort=False).size().sort_values(ascending=False)
     pairs = [(str(k[0]), str(k[1])) for k in counts.head(limit).index]
     missing = [url for url, _ in pairs if url not in known]

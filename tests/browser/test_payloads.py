@@ -94,6 +94,10 @@ def poisoned(tmp_path_factory: pytest.TempPathFactory) -> Path:
         s["source_url"] = [v + URL_SUFFIXES[i % len(URL_SUFFIXES)] for i, v in enumerate(s["source_url"])]
     for name, df in frames.items():
         _write_csv(df, root / f"{name}.csv")
+    # credits under figures come from providers.csv: every (poisoned) URL gets a poisoned provider and via
+    urls = sorted(data.used_source_urls(root))
+    _write_csv(pd.DataFrame({"source_url": urls, "provider": [_poison("Provider", i) for i in range(len(urls))],
+                             "via": [_poison("Repost", i + 1) for i in range(len(urls))]}), root / "providers.csv")
     (root / "schema.yaml").write_text(yaml.safe_dump(schema, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return root
 
@@ -103,13 +107,13 @@ def _page(fragment: str, title: str = "payload test") -> str:
             f"<body>{fragment}</body></html>")
 
 
-def _chart(df: pd.DataFrame, name: str) -> tuple[figures.Figure, alt.Chart]:
+def _chart(df: pd.DataFrame, name: str, root: Path) -> tuple[figures.Figure, alt.Chart]:
     text_cols = [c for c in df.columns if df[c].dtype == object or str(df[c].dtype).startswith("str")][:6]
     shown = df[text_cols].head(12).astype(str)
     chart = alt.Chart(shown).mark_text().encode(
         x=alt.X(f"{text_cols[0]}:N"), text=f"{text_cols[-1]}:N", tooltip=[f"{c}:N" for c in text_cols])
     fig = figures.publish(chart, name=f"fig-01-payload-{name.replace('_', '-')}", title=f"{PAYLOADS[4]} {name}",
-                          caption=PAYLOADS[1], sources=figures.sources_from(df), data=shown,
+                          caption=PAYLOADS[1], sources=figures.sources_from(df, root=root), data=shown,
                           description=PAYLOADS[2], write=False)
     return fig, chart.properties(title=fig.title)
 
@@ -132,14 +136,17 @@ def pages(poisoned: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         write(f"table-{name}", _page(safehtml.table(df, classes="tc-table", na_rep="–")))
         write(f"columns-{name}", _page(datadoc.column_table(name, poisoned)))
         write(f"heading-{name}", _page(md.render(datadoc.table_heading(name, poisoned))))
-        fig, _ = _chart(df, name)
+        fig, _ = _chart(df, name, poisoned)
         figs.append(fig)
         write(f"figure-{name}", _page(fig.html(link_prefix="")))
         long.append(fig.data.melt(var_name="column").assign(table=name))
     # one standalone download (Vega inlined, heavy to load) carrying the text of every table
     every = pd.concat(long, ignore_index=True)
     chart = alt.Chart(every).mark_text().encode(x="table:N", y="column:N", text="value:N", tooltip=["value:N"])
-    write("standalone", figures.standalone_html(chart.properties(title=PAYLOADS[4]), out / ".standalone.tmp").decode())
+    standalone = figures.publish(chart, name="fig-01-payload-standalone", title=PAYLOADS[4], caption=PAYLOADS[1],
+                                 sources=[s for f in figs for s in f.sources][:12], data=every,
+                                 description=PAYLOADS[2], units=PAYLOADS[3], write=False)
+    write("standalone", figures.standalone_html(standalone, "0.0.0", "2026-12-01"))
     write("overview", _page(datadoc.table_overview(root=poisoned)))
     write("claims", _page(crown.claims_html(data.load("claims", poisoned))))
     entries = [{"name": f.name, "page": f.page, "number": f.number, "title": f.title,
@@ -168,7 +175,8 @@ def _visit(browser: Any, path: Path) -> dict[str, Any]:
         const handlers = [];
         for (const el of document.querySelectorAll('*'))
             for (const at of el.attributes) if (/^on/i.test(at.name)) handlers.push(el.tagName + '[' + at.name + ']');
-        const badLinks = [...document.querySelectorAll('[href],[src],[action],[formaction]')].map(
+        // the page's own favicon is an inline SVG data URI (no request to any host); every other data: link is bad
+        const badLinks = [...document.querySelectorAll('[href]:not(link[rel="icon"]),[src],[action],[formaction]')].map(
             el => el.getAttribute('href') || el.getAttribute('src') || el.getAttribute('action') || el.getAttribute('formaction') || ''
         ).filter(u => /^\\s*(javascript|data|vbscript):/i.test(u));
         const scripts = [...document.querySelectorAll('script')]
