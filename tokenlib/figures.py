@@ -71,7 +71,9 @@ RENDER_ENV = "TOKENBOOK_RENDER"
 #: Output metadata key carrying a figure's payload (spec, data, caption, sources) in executed notebooks
 #: (metadata, not a mime type: renderers ignore it, and it never shows).
 PAYLOAD_KEY = "tokenbook_figure"
-MAX_TABLE_ROWS = 300
+#: Rows of a figure's data shown in its page table; the CSV download has every row (each row here is bytes on
+#: every page load, and a phone page must stay under 500 KB).
+MAX_TABLE_ROWS = 40
 #: Sources named in full under a figure; the rest fold into "and N more" (all are in the CSV header).
 SOURCES_SHOWN = 3
 PNG_SCALE = 2.0
