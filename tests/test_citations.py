@@ -19,8 +19,10 @@ import yaml
 from PIL import Image
 from pybtex.database import parse_string
 
-from tokenlib import book, data, figures
-from tokenlib.figures import Source, publish, sources_from
+from tokenlib import data
+from tokenlib.book import toc as book
+from tokenlib.book import figures
+from tokenlib.book.figures import Source, publish, sources_from
 
 from conftest import ROOT, SITE
 

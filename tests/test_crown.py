@@ -1,4 +1,4 @@
-"""Tests for tokenlib.crown: the article's equation, its Monte Carlo and the in-browser mirror."""
+"""Tests for tokenlib.analysis.crown: the article's equation, its Monte Carlo and the in-browser mirror."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tokenlib
-from tokenlib import cost, crown, fleet
+from tokenlib.model import cost
+from tokenlib.analysis import crown
+from tokenlib.model import fleet
 
 CHIPS = {"nvidia": "h20", "domestic": "ascend-910c"}
 SERVING = {"deepseek-v3": crown.Serving("fp8", 32, 32, 12686, 144, 4989)}
@@ -133,7 +135,7 @@ def test_subsidy_never_raises_the_price_of_the_chips_it_names() -> None:
 def test_unsubsidised_western_price_is_the_fts_30_percent_below_the_east() -> None:
     # Error 3: "an H100 site would pay up to 0.80 yuan/kWh" contradicts the FT's "about 30 per cent cheaper";
     # and the H100 got the 0.40 reserved for domestic chips
-    from tokenlib import places
+    from tokenlib.data import places
     east = places.electricity_cny_per_kwh("beijing")
     for place in ("ulanqab", "hohhot"):
         nv = places.electricity_cny_per_kwh(place)  # default origin: a chip the subsidy does not name
@@ -154,7 +156,7 @@ def test_voucher_terms_rules() -> None:
 
 
 def test_chapters_3_and_4_read_the_voucher_rows_the_same_way() -> None:
-    from tokenlib import subsidy
+    from tokenlib.analysis import subsidies as subsidy
     p = _places()
     a = crown.voucher_terms(p)
     b = subsidy.inference_voucher_terms(p)
@@ -168,7 +170,7 @@ def test_chapters_3_and_4_read_the_voucher_rows_the_same_way() -> None:
 
 
 def test_kernel_error_per_chip() -> None:
-    from tokenlib import calibrate
+    from tokenlib.model import calibrate
     val = calibrate.validate()
     c = crown.kernel_error(val, "ascend-910c", unvalidated_sigma=0.45)
     assert c["validated"] and c["n_rows"] >= 3 and c["sigma"] == pytest.approx(crown.throughput_error_sigma(val))
