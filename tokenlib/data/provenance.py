@@ -64,9 +64,9 @@ def overall_share(root: Path | str | None = None) -> float:
 def share_report(df: pd.DataFrame, target: float = TARGET) -> str:
     """The lines ``check`` prints: one per table, then the overall share against ``target``."""
     lines = ["primary-source share (rows whose page is the publisher's own, data/providers.csv primary=yes):"]
-    for r in df.itertuples(index=False):
-        pct = "  n/a" if pd.isna(r.share) else f"{100 * r.share:5.1f}%"
-        lines.append(f"  {str(r.table):20s} {int(r.primary_rows):4d} / {int(r.rows):4d}  {pct}")
+    for table, rows, prim, share in zip(df["table"], df["rows"], df["primary_rows"], df["share"]):
+        pct = "  n/a" if pd.isna(share) else f"{100 * float(share):5.1f}%"
+        lines.append(f"  {str(table):20s} {int(prim):4d} / {int(rows):4d}  {pct}")
     overall = float(df.loc[df["table"] == ALL, "share"].iloc[0])
     verdict = "met" if overall >= target else "NOT met"
     lines.append(f"  target {100 * target:.0f}% of all rows: {verdict} ({100 * overall:.1f}%)")
