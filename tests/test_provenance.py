@@ -7,6 +7,7 @@ import csv
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tokenlib import data
@@ -115,3 +116,19 @@ def test_check_prints_the_share(capsys: pytest.CaptureFixture[str]) -> None:
     assert f"({100 * overall:.1f}%)" in out
     for name in ("prices", "places", "capability", "sources/chips"):
         assert f"  {name} " in out, name
+
+
+def test_rows_flag_reads_the_primary_column() -> None:
+    prices = data.load("prices")
+    primary = data.load_primary()
+    prim = prices[prices["source_url"].map(primary)]
+    sec = prices[~prices["source_url"].map(primary)]
+    assert len(prim) and len(sec)
+    assert provenance.rows_flag(prim) == "primary source"
+    assert provenance.rows_flag(sec) == "secondary only"
+    mixed = pd.concat([prim.head(1), sec.head(2)])
+    assert provenance.rows_flag(mixed) == "partly secondary only (2 of 3 rows)"
+    assert provenance.rows_flag(sec.head(1), extra_primary=1) == "partly secondary only (1 of 2 rows)"
+    assert provenance.sourcing_summary({"a": prim, "b": sec}) == "a: primary source; b: secondary only"
+    with pytest.raises(ValueError, match="no rows"):
+        provenance.rows_flag(prices.head(0))

@@ -71,3 +71,32 @@ def share_report(df: pd.DataFrame, target: float = TARGET) -> str:
     verdict = "met" if overall >= target else "NOT met"
     lines.append(f"  target {100 * target:.0f}% of all rows: {verdict} ({100 * overall:.1f}%)")
     return "\n".join(lines)
+
+
+def rows_flag(rows: pd.DataFrame, root: Path | str | None = None, *, extra_primary: int = 0) -> str:
+    """How the numbers drawn from ``rows`` (rows of a data table, with ``source_url``) are sourced, for prose:
+    "primary source" when every row's page is its publisher's own, "secondary only" when none is, else
+    "partly secondary only (k of n rows)". ``extra_primary`` counts primary inputs that are not data rows (a
+    paper a chapter cites by hand). Raises ValueError for no rows."""
+    if "source_url" not in rows.columns:
+        raise ValueError("rows_flag needs the provenance column source_url")
+    primary = load_primary(root)
+    urls = [str(u) for u in rows["source_url"] if isinstance(u, str) and u]
+    n = len(urls) + extra_primary
+    if n == 0:
+        raise ValueError("rows_flag got no rows with a source_url: nothing to flag")
+    k = sum(primary.get(u, False) for u in urls) + extra_primary
+    if k == n:
+        return "primary source"
+    if k == 0:
+        return "secondary only"
+    return f"partly secondary only ({n - k} of {n} rows)"
+
+
+def sourcing_summary(groups: dict[str, pd.DataFrame], root: Path | str | None = None,
+                     extra_primary: dict[str, int] | None = None) -> str:
+    """``label: flag`` for each group of rows (:func:`rows_flag`), joined by "; ": the line a chapter's opening
+    answers carry so that every number in them says whether it rests on a primary source."""
+    extra = extra_primary or {}
+    return "; ".join(f"{label}: {rows_flag(df, root, extra_primary=extra.get(label, 0))}"
+                     for label, df in groups.items())
