@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tokenlib.book import figures
-from tokenlib.book.figures import SECONDARY_MARK, Figure, Source, publish, sources_from
+from tokenlib.book.figures import PRIMARY_MARK, SECONDARY_MARK, Figure, Source, publish, sources_from
 
 ROOT = Path(__file__).resolve().parents[1]
 PRIMARY_URL = "https://api-docs.deepseek.com/quick_start/pricing"          # DeepSeek's own page: primary=yes
@@ -52,18 +52,21 @@ def test_caption_flags_a_figure_on_secondary_sources_only(tmp_figures: Path) -> 
     secondary = publish(chart, name="fig-intro-flag-secondary", title="t", caption="c.",
                         sources=sources_from(_rows(TRACKER_URL)), data=df)
     assert "Secondary only" in _caption(secondary)
-    assert f"({SECONDARY_MARK})" in secondary.html(), "the source itself is marked"
+    assert f"({PRIMARY_MARK})" not in secondary.html()
+    assert f"[{SECONDARY_MARK}]" in figures._csv_with_header(secondary), "the CSV marks each secondary source"
     assert f"# Sourcing: {secondary.sourcing()}" in figures._csv_with_header(secondary)
     assert "Secondary only" in secondary.lab_html()
 
     primary = publish(chart, name="fig-intro-flag-primary", title="t", caption="c.",
                       sources=sources_from(_rows(PRIMARY_URL)), data=df)
     assert primary.sourcing() == "" and SECONDARY_MARK not in primary.html().lower()
+    assert f"({PRIMARY_MARK})" in primary.html(), "a primary source is marked on the page"
     assert "# Sourcing:" not in figures._csv_with_header(primary)
 
     mixed = publish(chart, name="fig-intro-flag-mixed", title="t", caption="c.",
                     sources=sources_from(_rows(PRIMARY_URL, TRACKER_URL)), data=df)
     assert f"Partly {SECONDARY_MARK}: 1 of 2 sources" in _caption(mixed)
+    assert mixed.html().count(f"({PRIMARY_MARK})") == 1
 
 
 def test_publish_fills_primary_of_a_hand_made_source(tmp_figures: Path) -> None:

@@ -81,6 +81,8 @@ PNG_SCALE = 2.0
 #: The flag a source (and a figure none of whose sources is primary) carries when the page read is not the
 #: publisher's own: news, a tracker, a wiki, a repost (``data/providers.csv`` ``primary=no``).
 SECONDARY_MARK = "secondary only"
+#: The mark a source carries on the page when its page is the publisher's own (``primary=yes``).
+PRIMARY_MARK = "primary"
 CJK_FONT_DIRS = ("/usr/share/fonts/opentype/noto", "/usr/share/fonts/truetype/noto")
 
 _fonts_registered = False
@@ -111,7 +113,9 @@ class Source:
         return f"{self.provider} via {self.via}" if self.via else self.provider
 
     def html(self) -> str:
-        mark = "" if self.primary else f' <span class="tc-secondary">({SECONDARY_MARK})</span>'
+        # on the page only the (few) primary sources are marked: a mark per secondary source would cost a phone
+        # page kilobytes; the caption's flag (Figure.sourcing) says which kind the unmarked ones are
+        mark = f" ({PRIMARY_MARK})" if self.primary else ""
         return f"{safehtml.text(self.credit())}, {safehtml.link(self.url, self.title)}{mark}"
 
     def text(self) -> str:
@@ -167,10 +171,9 @@ class Figure:
         if k == 0:
             return ""
         if k == n:
-            return (f"{SECONDARY_MARK.capitalize()}: no source of this figure is the publisher's own page (news, "
-                    "trackers, wikis or reposts; data/providers.csv).")
-        return (f"Partly {SECONDARY_MARK}: {k} of {n} sources are not the publisher's own page (marked "
-                f"“{SECONDARY_MARK}”).")
+            return f"{SECONDARY_MARK.capitalize()}: no source is the publisher's own page."
+        return (f"Partly {SECONDARY_MARK}: {k} of {n} sources are not the publisher's own page (the others are "
+                f"marked {PRIMARY_MARK}).")
 
     def source_line(self, version: str = VERSION_PLACEHOLDER) -> str:
         """The credit line every download carries: "Source: <providers> · Chart: Token Capital <version> · <licence>"."""
