@@ -51,11 +51,11 @@ def test_caption_flags_a_figure_on_secondary_sources_only(tmp_figures: Path) -> 
     chart, df = _chart()
     secondary = publish(chart, name="fig-intro-flag-secondary", title="t", caption="c.",
                         sources=sources_from(_rows(TRACKER_URL)), data=df)
-    assert "Secondary only" in _caption(secondary)
+    assert f"Sources: {SECONDARY_MARK}." in _caption(secondary)
     assert f"({PRIMARY_MARK})" not in secondary.html()
     assert f"[{SECONDARY_MARK}]" in figures._csv_with_header(secondary), "the CSV marks each secondary source"
     assert f"# Sourcing: {secondary.sourcing()}" in figures._csv_with_header(secondary)
-    assert "Secondary only" in secondary.lab_html()
+    assert f"Sources: {SECONDARY_MARK}." in secondary.lab_html()
 
     primary = publish(chart, name="fig-intro-flag-primary", title="t", caption="c.",
                       sources=sources_from(_rows(PRIMARY_URL)), data=df)
@@ -65,7 +65,7 @@ def test_caption_flags_a_figure_on_secondary_sources_only(tmp_figures: Path) -> 
 
     mixed = publish(chart, name="fig-intro-flag-mixed", title="t", caption="c.",
                     sources=sources_from(_rows(PRIMARY_URL, TRACKER_URL)), data=df)
-    assert f"Partly {SECONDARY_MARK}: 1 of 2 sources" in _caption(mixed)
+    assert f"Sources: partly {SECONDARY_MARK} (1 of 2;" in _caption(mixed)
     assert mixed.html().count(f"({PRIMARY_MARK})") == 1
 
 
@@ -76,7 +76,7 @@ def test_publish_fills_primary_of_a_hand_made_source(tmp_figures: Path) -> None:
     assert known.sources[0].primary is True and known.sourcing() == ""
     unknown = publish(chart, name="fig-intro-flag-unknown", title="t", caption="c.",
                       sources=[Source("P", "T", "https://example.org/not-in-providers")], data=df)
-    assert unknown.sources[0].primary is None and "Secondary only" in unknown.sourcing(), \
+    assert unknown.sources[0].primary is None and f"Sources: {SECONDARY_MARK}." in unknown.sourcing(), \
         "a source not known to be primary is flagged"
     stated = publish(chart, name="fig-intro-flag-stated", title="t", caption="c.",
                      sources=[Source("arXiv", "A paper", "https://arxiv.org/abs/0000.00000", primary=True)], data=df)

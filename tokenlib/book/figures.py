@@ -163,17 +163,17 @@ class Figure:
     def sourcing(self) -> str:
         """The caption's flag from the sources' ``primary``: empty when every source is the publisher's own page.
 
-        "Secondary only: ..." when none is (every number of the figure, its title's included, was read on
-        news, a tracker, a wiki or a repost); "Partly secondary only: ..." when some are.
+        "Sources: secondary only." when none is (every number of the figure, its title's included, was read
+        on news, a tracker, a wiki or a repost); "Sources: partly secondary only (k of n; ...)" when some are.
         """
         n = len(self.sources)
         k = sum(1 for s in self.sources if not s.primary)
         if k == 0:
             return ""
+        # short: it sits under every figure of a phone page near its byte budget (data appendix explains it)
         if k == n:
-            return f"{SECONDARY_MARK.capitalize()}: no source is the publisher's own page."
-        return (f"Partly {SECONDARY_MARK}: {k} of {n} sources are not the publisher's own page (the others are "
-                f"marked {PRIMARY_MARK}).")
+            return f"Sources: {SECONDARY_MARK}."
+        return f"Sources: partly {SECONDARY_MARK} ({k} of {n}; the others marked {PRIMARY_MARK})."
 
     def source_line(self, version: str = VERSION_PLACEHOLDER) -> str:
         """The credit line every download carries: "Source: <providers> · Chart: Token Capital <version> · <licence>"."""
