@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HTML := _build/html
-# Executed notebooks draw their figures as book HTML blocks (see tokenlib/figures.py).
+# Executed notebooks draw their figures as book HTML blocks (see tokenlib/book/figures.py).
 export TOKENBOOK_RENDER := html
 export PYTHONHASHSEED := 0
 # pip's own cache stays inside the build folder so a clean clone builds the same way anywhere.
@@ -52,7 +52,7 @@ env: $(STAMP)
 # The execution cache keys on a notebook's code cells only; a change to anything a chapter reads
 # (tokenlib/, every file in data/, _config.yml, _toc.yml, the lock) must re-run the chapters too, so the
 # cache is dropped when their fingerprint changes (tokenlib.book.inputs_fingerprint). Figure downloads
-# are written by the build from the executed outputs (tokenlib.sphinxext), never by a notebook run.
+# are written by the build from the executed outputs (tokenlib.book.sphinxext), never by a notebook run.
 book: env
 	@fp=$$($(BIN)/python -m tokenlib.book fingerprint); mkdir -p _build; \
 	if [ "$$(cat _build/.inputs 2>/dev/null)" != "$$fp" ]; then \
@@ -73,9 +73,9 @@ test-fast: env
 # JupyterLab opens the MyST chapters as notebooks (jupytext); figures draw with the book's own Vega
 # bundle, sent by the kernel (TOKENBOOK_RENDER unset: the book's HTML mode needs the site's scripts).
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
-$(LAB_SETTINGS): $(STAMP) tokenlib/lab.py
+$(LAB_SETTINGS): $(STAMP) tokenlib/book/lab.py
 	mkdir -p $(dir $@)
-	$(BIN)/python -m tokenlib.lab settings > $@
+	$(BIN)/python -m tokenlib.book.lab settings > $@
 
 lab: env $(LAB_SETTINGS)
 	env -u TOKENBOOK_RENDER $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. \
@@ -86,11 +86,11 @@ lab: env $(LAB_SETTINGS)
 # rebuilding the book; prints every finding that moved against findings.csv. Any NAME=value given on the
 # command line that the chapter's parameters cell defines is injected (values are Python literals).
 run: env
-	$(BIN)/python -m tokenlib.run $(MAKEOVERRIDES)
+	$(BIN)/python -m tokenlib.book.run $(MAKEOVERRIDES)
 
 # Rewrite the findings ledger from a fresh build; commit the diff with the change that moved them.
 findings: book
-	$(BIN)/python -m tokenlib.findings write
+	$(BIN)/python -m tokenlib.book.findings write
 
 serve:
 	@[ -f $(HTML)/index.html ] || { echo "no book built yet: run 'make book'"; exit 1; }
@@ -100,7 +100,7 @@ bench: env
 	$(BIN)/python benchmarks/bench_cost_grid.py
 
 calibrate: env
-	$(BIN)/python -m tokenlib.calibrate
+	$(BIN)/python -m tokenlib.model.calibrate
 
 clean:
 	rm -rf _build

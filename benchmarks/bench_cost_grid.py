@@ -14,7 +14,10 @@ import tracemalloc
 
 import numpy as np
 
-from tokenlib import cost, kernel, places, specs
+from tokenlib.model import cost
+from tokenlib.model import kernel
+from tokenlib.data import places
+from tokenlib.data import specs
 
 MODELS = np.array(["deepseek-v3", "deepseek-r1", "qwen3-235b-a22b", "llama-3.1-70b", "qwen2.5-72b", "llama-2-70b"])
 CHIPS = np.array(["h800", "h100-sxm", "h200", "h20", "a100-sxm", "a800", "ascend-910b", "ascend-910c",

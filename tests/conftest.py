@@ -95,7 +95,7 @@ def browser() -> Iterator[object]:
 BOOK_FIXTURES = {"site", "server", "browser"}
 #: nbval compares the outputs of ``# NBVAL_CHECK_OUTPUT`` cells; numbers in them may differ by this much
 #: (relative) between the book's execution and nbval's, e.g. in the 16th digit on another CPU's numpy
-#: SIMD path. Everything else in the output must be identical (tokenlib.findings.agree, unit "text").
+#: SIMD path. Everything else in the output must be identical (tokenlib.book.findings.agree, unit "text").
 NBVAL_REL_TOL = 1e-9
 #: Outputs that matched their reference only within NBVAL_REL_TOL (printed in the run's summary).
 NBVAL_TOLERATED: list[str] = []
@@ -105,7 +105,7 @@ def _tolerate_float_noise(test: list, ref: list) -> list:  # type: ignore[type-a
     """``test`` with each text output that agrees with its reference within NBVAL_REL_TOL made equal to it."""
     import copy
 
-    from tokenlib import findings
+    from tokenlib.book import findings
 
     assert findings.DEFAULT_REL_TOL == NBVAL_REL_TOL
     out = copy.deepcopy(test)

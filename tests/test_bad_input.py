@@ -17,7 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokenlib import cost, data, kernel, specs
+from tokenlib import data
+from tokenlib.model import cost
+from tokenlib.model import kernel
+from tokenlib.data import specs
 from tokenlib.errors import MissingSpecError
 
 ROOT = Path(__file__).resolve().parents[1]

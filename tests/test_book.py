@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import NBVAL_COLLECTED, ROOT, SITE
-from tokenlib import book, figures
+from tokenlib.book import toc as book
+from tokenlib.book import figures
 
 TAG = re.compile(r"<(?:script|link|img|iframe|source|video|audio)\b[^>]*>", re.I)
 REMOTE = re.compile(r"""(?:src|href)=["'](?:https?:)?//(?!127\.0\.0\.1)[^"']+["']""", re.I)

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tokenlib import calibrate, kernel
+from tokenlib.model import calibrate
+from tokenlib.model import kernel
 
 FIX = Path(__file__).parent / "fixtures"
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import tokenlib
-from tokenlib import capability as tc
+from tokenlib.analysis import capability as tc
 
 TOL = 1e-9
 

@@ -1,11 +1,12 @@
-"""TPP, performance density and the 3A090 classes (tokenlib.controls), with hand-computed cases."""
+"""TPP, performance density and the 3A090 classes (tokenlib.analysis.export_controls), with hand-computed cases."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokenlib import controls, specs
+from tokenlib.analysis import export_controls as controls
+from tokenlib.data import specs
 from tokenlib.data import load_sources
 
 
@@ -202,7 +203,7 @@ def test_spec_ranges_flags_conflicts_not_rounding():
 
 
 def test_cost_ratio_sensitivity_hand_checks():
-    from tokenlib import cost
+    from tokenlib.model import cost
 
     kw = dict(batch_per_chip=16, context=4096, precision="fp8", n_chips=32, electricity_cny_per_kwh=0.6)
     one = lambda chip, **x: cost.cost_per_mtok("deepseek-v3", chip, "decode", batch=16 * 32, context=4096,  # noqa: E731

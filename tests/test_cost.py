@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokenlib import cost, places
+from tokenlib.model import cost
+from tokenlib.data import places
 from tokenlib.errors import UnknownChoiceError
 
 FIX = Path(__file__).parent / "fixtures"
@@ -53,7 +54,7 @@ def test_cost_of_capital_and_node_power():
 
 def test_place_prices_follow_the_chip_and_the_place_pue():
     # in a subsidised western place a domestic chip pays the subsidised price, an Nvidia chip does not
-    from tokenlib import places as pl
+    from tokenlib.data import places as pl
     assert pl.electricity_cny_per_kwh("ulanqab", origin="domestic") < pl.electricity_cny_per_kwh("ulanqab")
     a = cost.chip_hour_cost("h100-sxm", place="ulanqab", cny_per_usd=7.0)
     b = cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=pl.electricity_cny_per_kwh("ulanqab"),
@@ -66,7 +67,7 @@ def test_place_prices_follow_the_chip_and_the_place_pue():
 
 
 def test_cost_per_mtok_identity():
-    from tokenlib import kernel
+    from tokenlib.model import kernel
     e = kernel.efficiencies()
     tps = kernel.throughput("deepseek-v3", "h100-sxm", "decode", efficiencies=e, **{k: v for k, v in BASE.items() if k != "cny_per_usd"})
     hour = cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX)

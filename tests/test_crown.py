@@ -1,4 +1,4 @@
-"""Tests for tokenlib.crown: the article's equation, its Monte Carlo and the in-browser mirror."""
+"""Tests for tokenlib.analysis.crown: the article's equation, its Monte Carlo and the in-browser mirror."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tokenlib
-from tokenlib import cost, crown, fleet
+from tokenlib.model import cost
+from tokenlib.analysis import crown
+from tokenlib.model import fleet
 
 CHIPS = {"nvidia": "h20", "domestic": "ascend-910c"}
 SERVING = {"deepseek-v3": crown.Serving("fp8", 32, 32, 12686, 144, 4989)}
@@ -133,7 +135,7 @@ def test_subsidy_never_raises_the_price_of_the_chips_it_names() -> None:
 def test_unsubsidised_western_price_is_the_fts_30_percent_below_the_east() -> None:
     # Error 3: "an H100 site would pay up to 0.80 yuan/kWh" contradicts the FT's "about 30 per cent cheaper";
     # and the H100 got the 0.40 reserved for domestic chips
-    from tokenlib import places
+    from tokenlib.data import places
     east = places.electricity_cny_per_kwh("beijing")
     for place in ("ulanqab", "hohhot"):
         nv = places.electricity_cny_per_kwh(place)  # default origin: a chip the subsidy does not name
@@ -154,7 +156,7 @@ def test_voucher_terms_rules() -> None:
 
 
 def test_chapters_3_and_4_read_the_voucher_rows_the_same_way() -> None:
-    from tokenlib import subsidy
+    from tokenlib.analysis import subsidies as subsidy
     p = _places()
     a = crown.voucher_terms(p)
     b = subsidy.inference_voucher_terms(p)
@@ -168,7 +170,7 @@ def test_chapters_3_and_4_read_the_voucher_rows_the_same_way() -> None:
 
 
 def test_kernel_error_per_chip() -> None:
-    from tokenlib import calibrate
+    from tokenlib.model import calibrate
     val = calibrate.validate()
     c = crown.kernel_error(val, "ascend-910c", unvalidated_sigma=0.45)
     assert c["validated"] and c["n_rows"] >= 3 and c["sigma"] == pytest.approx(crown.throughput_error_sigma(val))
@@ -295,3 +297,19 @@ def test_equation_table_shapes() -> None:
     # with no vouchers, cost rises with the place's electricity price
     nv = t[t["mix"] == "all-nvidia"].merge(el[el["origin"] == "nvidia"], on="place").sort_values("median")
     assert nv["output"].is_monotonic_increasing
+
+
+def test_tornado_marks_a_change_that_moves_nothing() -> None:
+    """A row whose assumption leaves the metric where it was still draws a mark (a dot at the base),
+    coloured "no change", instead of an empty row (Fig 5.4's utilisation-gap row drew nothing)."""
+    sens = pd.DataFrame({
+        "assumption": ["a", "a", "gap"], "label": ["low", "high", "10 points lower"], "metric": ["edge"] * 3,
+        "value": [0.05, 0.09, 0.07], "base": [0.07] * 3, "delta": [-0.02, 0.02, 0.0]})
+    spec = crown.tornado_chart(sens, "edge", title="edge, %").to_dict()
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
+    assert "point" in marks, marks
+    rows = spec["datasets"][next(iter(spec["datasets"]))] if "datasets" in spec else spec["layer"][0]["data"]["values"]
+    by_row = {r["row"]: r for r in rows if "row" in r}
+    assert by_row["gap: 10 points lower"]["direction"] == "no change"
+    assert by_row["a: low"]["direction"] == "lowers it" and by_row["a: high"]["direction"] == "raises it"
+    assert "no change" in spec["layer"][0]["encoding"]["color"]["scale"]["domain"]

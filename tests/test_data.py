@@ -105,7 +105,7 @@ def test_chip_coverage() -> None:
 
 
 def test_every_chip_price_says_what_it_buys() -> None:
-    # a card price and a per-chip share of a server price need different capex multipliers (tokenlib.cost)
+    # a card price and a per-chip share of a server price need different capex multipliers (tokenlib.model.cost)
     chips = tokenlib.load("chips")
     priced = chips[chips["price_usd"].notna()]
     assert priced["price_basis"].isin(["card", "system_share"]).all(), priced[["id", "price_basis"]]

@@ -15,8 +15,10 @@ import yaml
 from PIL import Image
 from pybtex.database import parse_string
 
-from tokenlib import book, charts, figures
-from tokenlib.figures import Source, publish
+from tokenlib.book import toc as book
+from tokenlib.book import charts
+from tokenlib.book import figures
+from tokenlib.book.figures import Source, publish
 
 from conftest import ROOT, SITE
 BUNDLE_SUFFIXES = (".svg", ".png", ".csv", ".vl.json", ".html")

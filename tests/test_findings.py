@@ -3,7 +3,7 @@
 The build (`make book`, which `make test` runs first) executes the chapters afresh whenever anything
 they read changed (tokenlib.book.inputs_fingerprint keys the execution cache). This test compares the
 findings of that execution with the committed ledger at each unit's relative tolerance
-(tokenlib.findings.REL_TOL: 1e-9 for measured quantities, counts and years exact, text with its
+(tokenlib.book.findings.REL_TOL: 1e-9 for measured quantities, counts and years exact, text with its
 numbers at 1e-9) and names every finding that moved, was added or vanished, with old and new values.
 """
 
@@ -16,7 +16,10 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
-from tokenlib import book, figures, findings, run
+from tokenlib.book import toc as book
+from tokenlib.book import figures
+from tokenlib.book import findings
+from tokenlib.book import run
 from tokenlib.errors import UnknownChoiceError
 
 

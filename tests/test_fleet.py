@@ -1,6 +1,6 @@
 import pytest
 
-from tokenlib.fleet import DAY6, cost_profit_margin, fleet_economics
+from tokenlib.model.fleet import DAY6, cost_profit_margin, fleet_economics
 
 
 def test_day6_reproduction():

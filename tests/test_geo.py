@@ -1,4 +1,4 @@
-"""tokenlib.geo: great-circle distance, fibre round-trip time, latency budgets (hand-computed + properties)."""
+"""tokenlib.analysis.geography: great-circle distance, fibre round-trip time, latency budgets (hand-computed + properties)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokenlib import geo
+from tokenlib.analysis import geography as geo
 from tokenlib.errors import UnknownChoiceError
 
 R = geo.EARTH_RADIUS_KM

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokenlib import kernel
+from tokenlib.model import kernel
 
 FIX = Path(__file__).parent / "fixtures"
 EFF = {"prefill": 0.9, "decode": 0.6, "network": 0.8}

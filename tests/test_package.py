@@ -31,7 +31,7 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr
     wheel = next(wheels.glob("tokenlib-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for needed in ("tokenlib/calibration.json", "tokenlib/_data/schema.yaml", "tokenlib/_data/chips.csv",
+    for needed in ("tokenlib/model/calibration.json", "tokenlib/_data/schema.yaml", "tokenlib/_data/chips.csv",
                    "tokenlib/_data/sources/chips.csv", "tokenlib/py.typed"):
         assert needed in names, f"the wheel lacks {needed}"
 

@@ -1,4 +1,4 @@
-"""tokenlib.prices: conversions, series, workload prices, margins and decline fits (hand-computed cases)."""
+"""tokenlib.analysis.prices: conversions, series, workload prices, margins and decline fits (hand-computed cases)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tokenlib
-from tokenlib import fleet
-from tokenlib import prices as tp
+from tokenlib.model import fleet
+from tokenlib.analysis import prices as tp
 
 
 def _prices(**over: object) -> pd.DataFrame:

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tokenlib import specs
+from tokenlib.data import specs
 from tokenlib.errors import UnknownChoiceError
 
 FIX = Path(__file__).parent / "fixtures"
@@ -62,7 +62,7 @@ def test_real_models_have_required_ids():
 def test_every_place_has_a_display_name() -> None:
     import yaml
 
-    from tokenlib import places
+    from tokenlib.data import places
     from tokenlib.data import schema_path
     from tokenlib.errors import UnknownChoiceError
 

@@ -1,4 +1,4 @@
-"""tokenlib.subsidy: compute vouchers as discounts, and the capex / hosting / power split of the kernel's cost."""
+"""tokenlib.analysis.subsidies: compute vouchers as discounts, and the capex / hosting / power split of the kernel's cost."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokenlib import cost, subsidy
+from tokenlib.model import cost
+from tokenlib.analysis import subsidies as subsidy
 
 FIX = Path(__file__).parent / "fixtures"
 

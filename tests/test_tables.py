@@ -1,4 +1,4 @@
-"""Reader's tables (tokenlib.tables) and the page-side helpers of the reader's view (figures, sphinxext)."""
+"""Reader's tables (tokenlib.book.tables) and the page-side helpers of the reader's view (figures, sphinxext)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import altair as alt
 import pandas as pd
 import pytest
 
-from tokenlib import figures, tables
-from tokenlib.sphinxext import strip_test_markers, used_icons
+from tokenlib.book import figures
+from tokenlib.book import tables
+from tokenlib.book.sphinxext import strip_test_markers, used_icons
 
 
 def test_format_number_by_magnitude_and_digits() -> None:
@@ -69,7 +70,7 @@ def test_used_icons_keeps_the_pages_icons_and_the_themes_own() -> None:
 
 
 def test_unused_icon_rules_are_stripped() -> None:
-    from tokenlib.sphinxext import strip_unused_icon_rules
+    from tokenlib.book.sphinxext import strip_unused_icon_rules
 
     css = ('.a{color:red}.fa-bars:before,.fa-navicon:before{content:"\\f0c9"}.fa-moon:before{content:"\\f186"}'
            '.fa-solid{font-weight:900}')

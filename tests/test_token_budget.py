@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 import tokenlib
-from tokenlib import cost, kernel
-from tokenlib import token_budget as tb
+from tokenlib.model import cost
+from tokenlib.model import kernel
+from tokenlib.analysis import token_budget as tb
 
 LAYOUT = tb.Layout("fp8", decode_chips=144, prefill_chips=32, prefill_batch=32, context=4989)
 DENSE = tb.Layout("fp8", decode_chips=8, prefill_chips=8, prefill_batch=8, context=4096)

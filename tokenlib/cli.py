@@ -16,7 +16,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from tokenlib import cost, kernel
+from tokenlib.model import cost
+from tokenlib.model import kernel
 
 
 class UsageError(ValueError):
@@ -58,7 +59,8 @@ def estimate(a: argparse.Namespace) -> dict[str, Any]:
                                   utilization=a.utilization, currency=a.currency, fx_month=a.fx_month, **kw)
     hour = cost.chip_hour_cost(a.chip, place=a.place, electricity_cny_per_kwh=a.electricity, currency=a.currency,
                                fx_month=a.fx_month)
-    from tokenlib import fx, specs
+    from tokenlib.data import fx
+    from tokenlib.data import specs
 
     rate, month = fx.cny_per_usd(a.fx_month)
     price = specs.chip(a.chip).price_usd

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import pytest
 
 from conftest import BUDGET_TABLE, ROOT, SITE
-from tokenlib import book
+from tokenlib.book import toc as book
 
 pytestmark = pytest.mark.browser
 

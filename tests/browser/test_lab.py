@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import pytest
 
 from conftest import ROOT
-from tokenlib import lab
+from tokenlib.book import lab
 
 pytestmark = pytest.mark.browser
 

@@ -24,7 +24,11 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from tokenlib import crown, data, datadoc, figures, safehtml, sphinxext
+from tokenlib import data, safehtml
+from tokenlib.analysis import crown
+from tokenlib.book import datadoc
+from tokenlib.book import figures
+from tokenlib.book import sphinxext
 
 pytestmark = pytest.mark.browser
 

@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 
 from conftest import SITE, _BookHandler
-from tokenlib import __version__, book, figures
+from tokenlib import __version__
+from tokenlib.book import toc as book
+from tokenlib.book import figures
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 import tokenlib
-from tokenlib import cost, crown
+from tokenlib.model import cost
+from tokenlib.analysis import crown
 
 pytestmark = pytest.mark.browser
 

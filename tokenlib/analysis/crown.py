@@ -22,7 +22,7 @@ The closed form, per chip ``c`` (``d`` domestic, ``n`` Nvidia)::
 
 with ``s`` the domestic share by chip count, ``T_c`` tokens/s per chip from the kernel and ``v_c,reg`` the
 voucher discount on the compute bill where the firm is registered. ``H_c`` is exactly
-:func:`tokenlib.cost.chip_hour_cost` (a test checks it); :func:`chip_hour_cost_closed` restates it as a
+:func:`tokenlib.model.cost.chip_hour_cost` (a test checks it); :func:`chip_hour_cost_closed` restates it as a
 pure function because the in-browser what-if (:func:`vega_cost_expr`) must mirror it term by term.
 
 The Monte Carlo (:func:`monte_carlo`) draws, independently where they are independent: each site's
@@ -46,9 +46,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tokenlib import cost as _cost
-from tokenlib import fx, kernel, places as _places, specs
-from tokenlib import subsidy
+from tokenlib.model import cost as _cost
+from tokenlib.data import fx
+from tokenlib.model import kernel
+from tokenlib.data import places as _places
+from tokenlib.data import specs
+from tokenlib.analysis import subsidies as subsidy
 from tokenlib.errors import check_choice, check_number
 
 FloatArray = npt.NDArray[np.float64]
@@ -70,7 +73,7 @@ def chip_hour_cost_closed(
 ) -> Any:
     """CNY per chip-hour: capex recovery + hosting (USD, converted) + power. Same as ``cost.chip_hour_cost``.
 
-    ``price_usd`` chip price (USD); ``power_w`` rated power per chip (W: :func:`tokenlib.cost.node_power_w`);
+    ``price_usd`` chip price (USD); ``power_w`` rated power per chip (W: :func:`tokenlib.model.cost.node_power_w`);
     ``electricity_cny_per_kwh`` (CNY/kWh); ``wacc`` cost of capital (0 = straight-line over ``life_years``).
     """
     p = check_number("price_usd", price_usd)
@@ -126,7 +129,7 @@ def voucher_discount(max_share: Any, take_up: Any, cap_cny: Any, annual_spend_cn
     """Effective discount on a firm's compute bill from a compute voucher (算力券).
 
     ``min(take_up x max_share x spend, cap) / spend``; ``cap_cny`` NaN = no cap stated. Shares in [0, 1].
-    The voucher arithmetic itself is :func:`tokenlib.subsidy.effective_discount`; take-up scales the share.
+    The voucher arithmetic itself is :func:`tokenlib.analysis.subsidies.effective_discount`; take-up scales the share.
     """
     m = check_number("max_share", max_share, upper=1.0)
     t = check_number("take_up", take_up, upper=1.0)
@@ -148,7 +151,7 @@ def blend(costs: Mapping[str, Any], weights: Mapping[str, float]) -> Any:
 def electricity_ranges(places_df: pd.DataFrame, *, proxies: Mapping[str, Sequence[str]] | None = None,
                        spread: float = 0.0, stale_before: int | None = None, stale_spread: float | None = None,
                        ) -> pd.DataFrame:
-    """Electricity range (CNY/kWh) per place and chip origin, by the rule of :mod:`tokenlib.places`.
+    """Electricity range (CNY/kWh) per place and chip origin, by the rule of :mod:`tokenlib.data.places`.
 
     Nvidia (any chip a subsidy does not name) pays the place's applicable unsubsidised rows; a domestic chip
     pays the same tariff, or, where a post-subsidy price is reserved for domestic chips, the lower of that
@@ -198,7 +201,7 @@ def electricity_ranges(places_df: pd.DataFrame, *, proxies: Mapping[str, Sequenc
 
 
 def voucher_terms(places_df: pd.DataFrame) -> pd.DataFrame:
-    """Compute-voucher terms per place and chip origin: :func:`tokenlib.subsidy.inference_voucher_terms`.
+    """Compute-voucher terms per place and chip origin: :func:`tokenlib.analysis.subsidies.inference_voucher_terms`.
 
     The one rule chapters 3 and 4 share (training vouchers, one-year early-stage top-ups, model vouchers and
     figures the policy text does not show are left out; an unsourced cap is the range of the published
@@ -219,7 +222,7 @@ def capacity_by_place(places_df: pd.DataFrame) -> pd.DataFrame:
 
 
 def throughput_error_sigma(validation: pd.DataFrame, role: str = "validation") -> float:
-    """Log-normal sigma of the kernel's throughput error, from :func:`tokenlib.calibrate.validate`.
+    """Log-normal sigma of the kernel's throughput error, from :func:`tokenlib.model.calibrate.validate`.
 
     sigma = median |ln(calibrated / measured)| over the rows of ``role`` / 0.6745, so that draws have the
     same median absolute log error as the held-out measurements.
@@ -287,7 +290,7 @@ def _tps(table: pd.DataFrame, model: str, origin: str, phase: str) -> float:
 
 def chip_power_w(chip: str, *, pue: float | None = None, load_factor: float | None = None,
                  power_basis: str | None = None) -> float:
-    """Facility watts per chip while serving: rated power (node, :func:`tokenlib.cost.node_power_w`) x load x PUE."""
+    """Facility watts per chip while serving: rated power (node, :func:`tokenlib.model.cost.node_power_w`) x load x PUE."""
     lf = float(_cost.ASSUMPTIONS["load_factor"]["value"]) if load_factor is None else load_factor
     p = float(_cost.ASSUMPTIONS["pue"]["value"]) if pue is None else pue
     return float(_cost.node_power_w(chip, power_basis=power_basis)) * lf * p
@@ -427,13 +430,13 @@ def monte_carlo(
 
     Independent draws: electricity per site ~ U(low, high) of ``electricity`` (Nvidia); a domestic chip pays
     the same draw, or ``min(U(sub_low, sub_high), that draw)`` where a subsidy names domestic chips; PUE per
-    site ~ U(``pue[site]``) (default :func:`tokenlib.places.pue_range`); utilisation per site ~
+    site ~ U(``pue[site]``) (default :func:`tokenlib.data.places.pue_range`); utilisation per site ~
     U(``utilization``, one range or a mapping site -> range); chip price per origin ~ U(price_usd[origin]);
     one throughput multiplier per chip ~ LogNormal(-ln bias, sigma) from ``kernel_errors[origin]`` (keys
     ``bias``, ``sigma``: :func:`kernel_error`), shared by its phases and models; per registration (the
     places of ``vouchers``): take-up ~ U(take_up), share ~ U(share_low, share_high), cap ~ U(cap_low,
     cap_high), capped per firm at ``annual_spend_cny``. ``weights`` (prefill, cached_input, decode) blend the
-    phases. ``hour_kwargs`` go to :func:`tokenlib.cost.chip_hour_cost` (wacc, life_years, power_basis...).
+    phases. ``hour_kwargs`` go to :func:`tokenlib.model.cost.chip_hour_cost` (wacc, life_years, power_basis...).
     Sites are the places of ``electricity`` with a price for every origin and a PUE.
     """
     if n < 1:
@@ -542,21 +545,26 @@ def tornado_chart(sens: pd.DataFrame, metric: str, *, title: str, scale: float =
 
     d = sens[sens["metric"] == metric].copy()
     d["value_s"], d["base_s"] = d["value"] * scale, d["base"] * scale
-    d["direction"] = np.where(d["value"] >= d["base"], "raises it", "lowers it")
+    # a change that leaves the metric where it was (e.g. a utilisation gap, for an edge taken at equal
+    # utilisation) still gets its row a visible mark, so the reader sees "no change", not a missing bar
+    still = np.isclose(d["value"], d["base"], rtol=1e-9, atol=1e-12)
+    d["direction"] = np.where(still, "no change", np.where(d["value"] > d["base"], "raises it", "lowers it"))
     d["row"] = d["assumption"] + ": " + d["label"]
     rank = d.assign(a=d["delta"].abs()).groupby("assumption")["a"].max().sort_values(ascending=False)
     d["_g"] = d["assumption"].map({a: i for i, a in enumerate(rank.index)})
     order = list(d.sort_values(["_g", "value"])["row"])
-    bars = alt.Chart(d.drop(columns="_g")).mark_bar(height=12).encode(
+    directions = ["lowers it", "raises it"] + (["no change"] if still.any() else [])
+    base = alt.Chart(d.drop(columns="_g")).encode(
         y=alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=240)),
-        x=alt.X("base_s:Q", title=title), x2="value_s:Q",
-        color=alt.Color("direction:N", title=None, scale=alt.Scale(domain=["lowers it", "raises it"],
-                                                                     range=["#D55E00", "#0072B2"]),
+        color=alt.Color("direction:N", title=None, scale=alt.Scale(domain=directions,
+                                                                     range=["#D55E00", "#0072B2", "#666666"]),
                         legend=alt.Legend(orient="bottom")),
         tooltip=["assumption", "label", alt.Tooltip("value_s:Q", format=".1f", title="value"),
                  alt.Tooltip("base_s:Q", format=".1f", title="base")])
+    bars = base.mark_bar(height=12).encode(x=alt.X("base_s:Q", title=title), x2="value_s:Q")
+    ends = base.mark_point(filled=True, size=40, opacity=1).encode(x="value_s:Q")
     rule = alt.Chart(pd.DataFrame({"x": [float(d["base_s"].iloc[0])]})).mark_rule(color="#000").encode(x="x:Q")
-    return alt.layer(bars, rule).properties(width=width, height=max(120, 20 * len(d)))
+    return alt.layer(bars, ends, rule).properties(width=width, height=max(120, 20 * len(d)))
 
 
 def rank_stability(cost_draws: FloatArray, places: Sequence[str], capacity: Mapping[str, float],
@@ -637,7 +645,7 @@ def equation_table(
     """The equation at point values: one row per place x mix x model, vouchers of the same place.
 
     Electricity = the median of the place's applicable rows (for each origin); PUE = the place's
-    (:func:`tokenlib.places.pue`); voucher share = midpoint of its range times ``take_up``, cap = midpoint
+    (:func:`tokenlib.data.places.pue`); voucher share = midpoint of its range times ``take_up``, cap = midpoint
     of its range. Columns: place, mix, model, domestic_share (chips), input / cached_input / output /
     blended cost (CNY/Mtok), tokens_per_mw (output tokens/s per MW at the place's PUE),
     domestic_token_share (of output tokens), power_share (share of the fleet's chip-hour cost that is
@@ -744,7 +752,7 @@ def short_host(url: str) -> str:
 
 def _chapter_label(docname: str) -> str:
     """``"chapters/04_crown"`` -> ``"Ch. 5"`` (its number in the toc); other pages keep their last path part."""
-    from tokenlib.book import chapter_numbers
+    from tokenlib.book.toc import chapter_numbers
 
     number = chapter_numbers().get(docname)
     return f"Ch. {number}" if number is not None else docname.rsplit("/", 1)[-1].replace("_", " ")

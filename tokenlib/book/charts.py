@@ -1,6 +1,6 @@
 """The book's chart style: one Altair theme, one colour-blind-safe palette, CJK-capable fonts.
 
-Charts are built in the chapters with plain Altair and the helpers here; :mod:`tokenlib.figures`
+Charts are built in the chapters with plain Altair and the helpers here; :mod:`tokenlib.book.figures`
 turns a finished chart into a numbered, cited, downloadable figure.
 """
 
@@ -56,7 +56,7 @@ def _tokenbook_theme() -> alt.theme.ThemeConfig:
 
 
 def enable() -> None:
-    """Make the book's theme the active Altair theme (importing tokenlib.charts already does)."""
+    """Make the book's theme the active Altair theme (importing tokenlib.book.charts already does)."""
     alt.theme.enable(THEME_NAME)
 
 

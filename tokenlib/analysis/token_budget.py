@@ -1,7 +1,7 @@
 """The national token budget: chips needed for a daily token volume, and tokens a chip supply could serve.
 
-Everything here calls only the public kernel and cost API (:func:`tokenlib.kernel.throughput`,
-:func:`tokenlib.cost.chip_hour_cost`, :func:`tokenlib.calibrate.validate`), so the numbers move when
+Everything here calls only the public kernel and cost API (:func:`tokenlib.model.kernel.throughput`,
+:func:`tokenlib.model.cost.chip_hour_cost`, :func:`tokenlib.model.calibrate.validate`), so the numbers move when
 the kernel's calibration or the cost assumptions change.
 
 Units and definitions:
@@ -12,15 +12,15 @@ Units and definitions:
 * **chip-seconds per token** (seconds of one chip, fully busy, per token of the mix):
   ``s = (1 - o)(1 - h) / P + (1 - o) h f / P + o / R`` where ``P`` is prefill (input) tokens/s per
   chip, ``R`` decode (output) tokens/s per chip at the stated per-user speed, and ``f`` the cost of a
-  cache-hit token relative to a computed one (as :mod:`tokenlib.cost` prices cached input).
+  cache-hit token relative to a computed one (as :mod:`tokenlib.model.cost` prices cached input).
 * **capacity** of one chip: ``86,400 / s`` tokens per day when busy all day. A fleet at
   *utilisation* ``u`` (share of its chip-time spent serving at that rate) serves ``u`` times that.
 * **required chips** for ``D``: ``D s / (86,400 u)``; **implied utilisation** of a supply of ``N``
   chips: ``D s / (86,400 N)`` (above 1: the supply cannot serve ``D`` at the stated speeds).
-* **power**: chips x TDP x load factor x PUE (W, as :func:`tokenlib.cost.chip_hour_cost` counts it);
+* **power**: chips x TDP x load factor x PUE (W, as :func:`tokenlib.model.cost.chip_hour_cost` counts it);
   MW = W / 1e6; TWh/yr = MW x 8,760 / 1e6.
 * The kernel's own error: predicted / measured tokens/s ratios of every published deployment
-  (:func:`tokenlib.calibrate.validate`), resampled per draw and phase; true = predicted / ratio.
+  (:func:`tokenlib.model.calibrate.validate`), resampled per draw and phase; true = predicted / ratio.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tokenlib import cost, kernel
+from tokenlib.model import cost
+from tokenlib.model import kernel
 from tokenlib.errors import check_choice, check_number
 
 FloatArray = npt.NDArray[np.float64]
@@ -104,7 +105,7 @@ def speed_curve(model: str, chip: str, layout: Layout, batches: Sequence[float] 
 
 
 def error_ratios(validation: pd.DataFrame) -> dict[str, FloatArray]:
-    """Calibrated / measured tokens/s ratios by phase from :func:`tokenlib.calibrate.validate` output."""
+    """Calibrated / measured tokens/s ratios by phase from :func:`tokenlib.model.calibrate.validate` output."""
     need = {"phase", "ratio"}
     if not need <= set(validation.columns):
         raise ValueError(f"validation table needs columns {sorted(need)}, got {sorted(validation.columns)}")
@@ -220,7 +221,7 @@ def twh_per_year(mw: Any) -> FloatArray:
 
 
 def daily_cost_cny(chips: Any, chip: str, **cost_kw: Any) -> FloatArray:
-    """Yuan a day for ``chips`` chips of kind ``chip`` at :func:`tokenlib.cost.chip_hour_cost` (CNY/h x 24)."""
+    """Yuan a day for ``chips`` chips of kind ``chip`` at :func:`tokenlib.model.cost.chip_hour_cost` (CNY/h x 24)."""
     hour = float(cost.chip_hour_cost(chip, currency="CNY", **cost_kw))
     result: FloatArray = np.asarray(chips, dtype=float) * 24.0 * hour
     return result

@@ -33,7 +33,8 @@ from docutils import nodes
 from docutils.parsers.rst import Directive
 from sphinx.application import Sphinx
 
-from tokenlib import __version__, figures, safehtml
+from tokenlib import __version__, safehtml
+from tokenlib.book import figures
 
 STATIC_DIR = Path(__file__).parent / "static"
 #: Theme templates the book overrides (``theme-switcher.html``: empty, the book has one colour mode)
@@ -355,8 +356,8 @@ def _on_env_updated(app: Sphinx, env: Any) -> list[str]:
     page from the execution cache and its downloads cannot disagree, and an interactive run in
     JupyterLab (which writes nothing) cannot change them.
     """
-    from tokenlib.book import toc_docnames
-    from tokenlib.findings import figure_payloads
+    from tokenlib.book.toc import toc_docnames
+    from tokenlib.book.findings import figure_payloads
 
     if app.builder.format != "html":
         return []
@@ -492,7 +493,7 @@ class FindingsChanges(Directive):  # type: ignore[misc]
 
 
 def _changes_html(srcdir: Path) -> str:
-    from tokenlib.findings import history
+    from tokenlib.book.findings import history
 
     revisions = history(srcdir)
     if not revisions:

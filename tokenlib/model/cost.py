@@ -12,7 +12,7 @@ chip's TDP alone, as the book did before). **Owned or rented, once for the whole
 at an all-in rate (DeepSeek's stated $2/GPU-hour); ``cost_basis="rental"`` rents every chip.
 :func:`costing_basis` says which applies, so a figure can label it. With ``place`` given, the
 electricity price is the one that place charges the chip (domestic chips get a domestic-chip subsidy
-where one exists, :mod:`tokenlib.places`) and the PUE is the place's (:func:`tokenlib.places.pue`). Then
+where one exists, :mod:`tokenlib.data.places`) and the PUE is the place's (:func:`tokenlib.data.places.pue`). Then
 ``cost per Mtok = chip-hour cost / (tokens/s per chip x 3600 x utilisation) x 1e6``.
 ``phase="cached_input"`` prices cache-hit input tokens as a fixed fraction of prefill cost.
 
@@ -27,7 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from tokenlib import fx, kernel, places, specs
+from tokenlib.data import fx
+from tokenlib.model import kernel
+from tokenlib.data import places
+from tokenlib.data import specs
 from tokenlib.errors import (MissingSpecError, check_at_least, check_choice, check_flag, check_fraction, check_number,
                              check_shapes)
 
@@ -82,7 +85,7 @@ ASSUMPTIONS: dict[str, dict[str, Any]] = {
                 "node price already includes the InfiniBand cards). Storage is not included (not sourced).",
         "source": "https://docs.google.com/spreadsheets/d/1Ft3RbeZ-w43kYSiLfYc1vxO41mK5lmJpcPC9GOYHAWc/edit?usp=sharing"},
     "pue": {"value": 1.3, "kind": "assumption",
-            "note": "Data-centre power usage effectiveness when no place is given (with a place: tokenlib.places.pue)."},
+            "note": "Data-centre power usage effectiveness when no place is given (with a place: tokenlib.data.places.pue)."},
     "load_factor": {"value": 0.7, "kind": "assumption",
                     "note": "Average power draw as a share of the rated power (node or TDP, see power_basis) while serving."},
     "hosting_usd_per_chip_hour": {"value": 0.10, "kind": "assumption",
@@ -184,7 +187,7 @@ def _electricity(place: Any, electricity_cny_per_kwh: Any, root: Path | str | No
 
 
 def _place_pue(place: Any, root: Path | str | None) -> FloatArray:
-    """The place's PUE (:func:`tokenlib.places.pue`); the default ``pue`` where its region has no PUE rows."""
+    """The place's PUE (:func:`tokenlib.data.places.pue`); the default ``pue`` where its region has no PUE rows."""
     def one(pl: str) -> float:
         try:
             return places.pue(str(pl), root)
@@ -278,7 +281,7 @@ def cost_per_mtok(
 
     All arguments broadcast (model, chip and place may be arrays of ids). Scalars in give a float.
     Defaults for every assumption: :data:`ASSUMPTIONS`. Batches that do not fit raise
-    (or give NaN with ``on_oom="nan"``), as in :func:`tokenlib.kernel.throughput`.
+    (or give NaN with ``on_oom="nan"``), as in :func:`tokenlib.model.kernel.throughput`.
     """
     check_choice("phase", phase, PHASES)
     util = check_fraction("utilization", _a("utilization") if utilization is None else utilization)

@@ -22,8 +22,8 @@ exact). Text findings agree when their words are equal and every number in them 
 
 Command line::
 
-    python -m tokenlib.findings write      # rewrite findings.csv from the last build (make findings)
-    python -m tokenlib.findings check      # compare the last build with findings.csv; exit 1 if moved
+    python -m tokenlib.book.findings write      # rewrite findings.csv from the last build (make findings)
+    python -m tokenlib.book.findings check      # compare the last build with findings.csv; exit 1 if moved
 """
 
 from __future__ import annotations
@@ -188,14 +188,14 @@ def agree(old: str, new: str, unit: str) -> bool:
 
 
 def executed_dir(root: Path | None = None) -> Path:
-    from tokenlib.book import EXECUTED_DIR
+    from tokenlib.book.toc import EXECUTED_DIR
 
     return (root or repo_root()) / EXECUTED_DIR
 
 
 def figure_payloads(notebook: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every figure payload (:data:`tokenlib.figures.PAYLOAD_KEY`) in an executed notebook, in order."""
-    from tokenlib.figures import PAYLOAD_KEY
+    """Every figure payload (:data:`tokenlib.book.figures.PAYLOAD_KEY`) in an executed notebook, in order."""
+    from tokenlib.book.figures import PAYLOAD_KEY
 
     out = []
     for cell in notebook.get("cells", []):
@@ -231,7 +231,7 @@ def findings_from_figures(chapter: str, payloads: Iterable[dict[str, Any]]) -> l
 
 def collect(root: Path | None = None, known: dict[str, str] | None = None) -> list[Finding]:
     """Every finding of the last book build, page by page in ``_toc.yml`` order."""
-    from tokenlib.book import toc_docnames
+    from tokenlib.book.toc import toc_docnames
 
     base = root or repo_root()
     exe = executed_dir(base)
@@ -346,7 +346,7 @@ def _show(base: Path, spec: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tokenlib.findings", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tokenlib.book.findings", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("write", help="rewrite findings.csv from the last build and print what moved")
     sub.add_parser("check", help="compare the last build with findings.csv; exit 1 when a finding moved")

@@ -22,7 +22,7 @@ Providers are credited from ``data/providers.csv`` (:func:`sources_from`), never
 Executing a chapter writes no file. The bundle ``<name>.{svg,png,csv,vl.json,html,json}`` (PNG at 2x
 with CJK fonts; CSV with a header naming the sources; standalone HTML with Vega inlined; JSON =
 registry entry) is written by :func:`write_bundle`, which the book's Sphinx extension
-(:mod:`tokenlib.sphinxext`) calls at build time on each figure payload found in the executed notebooks
+(:mod:`tokenlib.book.sphinxext`) calls at build time on each figure payload found in the executed notebooks
 under ``_build/jupyter_execute``; it writes them to ``_build/figures`` and copies them into the site.
 So a page served from the execution cache and its downloads always agree, and an interactive run in
 JupyterLab changes neither the repository nor the published site.
@@ -45,7 +45,8 @@ import pandas as pd
 import vl_convert as vlc
 import yaml
 
-from tokenlib import charts, safehtml
+from tokenlib import safehtml
+from tokenlib.book import charts
 from tokenlib.data import repo_root
 
 NAME_PATTERN = re.compile(r"^fig-(intro|\d{2}|[a-z]+)-[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -338,7 +339,7 @@ class Figure:
   setTimeout(function () {{
     if (!el.getAttribute("data-drawn")) {{
       el.textContent = "The chart library is not loaded in this browser tab (it is sent with the first figure a " +
-        "kernel shows): run tokenlib.figures.lab_reset() and re-run this cell, or restart the kernel and run all.";
+        "kernel shows): run tokenlib.book.figures.lab_reset() and re-run this cell, or restart the kernel and run all.";
     }}
   }}, 10000);
 }})();</script>"""
@@ -533,7 +534,7 @@ def page_for(name: str) -> str:
 
 
 def _toc_docnames() -> list[str]:
-    from tokenlib.book import toc_docnames
+    from tokenlib.book.toc import toc_docnames
 
     return toc_docnames()
 
@@ -550,7 +551,7 @@ def _number_for(name: str, page: str) -> str:
     if name in _numbers:
         return _numbers[name]
     chapter = NAME_PATTERN.match(name).group(1)  # type: ignore[union-attr]
-    from tokenlib.book import chapter_numbers
+    from tokenlib.book.toc import chapter_numbers
 
     shown = chapter_numbers().get(page)
     label = "0" if chapter == "intro" else str(shown) if shown is not None else chapter
@@ -598,11 +599,19 @@ def svg_size(svg: str) -> tuple[float, float]:
 CREDIT_FONT_SIZE = 11
 
 
+#: Phrases a credit line never breaks inside (a licence name split as "CC BY" / "4.0" reads as two things).
+UNBREAKABLE = (LICENCE,)
+_GLUE = "\u2060"  # joins the words of an unbreakable phrase while wrapping; never left in the output
+
+
 def _wrap(text: str, width_px: float, font_size: float) -> list[str]:
-    """Greedy word wrap by estimated text width (CJK glyphs one em, others about 0.58 em)."""
+    """Greedy word wrap by estimated text width (CJK glyphs one em, others about 0.58 em), never inside
+    one of :data:`UNBREAKABLE`."""
     def px(t: str) -> float:
         return sum(font_size if ord(c) > 0x2E80 else 0.58 * font_size for c in t)
 
+    for phrase in UNBREAKABLE:
+        text = text.replace(phrase, phrase.replace(" ", _GLUE))
     lines: list[str] = []
     current = ""
     for word in text.split(" "):
@@ -612,7 +621,7 @@ def _wrap(text: str, width_px: float, font_size: float) -> list[str]:
             current = word
         else:
             current = candidate
-    return [*lines, current] if current else lines
+    return [line.replace(_GLUE, " ") for line in ([*lines, current] if current else lines)]
 
 
 def with_credit_lines(svg: str, lines: list[str], font_size: float = CREDIT_FONT_SIZE) -> str:

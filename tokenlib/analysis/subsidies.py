@@ -9,7 +9,7 @@ Two levers a city pulls, and the part of the cost each one touches:
   compute (the rest being, say, own staff), the discount on cost per Mtok is scaled by it;
 * a **power subsidy** cuts the electricity price, so it acts only on the power component of the
   chip-hour cost. :func:`cost_components` splits the kernel's chip-hour cost
-  (:func:`tokenlib.cost.chip_hour_cost`) into capex, hosting and power by evaluating it with parts
+  (:func:`tokenlib.model.cost.chip_hour_cost`) into capex, hosting and power by evaluating it with parts
   switched off, so the split always matches the kernel's own formula and assumptions.
 
 Caps and budgets that a programme does not publish are passed as ``None`` (or NaN in arrays) and mean
@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tokenlib import cost
+from tokenlib.model import cost
 from tokenlib.errors import check_number
 
 FloatArray = npt.NDArray[np.float64]
@@ -198,7 +198,7 @@ def cost_components(
 ) -> dict[str, Any]:
     """Split the kernel's chip-hour cost into ``capex``, ``hosting`` and ``power`` (currency per chip-hour).
 
-    Evaluates :func:`tokenlib.cost.chip_hour_cost` three times: as given; with electricity at zero; with
+    Evaluates :func:`tokenlib.model.cost.chip_hour_cost` three times: as given; with electricity at zero; with
     electricity and hosting at zero. So ``capex + hosting + power == total`` exactly as the kernel
     computes it. For a chip with no published price the kernel uses an all-in rental rate: then
     ``capex`` holds the rental and ``power`` and ``hosting`` are zero (``rental`` is True).
@@ -227,7 +227,7 @@ def cost_components_per_mtok(
 ) -> dict[str, Any]:
     """:func:`cost_components` scaled to cost per million tokens (currency per Mtok), via the kernel.
 
-    ``total`` equals :func:`tokenlib.cost.cost_per_mtok` for the same arguments; each component is its
+    ``total`` equals :func:`tokenlib.model.cost.cost_per_mtok` for the same arguments; each component is its
     chip-hour share of it.
     """
     per_mtok = np.asarray(cost.cost_per_mtok(model, chip, phase, batch=batch, context=context, precision=precision,

@@ -35,6 +35,33 @@ import yaml
 
 from tokenlib.errors import UnknownChoiceError
 
+__all__ = [
+    "PROVENANCE_COLUMNS",
+    "SOURCE_KEY_COLUMNS",
+    "repo_root",
+    "DATA_ENV",
+    "default_data_dir",
+    "Column",
+    "TableSpec",
+    "DataValidationError",
+    "schema_path",
+    "data_stamp",
+    "table_names",
+    "table_spec",
+    "sources_spec",
+    "number_shown",
+    "validate_file",
+    "load",
+    "load_sources",
+    "PROVIDERS_FILE",
+    "providers_spec",
+    "is_host_name",
+    "used_source_urls",
+    "load_providers",
+    "check_all",
+    "main",
+]
+
 PROVENANCE_COLUMNS = ("source_url", "source_title", "quote", "accessed", "kind", "method", "notes")
 SOURCE_KEY_COLUMNS = ("item_id", "field", "value")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
@@ -78,7 +105,7 @@ def default_data_dir() -> Path:
     try:
         return repo_root() / "data"
     except FileNotFoundError:
-        installed = Path(__file__).resolve().parent / "_data"
+        installed = Path(__file__).resolve().parents[1] / "_data"
         if (installed / "schema.yaml").exists():
             return installed
         raise FileNotFoundError(
@@ -158,7 +185,7 @@ def _file_stamp(path: Path) -> tuple[int, int]:
 def data_stamp(root: Path | str | None = None) -> tuple[tuple[str, int, int], ...]:
     """A key that changes whenever any file of a data folder changes (its CSVs, ``sources/``, schema).
 
-    Every cache built from the data (tables here, chip and model arrays in :mod:`tokenlib.specs`) is keyed
+    Every cache built from the data (tables here, chip and model arrays in :mod:`tokenlib.data.specs`) is keyed
     on it, so an edited file is seen by the next call in the same process.
     """
     root_path = Path(root) if root is not None else default_data_dir()

@@ -3,14 +3,14 @@
 ::
 
     make run CHAPTER=03 UTILIZATION=0.5
-    .venv/bin/python -m tokenlib.run CHAPTER=03 UTILIZATION=0.5 BATCH=32
+    .venv/bin/python -m tokenlib.book.run CHAPTER=03 UTILIZATION=0.5 BATCH=32
 
 ``CHAPTER`` is the number (``03``) or the file stem (``03_city_rivalry``) of a chapter in ``_toc.yml``.
 Every other ``NAME=value`` must be a name the chapter's ``parameters`` cell assigns; the value is a
 Python literal (``0.5``, ``None``, ``"hohhot"``, ``[1, 2]``), else taken as a string. As papermill does,
 the values go into a cell tagged ``injected-parameters`` right after the parameters cell; the chapter
 runs top to bottom in a fresh kernel with ``TOKENBOOK_RENDER=html`` (as the book executes it), and its
-findings (:mod:`tokenlib.findings`) are compared with ``findings.csv``. Nothing in the repository or in
+findings (:mod:`tokenlib.book.findings`) are compared with ``findings.csv``. Nothing in the repository or in
 the built book changes: the executed notebook is written to ``_build/runs/<chapter>.ipynb``.
 """
 
@@ -36,7 +36,7 @@ _ASSIGN = re.compile(r"^([A-Z][A-Z0-9_]*)\s*(?::[^=]*)?=(?!=)", re.M)
 
 def chapters(root: Path | None = None) -> dict[str, Path]:
     """The chapters ``_toc.yml`` lists, by file stem."""
-    from tokenlib.book import toc_notebooks
+    from tokenlib.book.toc import toc_notebooks
 
     return {p.stem: p for p in toc_notebooks(root) if p.parent.name == "chapters"}
 
@@ -122,7 +122,7 @@ def execute(path: Path, values: dict[str, Any], root: Path | None = None) -> tup
 def run_findings(nb: Any, doc: str, known: dict[str, str]) -> list[Any]:
     from myst_nb.ext.glue import extract_glue_data_cell
 
-    from tokenlib.findings import figure_payloads, findings_from_figures, findings_from_glue
+    from tokenlib.book.findings import figure_payloads, findings_from_figures, findings_from_glue
 
     glue: dict[str, Any] = {}
     for cell in copy.deepcopy(nb).cells:
@@ -133,7 +133,7 @@ def run_findings(nb: Any, doc: str, known: dict[str, str]) -> list[Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from tokenlib import findings as fl
+    from tokenlib.book import findings as fl
 
     base = repo_root()
     key, values = parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     changes = fl.compare(ledger, new)
     print(f"executed notebook: {target.relative_to(base)}")
     if not changes:
-        print(f"no finding of {doc} moved ({len(new)} findings, tolerance: tokenlib.findings)")
+        print(f"no finding of {doc} moved ({len(new)} findings, tolerance: tokenlib.book.findings)")
     else:
         print(f"{len(changes)} findings of {doc} differ from findings.csv (old -> new):")
         for c in changes:

@@ -14,8 +14,8 @@ come from a news summary of the rule; the lower bounds of 3A090.b were read only
 bill that reuses them (the 3A090.b rule text itself was not read: ``status="corroborated"``). The
 chapter says so beside every use.
 
-The second half of the module holds small helpers over the cost kernel (:mod:`tokenlib.kernel`,
-:mod:`tokenlib.cost`): how many chips of one kind match another, and the split of a cost per
+The second half of the module holds small helpers over the cost kernel (:mod:`tokenlib.model.kernel`,
+:mod:`tokenlib.model.cost`): how many chips of one kind match another, and the split of a cost per
 million tokens into capex, power and hosting. They call the kernel and never re-derive its formulas.
 The last helper, :func:`point_labels`, names the points of chapter 2's log-log chip scatters.
 """
@@ -32,8 +32,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tokenlib import subsidy
-from tokenlib import cost, kernel, specs
+from tokenlib.analysis import subsidies as subsidy
+from tokenlib.model import cost
+from tokenlib.model import kernel
+from tokenlib.data import specs
 from tokenlib.data import load_sources
 from tokenlib.errors import check_choice, check_number
 
@@ -389,9 +391,9 @@ def cost_breakdown(
     electricity_cny_per_kwh: Any, utilization: Any = None, capex_usd: Any = None, currency: str = "CNY",
     root: Path | str | None = None,
 ) -> dict[str, Any]:
-    """Split :func:`tokenlib.cost.cost_per_mtok` into capex, power and hosting (currency per Mtok).
+    """Split :func:`tokenlib.model.cost.cost_per_mtok` into capex, power and hosting (currency per Mtok).
 
-    The split itself is :func:`tokenlib.subsidy.cost_components_per_mtok` (each part is the kernel's
+    The split itself is :func:`tokenlib.analysis.subsidies.cost_components_per_mtok` (each part is the kernel's
     cost with the other inputs switched off); batches that do not fit give NaN. Chips without a price
     are costed by the kernel at its all-in rental rate: their whole cost is reported as ``rental`` and
     the other parts are 0. Returns arrays (or floats) under keys ``total``, ``capex``, ``power``,
@@ -440,7 +442,7 @@ def cost_ratio_sensitivity(
     """One-at-a-time sensitivity of ``cost(chip) / cost(reference)`` per million tokens (the kernel's cost).
 
     ``swings`` maps an assumption's name to its settings, each ``(label, changes)``; ``changes`` may hold
-    ``"chip"``, ``"reference"`` or ``"both"`` (keyword arguments of :func:`tokenlib.cost.cost_per_mtok` for
+    ``"chip"``, ``"reference"`` or ``"both"`` (keyword arguments of :func:`tokenlib.model.cost.cost_per_mtok` for
     that side, e.g. ``{"capex_usd": 20000}``) and ``"chip_throughput_factor"`` (the chip's tokens/s times this
     factor, e.g. the kernel's error band). A ratio above 1 means ``reference`` is cheaper per token.
 

@@ -11,7 +11,7 @@ Units: prices are currency per million tokens (``per_mtok``); ``per_ktok`` rows 
 Two margin definitions are kept apart on purpose:
 
 * gross margin ``(price - cost) / price`` (:func:`implied_gross_margin`), what most companies report;
-* cost-profit margin ``(revenue - cost) / cost`` (:func:`tokenlib.fleet.cost_profit_margin`), the
+* cost-profit margin ``(revenue - cost) / cost`` (:func:`tokenlib.model.fleet.cost_profit_margin`), the
   markup DeepSeek's Day-6 post calls "cost profit margin" (545 %). :func:`markup_to_gross_margin`
   converts one into the other.
 """

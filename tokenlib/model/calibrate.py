@@ -1,6 +1,6 @@
 """Fit the kernel's named efficiencies and decode latency once, globally, and check them on held-out measurements.
 
-The calibrated layer (see :mod:`tokenlib.kernel`) predicts, per chip and per engine step,
+The calibrated layer (see :mod:`tokenlib.model.kernel`) predicts, per chip and per engine step,
 ``time = L * tau + (t_compute + t_memory) / eff[phase] + t_network / eff["network"]`` (``L * tau``
 in decode only: ``tau`` = ``decode_layer_latency_s``). Per token that is linear in
 ``x = (1/eff_prefill, 1/eff_decode, 1/eff_network, tau)``, so the fit is an exact bounded
@@ -10,8 +10,8 @@ keeps calibrated <= ideal) and ``tau >= 0``; it is solved exactly by enumerating
 active. A parameter no calibration row can identify stays at its bound (efficiency 1, tau 0). Rows
 with ``role == "validation"`` are never used to fit; :func:`validate` reports the error on both.
 
-Run ``python -m tokenlib.calibrate`` to refit and rewrite ``tokenlib/calibration.json`` (runtime
-never fits). ``python -m tokenlib.calibrate --check`` exits non-zero if the committed file is stale.
+Run ``python -m tokenlib.model.calibrate`` to refit and rewrite ``tokenlib/model/calibration.json`` (runtime
+never fits). ``python -m tokenlib.model.calibrate --check`` exits non-zero if the committed file is stale.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from tokenlib import kernel
+from tokenlib.model import kernel
 from tokenlib.data import load
 from tokenlib.errors import check_choice
 
@@ -121,9 +121,9 @@ def validate(root: Path | str | None = None, efficiencies: Mapping[str, float] |
              kv_reads: str | None = None) -> pd.DataFrame:
     """One row per measured deployment: measured, ideal and calibrated tokens/s per chip, signed % errors.
 
-    ``kv_reads`` (one of :data:`tokenlib.kernel.KV_READS`) overrides every row's ``kv_reads``, to show
+    ``kv_reads`` (one of :data:`tokenlib.model.kernel.KV_READS`) overrides every row's ``kv_reads``, to show
     what that term does. Rows with ``metric == "static_batch_end_to_end"`` are predicted with
-    :func:`tokenlib.kernel.static_batch_throughput` (output tokens over the whole run, prefill included).
+    :func:`tokenlib.model.kernel.static_batch_throughput` (output tokens over the whole run, prefill included).
 
     Columns: id, system, model_id, chip_id, phase, precision, n_chips, batch, context, role, metric, measured,
     ideal, calibrated, ideal_error_pct, calibrated_error_pct (100 x (predicted - measured) / measured),
@@ -193,8 +193,8 @@ def build(root: Path | str | None = None) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tokenlib.calibrate [--check] [--root DIR]``."""
-    p = argparse.ArgumentParser(prog="python -m tokenlib.calibrate", description=__doc__.splitlines()[0])
+    """``python -m tokenlib.model.calibrate [--check] [--root DIR]``."""
+    p = argparse.ArgumentParser(prog="python -m tokenlib.model.calibrate", description=__doc__.splitlines()[0])
     p.add_argument("--check", action="store_true", help="fail if calibration.json differs from a fresh fit")
     p.add_argument("--root", default=None, help="data folder (default: the book's data/)")
     p.add_argument("--out", default=str(kernel.CALIBRATION_FILE))
@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         current = Path(a.out).read_text(encoding="utf-8") if Path(a.out).exists() else ""
         cur = json.loads(current or "{}")
         if cur.get("efficiencies") != content["efficiencies"] or cur.get("overheads") != content["overheads"]:
-            print(f"error: {a.out} is stale; run python -m tokenlib.calibrate", file=sys.stderr)
+            print(f"error: {a.out} is stale; run python -m tokenlib.model.calibrate", file=sys.stderr)
             return 1
         print("calibration.json is up to date")
         return 0

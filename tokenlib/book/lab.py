@@ -1,6 +1,6 @@
 """JupyterLab settings for ``make lab`` and its browser test.
 
-``python -m tokenlib.lab settings`` prints the ``overrides.json`` that makes JupyterLab open the
+``python -m tokenlib.book.lab settings`` prints the ``overrides.json`` that makes JupyterLab open the
 MyST Markdown chapters as notebooks (jupytext's "Jupytext Notebook" viewer, from the lock) instead of
 as text. ``make lab`` writes it into the virtual environment (``.venv/share/jupyter/lab/settings``), so
 neither the repository nor the user's own JupyterLab settings change.
@@ -35,7 +35,7 @@ def overrides() -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args != ["settings"]:
-        print("usage: python -m tokenlib.lab settings", file=sys.stderr)
+        print("usage: python -m tokenlib.book.lab settings", file=sys.stderr)
         return 2
     print(json.dumps(overrides(), indent=1))
     return 0

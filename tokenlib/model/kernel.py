@@ -10,7 +10,7 @@ Two layers, always labelled:
   all-reduce). It is what the hardware allows.
 * **calibrated** (``calibrated=True``): the same terms, *serialised* and divided by named
   phase-specific efficiencies, plus a fixed per-layer latency in decode, all fitted once, globally,
-  on published measurements (:mod:`tokenlib.calibrate`, stored in ``tokenlib/calibration.json``):
+  on published measurements (:mod:`tokenlib.model.calibrate`, stored in ``tokenlib/model/calibration.json``):
   ``t = L * tau_decode [decode only] + (t_compute + t_memory) / eff[phase] + t_network / eff["network"]``.
   ``tau_decode`` (``decode_layer_latency_s``) is the time each of the ``L`` layers costs per decode
   step whatever the batch: kernel launches, synchronisation and the latency (not bandwidth) of the
@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tokenlib import specs
+from tokenlib.data import specs
 from tokenlib.errors import MissingSpecError, check_choice, check_count, check_flag, check_fraction, check_number, check_shapes
 
 FloatArray = npt.NDArray[np.float64]
@@ -428,7 +428,7 @@ def _calibration(path: str) -> dict[str, Any]:
 def _calibration_cached(path: str, _stamp: tuple[int, int]) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"{p} is missing: run `python -m tokenlib.calibrate` to fit the efficiencies")
+        raise FileNotFoundError(f"{p} is missing: run `python -m tokenlib.model.calibrate` to fit the efficiencies")
     loaded: dict[str, Any] = json.loads(p.read_text(encoding="utf-8"))
     return loaded
 

@@ -8,9 +8,9 @@ when some snapshot shows it scoring at least as high as the anchor, or at least 
 already known to clear the anchor (an ordinal chain through models two snapshots share; never a
 score carried from one snapshot to another).
 
-Prices are the chapter's workload prices: :func:`tokenlib.prices.normalise` converts each list price
+Prices are the chapter's workload prices: :func:`tokenlib.analysis.prices.normalise` converts each list price
 to CNY and USD per million tokens at the rate of its own month (``data/fx.csv``), and
-:func:`tokenlib.prices.blended_price` blends input, cache-hit input and output at a workload mix.
+:func:`tokenlib.analysis.prices.blended_price` blends input, cache-hit input and output at a workload mix.
 
 Units: prices in currency per million tokens (all tokens of the mix); scores in board points (Elo
 for ``lmarena_text``, index points 0-100 for ``aa_intelligence_index``); fall factors per year
@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tokenlib import prices as tp
+from tokenlib.analysis import prices as tp
 from tokenlib.errors import check_choice, check_number
 
 FloatArray = npt.NDArray[np.float64]
@@ -98,8 +98,8 @@ def at_or_above(cap: pd.DataFrame, board: str, anchor: str) -> set[str]:
 def workload_prices(norm: pd.DataFrame, *, input_share: float, cache_hit_share: float) -> pd.DataFrame:
     """One workload price per provider, model and price date (standard list prices only).
 
-    ``norm`` is :func:`tokenlib.prices.normalise`'s output. Input, cache-hit input and output prices
-    are blended with :func:`tokenlib.prices.blended_price` (``input_share`` of tokens are input,
+    ``norm`` is :func:`tokenlib.analysis.prices.normalise`'s output. Input, cache-hit input and output prices
+    are blended with :func:`tokenlib.analysis.prices.blended_price` (``input_share`` of tokens are input,
     ``cache_hit_share`` of those hit the cache); where a model has several rows on one date (context
     bands, two sources) the cheapest is kept. Returns provider, provider_country, model,
     effective_date, price_cny and price_usd (per million tokens of the mix).
@@ -142,7 +142,7 @@ def in_force(wp: pd.DataFrame, cap: pd.DataFrame, dates: Iterable[Any],
              boards: Iterable[str] = BOARDS) -> pd.DataFrame:
     """Each priced model's workload price and capability keys in force on each of ``dates``.
 
-    A price holds until the model's next dated row (as :func:`tokenlib.prices.carry_forward`); on
+    A price holds until the model's next dated row (as :func:`tokenlib.analysis.prices.carry_forward`); on
     each board the capability is the entry whose ``served_from`` is the latest on or before the date
     (None where the board has no entry for the model). Returns date, provider, provider_country,
     model, price_date, price_cny, price_usd and one ``key_<board>`` column per board.
@@ -243,7 +243,7 @@ class FallFit:
 
 
 def fall_per_year(dates: Any, prices: Any, *, n_boot: int = 2000, level: float = 0.9, seed: int = 0) -> FallFit:
-    """Fit :func:`tokenlib.prices.decline_per_year` and a pairs-bootstrap interval for its factor.
+    """Fit :func:`tokenlib.analysis.prices.decline_per_year` and a pairs-bootstrap interval for its factor.
 
     Resamples the (date, price) pairs with replacement ``n_boot`` times (resamples with fewer than two
     distinct dates are skipped) and reports the ``level`` percentile interval. Prices must be > 0

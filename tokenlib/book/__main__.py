@@ -1,0 +1,5 @@
+import sys
+
+from tokenlib.book.toc import main
+
+sys.exit(main())

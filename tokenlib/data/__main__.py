@@ -1,0 +1,5 @@
+import sys
+
+from tokenlib.data.loader import main
+
+sys.exit(main())
