@@ -78,6 +78,9 @@ MAX_TABLE_ROWS = 40
 #: Sources named in full under a figure; the rest fold into "and N more" (all are in the CSV header).
 SOURCES_SHOWN = 3
 PNG_SCALE = 2.0
+#: The flag a source (and a figure none of whose sources is primary) carries when the page read is not the
+#: publisher's own: news, a tracker, a wiki, a repost (``data/providers.csv`` ``primary=no``).
+SECONDARY_MARK = "secondary only"
 CJK_FONT_DIRS = ("/usr/share/fonts/opentype/noto", "/usr/share/fonts/truetype/noto")
 
 _fonts_registered = False
@@ -88,13 +91,16 @@ class Source:
     """A data provider credited under a figure: the original provider first, then the page.
 
     ``via`` names the site of the page read when it reposts, mirrors or relays the provider's number
-    (``data/providers.csv``); empty when the page is the provider's own.
+    (``data/providers.csv``); empty when the page is the provider's own. ``primary`` says whether that
+    page is the publisher's own (providers.csv ``primary``); ``None`` = not known, which :func:`publish`
+    fills from providers.csv where the URL has a row and otherwise counts as not primary.
     """
 
     provider: str
     title: str
     url: str
     via: str = ""
+    primary: bool | None = None
 
     def organisation(self) -> str:
         """The provider's name without the detail after its first comma ("DeepSeek, pricing page" -> "DeepSeek")."""
@@ -105,10 +111,12 @@ class Source:
         return f"{self.provider} via {self.via}" if self.via else self.provider
 
     def html(self) -> str:
-        return f"{safehtml.text(self.credit())}, {safehtml.link(self.url, self.title)}"
+        mark = "" if self.primary else f' <span class="tc-secondary">({SECONDARY_MARK})</span>'
+        return f"{safehtml.text(self.credit())}, {safehtml.link(self.url, self.title)}{mark}"
 
     def text(self) -> str:
-        return f"{self.credit()}, {self.title} ({self.url})"
+        mark = "" if self.primary else f" [{SECONDARY_MARK}]"
+        return f"{self.credit()}, {self.title} ({self.url}){mark}"
 
 
 @dataclass
@@ -147,6 +155,22 @@ class Figure:
             if credit not in seen:
                 seen.append(credit)
         return "; ".join(seen)
+
+    def sourcing(self) -> str:
+        """The caption's flag from the sources' ``primary``: empty when every source is the publisher's own page.
+
+        "Secondary only: ..." when none is (every number of the figure, its title's included, was read on
+        news, a tracker, a wiki or a repost); "Partly secondary only: ..." when some are.
+        """
+        n = len(self.sources)
+        k = sum(1 for s in self.sources if not s.primary)
+        if k == 0:
+            return ""
+        if k == n:
+            return (f"{SECONDARY_MARK.capitalize()}: no source of this figure is the publisher's own page (news, "
+                    "trackers, wikis or reposts; data/providers.csv).")
+        return (f"Partly {SECONDARY_MARK}: {k} of {n} sources are not the publisher's own page (marked "
+                f"“{SECONDARY_MARK}”).")
 
     def source_line(self, version: str = VERSION_PLACEHOLDER) -> str:
         """The credit line every download carries: "Source: <providers> · Chart: Token Capital <version> · <licence>"."""
@@ -252,11 +276,13 @@ class Figure:
             if rest else ""
         )
         title = self.title if self.title.rstrip().endswith((".", "!", "?")) else self.title + "."
+        flag = self.sourcing()
+        sourcing = f' <span class="tc-sourcing">{e(flag)}</span>' if flag else ""
         return f"""<figure class="tc-figure" id="{self.name}">
 <div class="tc-chart" id="{self.name}-chart" data-spec-id="{self.name}-spec" role="img" aria-label="{e(self.description)}"></div>
 <script type="application/json" id="{self.name}-spec">{spec_json}</script>
 <figcaption>
-<p class="tc-caption"><a class="tc-number" href="#{self.name}">Figure {self.number}</a>. <strong>{e(title)}</strong> {e(self.caption)}</p>
+<p class="tc-caption"><a class="tc-number" href="#{self.name}">Figure {self.number}</a>. <strong>{e(title)}</strong> {e(self.caption)}{sourcing}</p>
 <p class="tc-sources">Sources: {sources}. Chart and processing: Token Capital.</p>
 {more_sources}<p class="tc-licence">{e(self.source_line())} (<a href="{LICENCE_URL}" rel="license">licence</a>: reuse with credit to the providers and Token Capital).</p>
 <p class="tc-downloads">Download: {downloads}</p>
@@ -317,13 +343,15 @@ class Figure:
         e = safehtml.text
         spec_json = safehtml.script_json(self.spec, ensure_ascii=False, sort_keys=True)
         sources = "; ".join(s.html() for s in self.sources)
+        flag = self.sourcing()
+        sourcing = f" <em>{e(flag)}</em>" if flag else ""
         bundle = ""
         if not _lab_bundle_sent:
             bundle = f"<script>{lab_bundle_js()}</script>"
             _lab_bundle_sent = True
         return f"""<div class="tc-lab-figure" id="{uid}-figure">
 <div class="tc-chart" id="{uid}" role="img" aria-label="{e(self.description)}"></div>
-<p><strong>Figure {e(self.number)}. {e(self.title)}</strong> {e(self.caption)}</p>
+<p><strong>Figure {e(self.number)}. {e(self.title)}</strong> {e(self.caption)}{sourcing}</p>
 <p><small>Sources: {sources}. Chart and processing: Token Capital.</small></p>
 </div>{bundle}
 <script>(function () {{
@@ -383,7 +411,7 @@ def sources_from(df: pd.DataFrame, limit: int = 12, root: Path | str | None = No
     """
     if not {"source_url", "source_title"} <= set(df.columns):
         raise ValueError("sources_from needs the provenance columns source_url and source_title")
-    from tokenlib.data import load_providers
+    from tokenlib.data import load_primary, load_providers
 
     known = load_providers(root)
     counts = df.groupby(["source_url", "source_title"], sort=False).size().sort_values(ascending=False)
@@ -393,7 +421,24 @@ def sources_from(df: pd.DataFrame, limit: int = 12, root: Path | str | None = No
         raise ValueError(
             f"no provider for {', '.join(missing)}: add a row (source_url, provider, via) to data/providers.csv"
         )
-    return [Source(known[url][0], title, url, known[url][1]) for url, title in pairs]
+    primary = load_primary(root)
+    return [Source(known[url][0], title, url, known[url][1], primary[url]) for url, title in pairs]
+
+
+def _with_primary(sources: list[Source]) -> list[Source]:
+    """Fill ``primary`` of sources that do not state it from ``data/providers.csv`` (the book's), where the URL has a
+    row; a URL with no row stays ``None`` (not known: flagged like a secondary source)."""
+    if all(s.primary is not None for s in sources):
+        return sources
+    from dataclasses import replace
+
+    from tokenlib.data import DataValidationError, load_primary
+
+    try:
+        known = load_primary()
+    except (DataValidationError, FileNotFoundError):
+        return sources
+    return [replace(s, primary=known[s.url]) if s.primary is None and s.url in known else s for s in sources]
 
 
 def fill_placeholders(text: str, version: str, date: str) -> str:
@@ -679,6 +724,7 @@ def _csv_with_header(fig: Figure, version: str = VERSION_PLACEHOLDER) -> str:
         f"# Figure {fig.number} of {BOOK_TITLE}",
         *([f"# Units: {fig.units}"] if fig.units else []),
         "# Sources: " + "; ".join(s.text() for s in fig.sources),
+        *([f"# Sourcing: {fig.sourcing()}"] if fig.sourcing() else []),
         f"# {fig.source_line(version)}",
         f"# Licence: {LICENCE} ({LICENCE_URL}); credit the providers above and Token Capital",
         f"# Cite as: {fig.citation_short()}",
@@ -749,7 +795,7 @@ def publish(
     name: str,
     title: str,
     caption: str,
-    sources: list[Source] | list[dict[str, str]],
+    sources: list[Source] | list[dict[str, Any]],
     data: pd.DataFrame,
     description: str | None = None,
     units: str = "",
@@ -773,7 +819,7 @@ def publish(
     page = page_for(name)
     if not sources:
         raise ValueError(f"figure {name!r} has no sources: every figure cites where its data come from")
-    src = [s if isinstance(s, Source) else Source(**s) for s in sources]
+    src = _with_primary([s if isinstance(s, Source) else Source(**s) for s in sources])
     if data.empty:
         raise ValueError(f"figure {name!r}: the data behind the chart is empty")
     desc = description or f"{title} {caption}"
