@@ -183,7 +183,7 @@ def build(root: Path | str | None = None) -> dict[str, Any]:
     table = validate(root, params)
     return {
         "efficiencies": {k: params[k] for k in kernel.EFFICIENCY_NAMES},
-        "overheads": {k: params[k] for k in kernel.OVERHEAD_NAMES},
+        "overheads": {k: params.get(k, 0.0) for k in kernel.OVERHEAD_NAMES},
         "model": "time/step = n_layers*decode_layer_latency_s [decode only] + (t_compute + t_memory)/eff[phase] "
                  "+ t_network/eff['network']; static-batch rows: one prefill step + (output-1) decode steps",
         "fitted_on": sorted(df.loc[df["role"] == "calibration", "id"].tolist()),
