@@ -17,6 +17,7 @@ never fits). ``python -m tokenlib.model.calibrate --check`` exits non-zero if th
 from __future__ import annotations
 
 import argparse
+import inspect
 import itertools
 import json
 import sys
@@ -28,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from tokenlib.model import kernel
-from tokenlib.data import load
-from tokenlib.errors import check_choice
+from tokenlib.data import load, specs
+from tokenlib.errors import check_choice, check_flag
 
 FloatArray = kernel.FloatArray
 
@@ -117,39 +118,109 @@ def fit(deployments: pd.DataFrame | None = None, root: Path | str | None = None)
     return _params_to_dict(best[1])
 
 
+#: The deployment columns that describe the serving layout and speculative decoding (see data/schema.yaml).
+LAYOUT_COLUMNS = ("attention", "expert_parallel", "spec_method", "draft_tokens", "accept_length")
+
+
+def _kernel_accepts(name: str) -> bool:
+    """True when :func:`tokenlib.model.kernel.throughput` and :func:`~tokenlib.model.kernel.static_batch_throughput`
+    both take keyword ``name`` (the layout and speculative arguments arrive in the kernel separately)."""
+    return all(name in inspect.signature(f).parameters
+               for f in (kernel.throughput, kernel.static_batch_throughput))
+
+
+def row_options(r: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:
+    """Kernel keyword arguments for one deployment's layout columns, and why it cannot be expressed.
+
+    Returns ``(kwargs, not_expressible, approximations)``. ``kwargs`` carries ``attention``,
+    ``expert_parallel`` and ``speculative={"draft_tokens": k, "accept_length": a}`` for the columns the
+    row fills, each only when the kernel accepts that argument. ``not_expressible`` is empty when the
+    kernel can predict the run as measured, else the reason: speculative decoding the kernel cannot model
+    (no ``speculative`` argument yet, or no published acceptance length), or a precision it has no peak
+    for (e.g. FP4). ``approximations`` names layout columns the kernel does not take yet, so their
+    effect is the kernel's default layout instead (the prediction is still made).
+    """
+    rr = dict(r)
+    kwargs: dict[str, Any] = {}
+    reasons: list[str] = []
+    approx: list[str] = []
+    precision = _cell(rr, "precision", "bf16")
+    if precision not in specs.PRECISIONS:
+        reasons.append(f"precision {precision}: the kernel has no {precision} peak")
+    for name in ("attention", "expert_parallel"):
+        value = _cell(rr, name, "")
+        if not value:
+            continue
+        typed: Any = int(float(value)) if name == "expert_parallel" else value
+        if _kernel_accepts(name):
+            kwargs[name] = typed
+        else:
+            approx.append(f"{name}={typed} not passed (the kernel has no {name} argument yet; its default layout is used)")
+    method = _cell(rr, "spec_method", "")
+    if method:
+        k = _cell(rr, "draft_tokens", "")
+        a = _cell(rr, "accept_length", "")
+        what = f"speculative decoding ({method}, k={int(float(k)) if k else '?'})"
+        if not _kernel_accepts("speculative"):
+            reasons.append(f"{what}: the kernel has no speculative argument yet")
+        elif not a:
+            reasons.append(f"{what}: the source publishes no acceptance length")
+        else:
+            kwargs["speculative"] = {"draft_tokens": int(float(k)), "accept_length": float(a)}
+    return kwargs, "; ".join(reasons), "; ".join(approx)
+
+
+def _predict(r: dict[str, Any], root: Path | str | None, eff: Mapping[str, float], kv_reads: str | None,
+             options: Mapping[str, Any]) -> tuple[float, float]:
+    """Ideal and calibrated tokens/s per chip for one deployment row."""
+    # a measured run evidently fit in memory: check it without the kernel's overhead assumption
+    kw: dict[str, Any] = dict(**_common(r, root), memory_overhead=0.0, **options)
+    if kv_reads is not None:
+        kw["kv_reads"] = kv_reads
+    cal_kw: dict[str, Any] = dict(efficiencies=eff, decode_layer_latency_s=float(eff.get("decode_layer_latency_s", 0.0)))
+    model, chip = str(r["model_id"]), str(r["chip_id"])
+    if _is_static(r):
+        lengths: dict[str, Any] = dict(input_len=float(r["input_tokens"]), output_len=float(r["output_tokens"]))
+        ideal = float(kernel.static_batch_throughput(model, chip, calibrated=False, **lengths, **kw))
+        cal = float(kernel.static_batch_throughput(model, chip, calibrated=True, **lengths, **kw, **cal_kw))
+    else:
+        ctx = float(r["context"])
+        ideal = float(kernel.throughput(model, chip, str(r["phase"]), context=ctx, calibrated=False, **kw))
+        cal = float(kernel.throughput(model, chip, str(r["phase"]), context=ctx, calibrated=True, **kw, **cal_kw))
+    return ideal, cal
+
+
 def validate(root: Path | str | None = None, efficiencies: Mapping[str, float] | None = None,
-             kv_reads: str | None = None) -> pd.DataFrame:
+             kv_reads: str | None = None, include_inexpressible: bool = False) -> pd.DataFrame:
     """One row per measured deployment: measured, ideal and calibrated tokens/s per chip, signed % errors.
 
     ``kv_reads`` (one of :data:`tokenlib.model.kernel.KV_READS`) overrides every row's ``kv_reads``, to show
     what that term does. Rows with ``metric == "static_batch_end_to_end"`` are predicted with
     :func:`tokenlib.model.kernel.static_batch_throughput` (output tokens over the whole run, prefill included).
+    Each row's layout columns are passed to the kernel where it takes them (:func:`row_options`).
+
+    Rows the kernel cannot express (:func:`row_options`: speculative decoding it cannot model, a precision
+    it has no peak for) are left out, so every error in the table is the kernel's on a run it can describe;
+    :func:`inexpressible` lists them with the reason. ``include_inexpressible=True`` keeps them, with NaN
+    predictions and errors.
 
     Columns: id, system, model_id, chip_id, phase, precision, n_chips, batch, context, role, metric, measured,
     ideal, calibrated, ideal_error_pct, calibrated_error_pct (100 x (predicted - measured) / measured),
-    ratio (calibrated / measured), source_url.
+    ratio (calibrated / measured), spec_method, tokens_per_s_per_user (as measured, where published),
+    expressible, not_expressible (the reason, empty when expressible), approximations, source_url.
     """
     if kv_reads is not None:
         check_choice("kv_reads", kv_reads, kernel.KV_READS)
+    check_flag("include_inexpressible", include_inexpressible)
     df = load("deployments", root)
     eff = {**kernel.efficiencies(), **kernel.overheads()} if efficiencies is None else efficiencies
     out = []
     records = cast(list[dict[str, Any]], df.to_dict("records"))
     for r in records:
-        # a measured run evidently fit in memory: check it without the kernel's overhead assumption
-        kw: dict[str, Any] = dict(**_common(r, root), memory_overhead=0.0)
-        if kv_reads is not None:
-            kw["kv_reads"] = kv_reads
-        cal_kw: dict[str, Any] = dict(efficiencies=eff, decode_layer_latency_s=float(eff.get("decode_layer_latency_s", 0.0)))
-        model, chip = str(r["model_id"]), str(r["chip_id"])
-        if _is_static(r):
-            lengths: dict[str, Any] = dict(input_len=float(r["input_tokens"]), output_len=float(r["output_tokens"]))
-            ideal = float(kernel.static_batch_throughput(model, chip, calibrated=False, **lengths, **kw))
-            cal = float(kernel.static_batch_throughput(model, chip, calibrated=True, **lengths, **kw, **cal_kw))
-        else:
-            ctx = float(r["context"])
-            ideal = float(kernel.throughput(model, chip, str(r["phase"]), context=ctx, calibrated=False, **kw))
-            cal = float(kernel.throughput(model, chip, str(r["phase"]), context=ctx, calibrated=True, **kw, **cal_kw))
+        options, reason, approx = row_options(r)
+        if reason and not include_inexpressible:
+            continue
+        ideal, cal = (float("nan"), float("nan")) if reason else _predict(r, root, eff, kv_reads, options)
         meas = float(r["tokens_per_s_per_chip"])
         out.append({
             **{k: r[k] for k in ("id", "system", "model_id", "chip_id", "phase", "precision", "n_chips",
@@ -158,14 +229,67 @@ def validate(root: Path | str | None = None, efficiencies: Mapping[str, float] |
             "measured": meas, "ideal": ideal, "calibrated": cal,
             "ideal_error_pct": 100.0 * (ideal - meas) / meas,
             "calibrated_error_pct": 100.0 * (cal - meas) / meas,
-            "ratio": cal / meas, "source_url": r["source_url"],
+            "ratio": cal / meas,
+            "spec_method": _cell(r, "spec_method", ""),
+            "tokens_per_s_per_user": float(_cell(r, "tokens_per_s_per_user", "nan")),
+            "expressible": not reason, "not_expressible": reason, "approximations": approx,
+            "source_url": r["source_url"],
         })
     return pd.DataFrame(out)
+
+
+def inexpressible(root: Path | str | None = None) -> pd.DataFrame:
+    """The measured deployments :func:`validate` leaves out, and why: columns id, system, chip_id, phase,
+    role, measured, reason."""
+    t = validate(root, include_inexpressible=True)
+    t = t[~t["expressible"]]
+    return t[["id", "system", "chip_id", "phase", "role", "measured", "not_expressible"]].rename(
+        columns={"not_expressible": "reason"}).reset_index(drop=True)
+
+
+ACCURACY_COLUMNS = ("chip_id", "n", "median_abs_error_pct_calibrated", "median_abs_error_pct_ideal",
+                    "max_factor_calibrated", "max_factor_ideal", "bias_pct_calibrated", "bias_pct_ideal")
+
+
+def accuracy_by_chip(table: pd.DataFrame, role: str = "validation", chips: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per-chip accuracy of the kernel on the ``role`` rows of a :func:`validate` table, ideal beside calibrated.
+
+    Columns (:data:`ACCURACY_COLUMNS`): chip_id, n (rows), median |error| % (calibrated, ideal), worst factor
+    (max of predicted/measured and measured/predicted; calibrated, ideal) and signed bias (median signed %
+    error, positive = the kernel predicts more tokens/s than measured; calibrated, ideal). Rows the kernel
+    cannot express are never counted (NaN predictions are dropped). ``chips`` lists chips to report in that
+    order, with n = 0 and empty statistics for a chip without a case; by default every chip that has one.
+    """
+    need = {"role", "chip_id", "calibrated_error_pct", "ideal_error_pct", "ratio", "ideal", "measured"}
+    if not need <= set(table.columns):
+        raise ValueError(f"the table needs columns {sorted(need)}, got {sorted(table.columns)}")
+    roles = sorted(set(table["role"].astype(str)))
+    check_choice("role", role, roles)
+    t = table[(table["role"] == role) & table["ratio"].notna()]
+    order = list(dict.fromkeys(t["chip_id"].astype(str))) if chips is None else [str(c) for c in chips]
+    out = []
+    for chip in order:
+        g = t[t["chip_id"] == chip]
+        if g.empty:
+            out.append({"chip_id": chip, "n": 0, **{c: float("nan") for c in ACCURACY_COLUMNS[2:]}})
+            continue
+        ideal_ratio = g["ideal"] / g["measured"]
+        out.append({
+            "chip_id": chip, "n": int(len(g)),
+            "median_abs_error_pct_calibrated": float(g["calibrated_error_pct"].abs().median()),
+            "median_abs_error_pct_ideal": float(g["ideal_error_pct"].abs().median()),
+            "max_factor_calibrated": float(np.max(np.maximum(g["ratio"], 1.0 / g["ratio"]))),
+            "max_factor_ideal": float(np.max(np.maximum(ideal_ratio, 1.0 / ideal_ratio))),
+            "bias_pct_calibrated": float(g["calibrated_error_pct"].median()),
+            "bias_pct_ideal": float(g["ideal_error_pct"].median()),
+        })
+    return pd.DataFrame(out, columns=list(ACCURACY_COLUMNS))
 
 
 def summary(table: pd.DataFrame) -> dict[str, Any]:
     """Median absolute % error (ideal and calibrated) per role and overall, and the worst ratio."""
     res: dict[str, Any] = {}
+    table = table[table["ratio"].notna()] if "ratio" in table.columns else table
     for role, g in [("all", table), *table.groupby("role")]:
         res[str(role)] = {
             "n": int(len(g)),
@@ -181,6 +305,7 @@ def build(root: Path | str | None = None) -> dict[str, Any]:
     df = load("deployments", root)
     params = fit(df, root)
     table = validate(root, params)
+    gone = inexpressible(root)
     return {
         "efficiencies": {k: params[k] for k in kernel.EFFICIENCY_NAMES},
         "overheads": {k: params.get(k, 0.0) for k in kernel.OVERHEAD_NAMES},
@@ -188,6 +313,7 @@ def build(root: Path | str | None = None) -> dict[str, Any]:
                  "+ t_network/eff['network']; static-batch rows: one prefill step + (output-1) decode steps",
         "fitted_on": sorted(df.loc[df["role"] == "calibration", "id"].tolist()),
         "held_out": sorted(df.loc[df["role"] == "validation", "id"].tolist()),
+        "not_expressible": {str(i): str(w) for i, w in zip(gone["id"], gone["reason"])},
         "errors": summary(table),
     }
 
