@@ -26,7 +26,7 @@ def test_overheads_named_and_non_negative():
 
 def test_efficiencies_in_range_and_named():
     e = kernel.efficiencies()
-    assert set(e) == set(kernel.EFFICIENCY_NAMES)
+    assert set(e) == set(kernel.EFFICIENCY_NAMES) | set(kernel.CURVE_NAMES)
     assert all(0 < v <= 1 for v in e.values())
 
 
