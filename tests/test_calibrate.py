@@ -49,6 +49,7 @@ def test_validate_table_and_targets():
     beyond = t.loc[factor > 2]
     assert set(beyond["chip_id"]) <= {"ascend-910b", "h20"}, beyond[["id", "ratio"]]
     assert set(beyond.loc[beyond["chip_id"] == "h20", "model_id"]) <= {"qwen3-235b-a22b"}, beyond[["id", "ratio"]]
+    assert factor.max() <= 3.5, t.loc[factor > 3.5, ["id", "ratio"]]  # and none of them beyond 3.5x
 
 
 def test_static_batch_rows_are_predicted_end_to_end():
