@@ -16,7 +16,10 @@ where one exists, :mod:`tokenlib.data.places`) and the PUE is the place's (:func
 ``cost per Mtok = chip-hour cost / (tokens/s per chip x 3600 x utilisation) x 1e6``.
 ``phase="cached_input"`` prices cache-hit input tokens as a fixed fraction of prefill cost.
 
-Every assumption is a named parameter whose default sits in :data:`ASSUMPTIONS` with its basis.
+Every assumption is a named parameter whose default sits in :data:`ASSUMPTIONS` with its basis; together they
+are one frozen :class:`CostAssumptions` (``cost_per_mtok(..., assumptions=CostAssumptions(wacc=0.1))``), and the
+kernel's options one :class:`tokenlib.model.kernel.KernelOptions` (``options=``). The old keywords still work.
+``cost_per_mtok(..., tokens_per_s_per_user=20)`` prices output at the largest batch giving users that speed.
 Prices are converted with a dated monthly CNY/USD rate from ``data/fx.csv``.
 """
 
