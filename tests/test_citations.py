@@ -174,7 +174,7 @@ def test_load_providers_refuses_a_host_name_and_a_missing_url(tmp_path: Path) ->
     text = path.read_text(encoding="utf-8")
     first = text.splitlines()[1]
     url = first.split(",", 1)[0]
-    path.write_text(text.replace(first, f"{url},henan.baitongwang.com,"), encoding="utf-8")
+    path.write_text(text.replace(first, f"{url},henan.baitongwang.com,,no"), encoding="utf-8")
     with pytest.raises(data.DataValidationError, match="is a host name, not a provider"):
         data.load_providers(root)
     path.write_text(text.replace(first + "\n", ""), encoding="utf-8")
