@@ -25,7 +25,7 @@ import yaml
 
 from conftest import ROOT
 from tokenlib import data, safehtml
-from tokenlib.analysis import crown
+from tokenlib.book import claims as claims_table
 from tokenlib.book import datadoc
 from tokenlib.book import figures
 from tokenlib.book import sphinxext
@@ -152,7 +152,7 @@ def pages(poisoned: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
                                  description=PAYLOADS[2], units=PAYLOADS[3], write=False)
     write("standalone", figures.standalone_html(standalone, "0.0.0", "2026-12-01"))
     write("overview", _page(datadoc.table_overview(root=poisoned)))
-    write("claims", _page(crown.claims_html(data.load("claims", poisoned))))
+    write("claims", _page(claims_table.claims_html(data.load("claims", poisoned))))
     entries = [{"name": f.name, "page": f.page, "number": f.number, "title": f.title,
                 "files": {"svg": f"{f.name}.svg"}} for f in figs]
     write("figure-index", _page(sphinxext._index_html(entries, "")))
