@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tokenlib.data import data_stamp, load
+from tokenlib.data import data_stamp, load, table_names
 from tokenlib.errors import check_choice
 
 PRECISIONS = ("bf16", "fp16", "fp8", "int8")
@@ -221,6 +221,7 @@ def _chip_arrays_cached(root: str, _stamp: tuple[tuple[str, int, int], ...]) -> 
     basis = df["price_basis"] if "price_basis" in df else pd.Series([None] * len(df), index=df.index)
     arrays["price_is_system_share"] = np.array(
         [1.0 if b == "system_share" else 0.0 if b == "card" else np.nan for b in basis], dtype=float)
+    arrays["scaleup_domain_chips"] = _scaleup_domains(root, df)
     for p in PRECISIONS:  # effective peak per precision after the documented fallback
         eff = np.full(len(df), np.nan)
         for col in reversed(PEAK_FALLBACK[p]):
@@ -229,6 +230,19 @@ def _chip_arrays_cached(root: str, _stamp: tuple[tuple[str, int, int], ...]) -> 
         arrays[f"peak_{p}"] = eff
     _freeze(arrays)
     return ids, arrays
+
+
+def _scaleup_domains(root: str, chips: pd.DataFrame) -> FloatArray:
+    """Chips per scale-up domain from ``data/scaleup_domains.csv``, aligned with ``chips``; NaN where the table
+    has no row for a chip (the kernel then uses its default, one node) or a data folder has no such table."""
+    if "scaleup_domains" not in table_names(Path(root) if root else None):
+        return np.full(len(chips), np.nan)
+    try:
+        dom = load("scaleup_domains", root or None)
+    except FileNotFoundError:
+        return np.full(len(chips), np.nan)
+    size = dict(zip(dom["chip_id"].astype(str), dom["domain_chips"].astype(float)))
+    return np.array([size.get(str(c), np.nan) for c in chips["id"]], dtype=float)
 
 
 def _model_arrays(root: str) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
