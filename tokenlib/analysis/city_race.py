@@ -30,7 +30,10 @@ from tokenlib.analysis import subsidies as subsidy
 from tokenlib.analysis.city_cost import ORIGINS, Serving, _tps, blend, chip_throughputs, fleet_cost_parts
 from tokenlib.errors import check_choice, check_number
 
-__all__ = ["MonteCarloResult", "monte_carlo", "sensitivity", "rank_stability"]
+__all__ = ["MonteCarloResult", "monte_carlo", "sensitivity", "rank_stability", "RangeSpec"]
+
+RangeSpec = tuple[float, float] | Mapping[str, tuple[float, float]]
+"""One (low, high) range for every place, or a mapping place -> (low, high)."""
 
 
 @dataclass
@@ -147,7 +150,7 @@ class MonteCarloResult:
                 "breakeven_gap_pts": float(100.0 * utilization_ref * np.median(e))}
 
 
-def _range_for(spec: Any, place: str, what: str) -> tuple[float, float]:
+def _range_for(spec: RangeSpec, place: str, what: str) -> tuple[float, float]:
     """``spec`` is one (low, high) for every place or a mapping place -> (low, high)."""
     r = spec[place] if isinstance(spec, Mapping) else spec
     lo, hi = float(r[0]), float(r[1])
@@ -159,9 +162,9 @@ def _range_for(spec: Any, place: str, what: str) -> tuple[float, float]:
 def monte_carlo(
     *, n: int, models: Sequence[str], chips: Mapping[str, str], serving: Mapping[str, Serving],
     mixes: Mapping[str, float], electricity: pd.DataFrame, vouchers: pd.DataFrame,
-    price_usd: Mapping[str, tuple[float, float]], utilization: Any, take_up: tuple[float, float],
+    price_usd: Mapping[str, tuple[float, float]], utilization: RangeSpec, take_up: tuple[float, float],
     annual_spend_cny: float, kernel_errors: Mapping[str, Mapping[str, Any]], weights: Mapping[str, float],
-    pue: Any = None, seed: int = 0, hour_kwargs: Mapping[str, Any] | None = None,
+    pue: RangeSpec | None = None, seed: int = 0, hour_kwargs: Mapping[str, Any] | None = None,
 ) -> MonteCarloResult:
     """Draw every uncertain input ``n`` times and evaluate the equation for all sites x mixes x models.
 

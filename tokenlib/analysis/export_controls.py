@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tokenlib.arrays import ArrayLike, FloatOrArray
 from tokenlib.data import specs
 from tokenlib.data import load_sources
 from tokenlib.errors import check_choice, check_number
@@ -118,7 +119,7 @@ def thresholds_table() -> pd.DataFrame:
 # ----------------------------------------------------------------------------- TPP and density
 
 
-def tpp(tops: Any, bit_length: Any) -> Any:
+def tpp(tops: ArrayLike, bit_length: ArrayLike) -> FloatOrArray:
     """TPP of one precision: dense peak (TOPS or TFLOPS, 2 ops per MAC) x bit length of the operation.
 
     Broadcasts; scalars give a float. ``tpp(989.5, 16) == 15832``.
@@ -146,7 +147,7 @@ def tpp_from_peaks(peaks: dict[str, Any]) -> Any:
     return float(res) if np.ndim(res) == 0 else res
 
 
-def performance_density(tpp_value: Any, die_area_mm2: Any) -> Any:
+def performance_density(tpp_value: ArrayLike, die_area_mm2: ArrayLike) -> FloatOrArray:
     """Performance density = TPP / applicable die area (mm2). NaN area gives NaN."""
     t = np.asarray(tpp_value, dtype=float)
     a = np.asarray(die_area_mm2, dtype=float)
@@ -163,7 +164,7 @@ OCT2022_CLASSES: tuple[str, ...] = ("controlled", "not controlled", "undetermine
 JAN2026_CLASSES: tuple[str, ...] = ("inside", "outside", "undetermined")
 
 
-def classify_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
+def classify_oct2022(tpp_value: ArrayLike, io_gbps: ArrayLike) -> Any:
     """Oct-2022 3A090 class: ``"controlled"`` (TPP >= 4800 **and** chip-to-chip I/O >= 600 GB/s),
     ``"not controlled"`` or ``"undetermined"``.
 
@@ -182,7 +183,7 @@ def classify_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
     return str(out) if np.ndim(out) == 0 else out
 
 
-def controlled_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
+def controlled_oct2022(tpp_value: ArrayLike, io_gbps: ArrayLike) -> Any:
     """Oct-2022 3A090: True when TPP >= 4800 **and** chip-to-chip I/O >= 600 GB/s. Returns bool(s).
 
     Raises ``ValueError`` where the answer is unknown (I/O or TPP missing on a chip the TPP test does not
@@ -199,7 +200,7 @@ def controlled_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
     return bool(out) if np.ndim(out) == 0 else out
 
 
-def classify_oct2023(tpp_value: Any, density: Any) -> Any:
+def classify_oct2023(tpp_value: ArrayLike, density: ArrayLike) -> Any:
     """Oct-2023 3A090 class: ``"3A090.a"``, ``"3A090.b"``, ``"not controlled"`` or ``"undetermined"``.
 
     3A090.a: TPP >= 4800, or TPP >= 1600 and PD >= 5.92. 3A090.b (lower bounds corroborated, not
@@ -220,7 +221,7 @@ def classify_oct2023(tpp_value: Any, density: Any) -> Any:
     return str(out) if np.ndim(out) == 0 else out
 
 
-def classify_jan2026(tpp_value: Any, hbm_tbps: Any) -> Any:
+def classify_jan2026(tpp_value: ArrayLike, hbm_tbps: ArrayLike) -> Any:
     """Jan-2026 case-by-case licensing lane for China: ``"inside"`` when TPP < 21,000 and DRAM bandwidth
     < 6,500 GB/s, ``"outside"`` when either limit is reached, ``"undetermined"`` when a figure the
     answer needs is unknown (NaN): a missing bandwidth is not read as 0. Broadcasts; scalars give a str.
@@ -234,7 +235,7 @@ def classify_jan2026(tpp_value: Any, hbm_tbps: Any) -> Any:
     return str(out) if np.ndim(out) == 0 else out
 
 
-def within_jan2026_lane(tpp_value: Any, hbm_tbps: Any) -> Any:
+def within_jan2026_lane(tpp_value: ArrayLike, hbm_tbps: ArrayLike) -> Any:
     """Jan-2026 case-by-case licensing lane for China: TPP < 21,000 and DRAM bandwidth < 6,500 GB/s.
 
     Returns bool(s); raises ``ValueError`` where a needed figure is unknown (see :func:`classify_jan2026`).
