@@ -51,7 +51,8 @@ URL_SUFFIXES = [
     "?'><img/src=x/onerror=window.__pwn(3)>",
     "#<!--<script>window.__pwn(4)</script>",
 ]
-REFERENCED = {("chips", "id"): [("deployments", "chip_id"), ("sources/chips", "item_id")],
+REFERENCED = {("chips", "id"): [("deployments", "chip_id"), ("sources/chips", "item_id"),
+                               ("scaleup_domains", "chip_id")],
               ("models", "id"): [("deployments", "model_id"), ("sources/models", "item_id")]}
 
 
@@ -140,6 +141,8 @@ def pages(poisoned: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         write(f"table-{name}", _page(safehtml.table(df, classes="tc-table", na_rep="–")))
         write(f"columns-{name}", _page(datadoc.column_table(name, poisoned)))
         write(f"heading-{name}", _page(md.render(datadoc.table_heading(name, poisoned))))
+        if not df["source_url"].notna().any():  # editorial labels only (labels.csv): never a figure's data
+            continue
         fig, _ = _chart(df, name, poisoned)
         figs.append(fig)
         write(f"figure-{name}", _page(fig.html(link_prefix="")))
