@@ -175,3 +175,31 @@ def test_a_cycle_is_caught(tmp_path: Path) -> None:
 def test_version_from_the_root_is_no_arrow(tmp_path: Path) -> None:
     pkg = _fake_package(tmp_path, {"data/a.py": "from tokenlib import __version__\n"})
     assert upward_imports(pkg) == []
+
+
+def test_old_module_paths_still_import_and_say_where_things_went() -> None:
+    import importlib
+    import subprocess
+    import sys
+
+    import tokenlib
+
+    # in a fresh interpreter, so the warning is not swallowed by an earlier import in this session
+    code = ("import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
+            "try:\n    import tokenlib.crown\nexcept DeprecationWarning as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert "tokenlib.analysis.crown" in out
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        crown = importlib.import_module("tokenlib.analysis.crown")
+        old_controls = importlib.import_module("tokenlib.controls")
+    from tokenlib.analysis import chip_costs, city_cost, city_race, subsidies, whatif
+    from tokenlib.book import claims
+
+    assert crown.monte_carlo is city_race.monte_carlo and crown.equation_table is city_cost.equation_table
+    assert crown.vega_cost_expr is whatif.vega_cost_expr and crown.claims_html is claims.claims_html
+    assert crown.voucher_terms is subsidies.voucher_terms and old_controls.cost_breakdown is chip_costs.cost_breakdown
+    for old, new in tokenlib.MOVED.items():
+        assert new in tokenlib.SPLIT or importlib.util.find_spec(new) is not None, (old, new)
