@@ -61,17 +61,25 @@ def test_static_batch_rows_are_predicted_end_to_end():
     t = calibrate.validate().set_index("id")
     rows = load("deployments")
     rows = rows[rows["metric"] == "static_batch_end_to_end"]
+    left_out = set(calibrate.inexpressible()["id"])  # validate() leaves these out, each with its reason
+    assert set(rows["id"]) - set(t.index) <= left_out
+    rows = rows[~rows["id"].isin(left_out)]
     assert len(rows), "no static-batch row to test"
     for r in rows.itertuples():
         b, n, il, ol = float(r.batch), float(r.n_chips), float(r.input_tokens), float(r.output_tokens)
+        layout, _, _ = calibrate.row_options({k: (None if pd.isna(v) else v) for k, v in r._asdict().items()})  # the row's attention / expert-parallel / draft settings
         kw = dict(batch=b, precision=r.precision, kv_precision=r.kv_precision, n_chips=n, memory_overhead=0.0,
-                  kv_reads=r.kv_reads if isinstance(r.kv_reads, str) and r.kv_reads else "once_per_kv_head")
+                  kv_reads=r.kv_reads if isinstance(r.kv_reads, str) and r.kv_reads else "once_per_kv_head", **layout)
         pre = float(kernel.throughput(r.model_id, r.chip_id, "prefill", context=il, **kw))  # tokens/s per chip
         dec = float(kernel.throughput(r.model_id, r.chip_id, "decode", context=il + ol / 2, **kw))
         seconds = (b * il / n) / pre + (ol - 1) * (b / n) / dec
         assert t.loc[r.id, "calibrated"] == pytest.approx((b * ol / n) / seconds, rel=0.01), r.id
-        # prefill weighs on the run: the decode-only rate is above the end-to-end one
-        assert dec > t.loc[r.id, "calibrated"]
+        # prefill weighs on the run: the decode-only rate is above the end-to-end one (a one-token prompt
+        # weighs next to nothing, so there the two agree to 0.1 %)
+        if il >= 128:
+            assert dec > t.loc[r.id, "calibrated"], r.id
+        else:
+            assert dec == pytest.approx(t.loc[r.id, "calibrated"], rel=1e-3), r.id
 
 
 def test_kv_reads_override_shows_what_the_term_does():
