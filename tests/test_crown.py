@@ -18,7 +18,7 @@ from tokenlib.model import fleet
 
 CHIPS = {"nvidia": "h20", "domestic": "ascend-910c"}
 SERVING = {"deepseek-v3": crown.Serving("fp8", 32, 32, 12686, 144, 4989)}
-KW = dict(cny_per_usd=7.0, life_years=5.0, server_capex_multiplier=1.5, hosting_usd_per_chip_hour=0.1,
+KW = dict(cny_per_usd=7.0, life_years=5.0, server_capex_multiplier=1.5, hosting_usd_per_kw_month=cost.ASSUMPTIONS["hosting_usd_per_kw_month"]["value"],
           pue=1.3, load_factor=0.7)
 
 

@@ -68,10 +68,11 @@ MAD_TO_SIGMA = 0.6744897501960817
 
 def chip_hour_cost_closed(
     price_usd: Any, power_w: Any, electricity_cny_per_kwh: Any, *, cny_per_usd: float, life_years: float,
-    server_capex_multiplier: float, hosting_usd_per_chip_hour: float, pue: float, load_factor: float,
+    server_capex_multiplier: float, hosting_usd_per_kw_month: float, pue: float, load_factor: float,
     wacc: float = 0.0,
 ) -> Any:
-    """CNY per chip-hour: capex recovery + hosting (USD, converted) + power. Same as ``cost.chip_hour_cost``.
+    """CNY per chip-hour: capex recovery + hosting (USD per kW-month of rated power, converted) + power.
+    Same as ``cost.chip_hour_cost``.
 
     ``price_usd`` chip price (USD); ``power_w`` rated power per chip (W: :func:`tokenlib.model.cost.node_power_w`);
     ``electricity_cny_per_kwh`` (CNY/kWh); ``wacc`` cost of capital (0 = straight-line over ``life_years``).
@@ -81,7 +82,8 @@ def chip_hour_cost_closed(
     e = check_number("electricity_cny_per_kwh", electricity_cny_per_kwh)
     life = float(check_number("life_years", life_years, allow_zero=False))
     crf = float(_cost.capital_recovery_factor(wacc, life))
-    out = (p * server_capex_multiplier * crf / _cost.HOURS_PER_YEAR + hosting_usd_per_chip_hour) * cny_per_usd \
+    host = hosting_usd_per_kw_month * t / 1000.0 / _cost.HOURS_PER_MONTH
+    out = (p * server_capex_multiplier * crf / _cost.HOURS_PER_YEAR + host) * cny_per_usd \
         + t / 1000.0 * load_factor * pue * e
     return float(out) if np.ndim(out) == 0 else out
 
@@ -598,7 +600,7 @@ def whatif_constants() -> dict[str, float]:
     """Kernel cost defaults the what-if uses (FX rate, life, cost of capital, server multiplier, hosting, PUE, load)."""
     a = _cost.ASSUMPTIONS
     return {"fx": float(fx.cny_per_usd()[0]), "life": float(a["life_years"]["value"]), "wacc": float(a["wacc"]["value"]),
-            "mult": float(a["server_capex_multiplier"]["value"]), "host": float(a["hosting_usd_per_chip_hour"]["value"]),
+            "mult": float(a["server_capex_multiplier"]["value"]), "host": float(a["hosting_usd_per_kw_month"]["value"]),
             "pue": float(a["pue"]["value"]), "load": float(a["load_factor"]["value"])}
 
 
@@ -608,7 +610,7 @@ def whatif_cost(*, electricity: float, utilization: float, price_domestic_usd: f
     """The what-if's cost per Mtok (CNY) in Python, term for term what :func:`vega_cost_expr` computes."""
     k = dict(whatif_constants() if constants is None else constants)
     kw = dict(cny_per_usd=k["fx"], life_years=k["life"], server_capex_multiplier=k["mult"],
-              hosting_usd_per_chip_hour=k["host"], pue=k["pue"], load_factor=k["load"], wacc=k.get("wacc", 0.0))
+              hosting_usd_per_kw_month=k["host"], pue=k["pue"], load_factor=k["load"], wacc=k.get("wacc", 0.0))
     hd = chip_hour_cost_closed(price_domestic_usd, watts_d, electricity, **kw)
     hn = chip_hour_cost_closed(price_n, watts_n, electricity, **kw)
     return float(fleet_cost_per_mtok(hd, hn, tps_d, tps_n, domestic_share, utilization)) * frac
@@ -626,8 +628,9 @@ def vega_cost_expr(*, electricity: str, utilization: str, price_domestic: str, d
     crf = float(_cost.capital_recovery_factor(k.get("wacc", 0.0), k["life"]))
     amort = f"({k['mult']!r} * {crf!r} / {_cost.HOURS_PER_YEAR!r})"
     power = f"({k['load']!r} * {k['pue']!r} / 1000)"
-    hd = f"(({pd_} * {amort} + {k['host']!r}) * {k['fx']!r} + datum.watts_d * {power} * {e})"
-    hn = f"((datum.price_n * {amort} + {k['host']!r}) * {k['fx']!r} + datum.watts_n * {power} * {e})"
+    host = f"({k['host']!r} / 1000 / {_cost.HOURS_PER_MONTH!r})"
+    hd = f"(({pd_} * {amort} + datum.watts_d * {host}) * {k['fx']!r} + datum.watts_d * {power} * {e})"
+    hn = f"((datum.price_n * {amort} + datum.watts_n * {host}) * {k['fx']!r} + datum.watts_n * {power} * {e})"
     return (f"({s} * {hd} + (1 - {s}) * {hn}) / (({s} * datum.tps_d + (1 - {s}) * datum.tps_n) * 3600 * {u})"
             f" * 1000000 * datum.frac")
 

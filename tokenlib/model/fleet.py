@@ -20,6 +20,7 @@ SOURCE = ("https://github.com/deepseek-ai/open-infra-index/blob/3122a25220273cb0
 
 DAY6: dict[str, float] = {
     "average_nodes": 226.75,        # "average occupancy of 226.75 nodes"
+    "peak_nodes": 278.0,            # "the combined peak node occupancy for V3 and R1 inference services reached 278"
     "chips_per_node": 8,            # "each node contains 8 H800 GPUs"
     "chip_hour_cost_usd": 2.0,      # "leasing cost of one H800 GPU is $2 per hour"
     "hours": 24.0,                  # 24-hour window
