@@ -199,11 +199,9 @@ def test_hosting_is_charged_per_kw_of_rated_power():
                 - cost.chip_hour_cost(chip, hosting_usd_per_kw_month=0.0, **kw))
     assert hosting("h100-sxm") == pytest.approx(100.0 * 1.275 / (8760 / 12))
     assert hosting("a100-sxm") / hosting("h100-sxm") == pytest.approx(400 / 700)  # TDP x the same DGX factor
-    # a flat rate per chip is still available, and the two cannot both be given
-    assert (cost.chip_hour_cost("h100-sxm", hosting_usd_per_chip_hour=0.3, **kw)
+    # a flat rate per chip is still available and, where given, overrides the per-kW rule
+    assert (cost.chip_hour_cost("h100-sxm", hosting_usd_per_chip_hour=0.3, hosting_usd_per_kw_month=100.0, **kw)
             - cost.chip_hour_cost("h100-sxm", hosting_usd_per_chip_hour=0.0, **kw)) == pytest.approx(0.3)
-    with pytest.raises(ValueError, match="not both"):
-        cost.chip_hour_cost("h100-sxm", hosting_usd_per_chip_hour=0.3, hosting_usd_per_kw_month=100.0, **kw)
 
 
 def test_default_occupancy_is_deepseeks_own_accounting():
