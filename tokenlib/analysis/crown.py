@@ -260,7 +260,9 @@ def kernel_error(validation: pd.DataFrame, chip: str, *, unvalidated_sigma: floa
 
 @dataclass(frozen=True)
 class Serving:
-    """How one model is served (same for every chip, so chips compare like for like)."""
+    """How one model is served (same for every chip, so chips compare like for like). With
+    ``tokens_per_s_per_user`` set, decode runs on each chip at the largest batch that still gives every user
+    that speed (:func:`tokenlib.model.kernel.throughput`), and ``decode_batch`` is not used."""
 
     precision: str
     prefill_batch: float
@@ -268,6 +270,7 @@ class Serving:
     decode_batch: float
     decode_chips: float
     context: float
+    tokens_per_s_per_user: float | None = None
 
 
 def chip_throughputs(models: Sequence[str], chips: Mapping[str, str], serving: Mapping[str, Serving]) -> pd.DataFrame:
@@ -279,8 +282,12 @@ def chip_throughputs(models: Sequence[str], chips: Mapping[str, str], serving: M
             check_choice("origin", origin, ORIGINS)
             for phase, batch, n in (("prefill", cfg.prefill_batch, cfg.prefill_chips),
                                     ("decode", cfg.decode_batch, cfg.decode_chips)):
-                tps = kernel.throughput(m, chip, phase, batch=batch, context=cfg.context,
-                                        precision=cfg.precision, n_chips=n)
+                if phase == "decode" and cfg.tokens_per_s_per_user is not None:
+                    tps = kernel.throughput(m, chip, phase, context=cfg.context, precision=cfg.precision, n_chips=n,
+                                            tokens_per_s_per_user=cfg.tokens_per_s_per_user)
+                else:
+                    tps = kernel.throughput(m, chip, phase, batch=batch, context=cfg.context,
+                                            precision=cfg.precision, n_chips=n)
                 rows.append({"model": m, "origin": origin, "chip": chip, "phase": phase, "tps": float(tps)})
     return pd.DataFrame(rows)
 
