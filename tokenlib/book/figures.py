@@ -599,11 +599,19 @@ def svg_size(svg: str) -> tuple[float, float]:
 CREDIT_FONT_SIZE = 11
 
 
+#: Phrases a credit line never breaks inside (a licence name split as "CC BY" / "4.0" reads as two things).
+UNBREAKABLE = (LICENCE,)
+_GLUE = "\u2060"  # joins the words of an unbreakable phrase while wrapping; never left in the output
+
+
 def _wrap(text: str, width_px: float, font_size: float) -> list[str]:
-    """Greedy word wrap by estimated text width (CJK glyphs one em, others about 0.58 em)."""
+    """Greedy word wrap by estimated text width (CJK glyphs one em, others about 0.58 em), never inside
+    one of :data:`UNBREAKABLE`."""
     def px(t: str) -> float:
         return sum(font_size if ord(c) > 0x2E80 else 0.58 * font_size for c in t)
 
+    for phrase in UNBREAKABLE:
+        text = text.replace(phrase, phrase.replace(" ", _GLUE))
     lines: list[str] = []
     current = ""
     for word in text.split(" "):
@@ -613,7 +621,7 @@ def _wrap(text: str, width_px: float, font_size: float) -> list[str]:
             current = word
         else:
             current = candidate
-    return [*lines, current] if current else lines
+    return [line.replace(_GLUE, " ") for line in ([*lines, current] if current else lines)]
 
 
 def with_credit_lines(svg: str, lines: list[str], font_size: float = CREDIT_FONT_SIZE) -> str:
