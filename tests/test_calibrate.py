@@ -49,6 +49,7 @@ def test_validate_table_and_targets():
     beyond = t.loc[factor > 2]
     assert set(beyond["chip_id"]) <= {"ascend-910b", "h20"}, beyond[["id", "ratio"]]
     assert set(beyond.loc[beyond["chip_id"] == "h20", "model_id"]) <= {"qwen3-235b-a22b"}, beyond[["id", "ratio"]]
+    assert factor.max() <= 3.5, t.loc[factor > 3.5, ["id", "ratio"]]  # and none of them beyond 3.5x
 
 
 def test_static_batch_rows_are_predicted_end_to_end():
@@ -117,7 +118,7 @@ def test_row_options_pass_through_only_what_the_kernel_takes(monkeypatch):
                   "speculative": {"draft_tokens": 1, "accept_length": pytest.approx(1.8)}}
     kw, why, _ = calibrate.row_options(_row(spec_method="eagle3", draft_tokens=3))
     assert "speculative" not in kw and "no acceptance length" in why  # acceptance lengths are never guessed
-    _, why, _ = calibrate.row_options(_row(precision="fp4"))
+    _, why, _ = calibrate.row_options(_row(precision="fp4", chip_id="h800"))  # no FP4 peak on the H800
     assert "fp4" in why
     assert calibrate.row_options(_row()) == ({}, "", "")
 

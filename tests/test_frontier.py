@@ -199,3 +199,24 @@ def test_cli_speed_target():
     r = json.loads(out.stdout)
     assert r["tokens_per_s_per_user"] >= 20
     assert r["batch"] == kernel.batch_for_speed("deepseek-v3", "h800", tokens_per_s_per_user=20, **DS)
+
+
+def test_fp4_only_where_a_dense_fp4_peak_is_given():
+    from tokenlib.errors import MissingSpecError
+    kw = dict(batch=8, context=4096, n_chips=1)
+    fp4 = kernel.throughput("qwen3-32b", "b200", "prefill", precision="fp4", **kw)
+    fp8 = kernel.throughput("qwen3-32b", "b200", "prefill", precision="fp8", **kw)
+    assert fp4 > fp8  # compute-bound prefill at the FP4 peak
+    assert kernel.memory_required_bytes_per_chip("qwen3-32b", precision="fp4", **kw) < \
+        kernel.memory_required_bytes_per_chip("qwen3-32b", precision="fp8", **kw)
+    with pytest.raises(MissingSpecError, match="h200.*fp4"):
+        kernel.throughput("qwen3-32b", "h200", "decode", precision="fp4", **kw)
+
+
+def test_mtp_module_weights_from_models_csv():
+    spec = {"draft_tokens": 1, "accept_length": 1.8}
+    kw = dict(batch=1, context=1000, precision="fp8", n_chips=8, attention="tp")
+    extra = (kernel.memory_required_bytes_per_chip("deepseek-v3", speculative=spec, **kw)
+             - kernel.memory_required_bytes_per_chip("deepseek-v3", **kw))
+    kv_layer = 1000 * kernel.kv_bytes_per_token("deepseek-v3") / 61 / 8
+    assert extra == pytest.approx(14e9 / 8 + kv_layer, rel=1e-9)  # the README's 14B, sharded over 8

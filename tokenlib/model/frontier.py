@@ -80,7 +80,8 @@ def frontier(
         if arr.dtype.kind in "UOS":  # ids: categorical codes of the (few) scenarios, not a million strings
             cats, codes = np.unique(arr, return_inverse=True)
             full_codes = np.broadcast_to(col(codes.reshape(arr.shape)), grid).ravel()[ok]
-            out[name] = pd.Categorical.from_codes(full_codes, categories=cats)
+            out[name] = pd.Categorical.from_codes(np.asarray(full_codes, dtype=np.intp),
+                                                  dtype=pd.CategoricalDtype([str(v) for v in cats]))
         else:
             out[name] = np.broadcast_to(col(arr), grid).ravel()[ok]
     out["batch"] = np.broadcast_to(bb, grid).ravel()[ok]
