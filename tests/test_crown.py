@@ -21,7 +21,7 @@ from tokenlib.model import fleet
 
 CHIPS = {"nvidia": "h20", "domestic": "ascend-910c"}
 SERVING = {"deepseek-v3": city_cost.Serving("fp8", 32, 32, 12686, 144, 4989)}
-KW = dict(cny_per_usd=7.0, life_years=5.0, server_capex_multiplier=1.5, hosting_usd_per_chip_hour=0.1,
+KW = dict(cny_per_usd=7.0, life_years=5.0, server_capex_multiplier=1.5, hosting_usd_per_kw_month=cost.ASSUMPTIONS["hosting_usd_per_kw_month"]["value"],
           pue=1.3, load_factor=0.7)
 
 
@@ -308,6 +308,18 @@ def test_equation_table_shapes() -> None:
     # with no vouchers, cost rises with the place's electricity price
     nv = t[t["mix"] == "all-nvidia"].merge(el[el["origin"] == "nvidia"], on="place").sort_values("median")
     assert nv["output"].is_monotonic_increasing
+
+
+def test_serving_at_a_stated_speed_uses_the_speed_constrained_kernel():
+    from tokenlib.model import kernel
+    cfg = crown.Serving("fp8", 32, 32, 12686, 144, 4989, tokens_per_s_per_user=20.0)
+    t = crown.chip_throughputs(["deepseek-v3"], CHIPS, {"deepseek-v3": cfg}).set_index(["origin", "phase"])["tps"]
+    for origin, chip in CHIPS.items():
+        want = kernel.throughput("deepseek-v3", chip, "decode", context=4989, precision="fp8", n_chips=144,
+                                 tokens_per_s_per_user=20.0)
+        assert t[(origin, "decode")] == pytest.approx(float(want), rel=1e-12)
+        prefill = kernel.throughput("deepseek-v3", chip, "prefill", batch=32, context=4989, precision="fp8", n_chips=32)
+        assert t[(origin, "prefill")] == pytest.approx(float(prefill), rel=1e-12)
 
 
 def test_tornado_marks_a_change_that_moves_nothing() -> None:

@@ -150,3 +150,22 @@ def test_unsubsidised_electricity_inverts_the_cut():
     assert subsidy.subsidised_electricity(subsidy.unsubsidised_electricity(0.37, 0.3), 0.3) == pytest.approx(0.37)
     with pytest.raises(ValueError):
         subsidy.unsubsidised_electricity(0.4, 1.0)
+
+
+def test_power_capital_grid_matches_the_kernel_and_moves_the_right_way():
+    from tokenlib.model import cost as _cost
+    run = dict(batch=64, context=4096, precision="bf16", n_chips={"h100-sxm": 4, "ascend-910b": 4})
+    g = subsidy.power_capital_grid("qwen2.5-72b", ["h100-sxm", "ascend-910b"], "decode", reference="beijing",
+                                   places=["ulanqab", "guizhou"], waccs=(0.0, 0.12), **run)
+    assert len(g) == 2 * 2 * 2 * 2  # bases x waccs x chips x places
+    r = g[(g.power_basis == "node") & (g.wacc == 0.12) & (g.chip == "ascend-910b") & (g.place == "ulanqab")].iloc[0]
+    kw = dict(batch=64, context=4096, precision="bf16", n_chips=4, wacc=0.12, power_basis="node")
+    ref = _cost.cost_per_mtok("qwen2.5-72b", "ascend-910b", "decode", place="beijing", **kw)
+    west = _cost.cost_per_mtok("qwen2.5-72b", "ascend-910b", "decode", place="ulanqab", **kw)
+    assert r["edge"] == pytest.approx(1 - west / ref, rel=1e-9)
+    share = subsidy.cost_components("ascend-910b", place="beijing", wacc=0.12, power_basis="node")["power_share"]
+    assert r["power_share"] == pytest.approx(share, rel=1e-9)
+    s = g.drop_duplicates(["power_basis", "wacc", "chip"]).set_index(["power_basis", "wacc", "chip"])["power_share"]
+    for chip in ("h100-sxm", "ascend-910b"):
+        assert s[("node", 0.0, chip)] > s[("chip", 0.0, chip)]  # the server draws more than its accelerators
+        assert s[("node", 0.12, chip)] < s[("node", 0.0, chip)]  # capital that costs more shrinks power's share

@@ -202,3 +202,37 @@ def cost_ratio_sensitivity(
     swing = {str(k): max(float(hi), base) - min(float(lo), base) for k, hi, lo in zip(g.max().index, g.max(), g.min())}
     out["swing"] = [swing[str(a)] for a in out["assumption"]]
     return out.sort_values(["swing", "assumption"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def power_capital_grid(
+    model: str, chips: list[str], phase: str, *, reference: str, places: list[str],
+    power_bases: tuple[str, ...] = cost.POWER_BASES, waccs: tuple[float, ...] = (0.0, 0.08, 0.12),
+    root: Path | str | None = None, **run: Any,
+) -> pd.DataFrame:
+    """How the power share and the place verdicts move with the power basis and the cost of capital.
+
+    For every power basis (``"chip"``: TDP only; ``"node"``: the system's rated power per chip), cost of capital
+    ``wacc`` and chip: the power share of the chip-hour cost at ``reference``, and for each place in ``places``
+    the cost edge ``1 - cost at place / cost at reference`` per Mtok, each place charging its own electricity
+    price for the chip's origin and its own PUE, at equal utilisation. ``run`` goes to
+    :func:`tokenlib.model.cost.cost_per_mtok` (batch, context, precision, n_chips per chip as a dict...).
+    One row per (power_basis, wacc, chip, place).
+    """
+    rows = []
+    n_chips = run.pop("n_chips", 1)
+    chip_col = np.asarray(chips, dtype=object)[:, None]
+    n_col = np.asarray([float(n_chips[c]) if isinstance(n_chips, dict) else float(n_chips) for c in chips])[:, None]
+    place_row = np.asarray(places, dtype=object)[None, :]
+    for basis in power_bases:
+        for wacc in waccs:
+            kw = dict(run, power_basis=basis, wacc=wacc, root=root)
+            ref = cost_components_per_mtok(model, chip_col, phase, place=reference, n_chips=n_col, **kw)
+            at = np.asarray(cost.cost_per_mtok(model, chip_col, phase, place=place_row, n_chips=n_col, **kw), dtype=float)
+            share = np.broadcast_to(np.asarray(ref["power_share"], dtype=float), at.shape)
+            total = np.broadcast_to(np.asarray(ref["total"], dtype=float), at.shape)
+            for i, chip in enumerate(chips):
+                for j, place in enumerate(places):
+                    rows.append({"power_basis": basis, "wacc": float(wacc), "chip": chip, "place": place,
+                                 "power_share": float(share[i, j]), "cost_reference": float(total[i, j]),
+                                 "cost_place": float(at[i, j]), "edge": 1.0 - float(at[i, j] / total[i, j])})
+    return pd.DataFrame(rows)

@@ -65,10 +65,11 @@ MAD_TO_SIGMA = 0.6744897501960817
 
 def chip_hour_cost_closed(
     price_usd: ArrayLike, power_w: ArrayLike, electricity_cny_per_kwh: ArrayLike, *, cny_per_usd: float, life_years: float,
-    server_capex_multiplier: float, hosting_usd_per_chip_hour: float, pue: float, load_factor: float,
+    server_capex_multiplier: float, hosting_usd_per_kw_month: float, pue: float, load_factor: float,
     wacc: float = 0.0,
 ) -> FloatOrArray:
-    """CNY per chip-hour: capex recovery + hosting (USD, converted) + power. Same as ``cost.chip_hour_cost``.
+    """CNY per chip-hour: capex recovery + hosting (USD per kW-month of rated power, converted) + power.
+    Same as ``cost.chip_hour_cost``.
 
     ``price_usd`` chip price (USD); ``power_w`` rated power per chip (W: :func:`tokenlib.model.cost.node_power_w`);
     ``electricity_cny_per_kwh`` (CNY/kWh); ``wacc`` cost of capital (0 = straight-line over ``life_years``).
@@ -78,7 +79,8 @@ def chip_hour_cost_closed(
     e = check_number("electricity_cny_per_kwh", electricity_cny_per_kwh)
     life = float(check_number("life_years", life_years, allow_zero=False))
     crf = float(_cost.capital_recovery_factor(wacc, life))
-    out = (p * server_capex_multiplier * crf / _cost.HOURS_PER_YEAR + hosting_usd_per_chip_hour) * cny_per_usd \
+    host = hosting_usd_per_kw_month * t / 1000.0 / _cost.HOURS_PER_MONTH
+    out = (p * server_capex_multiplier * crf / _cost.HOURS_PER_YEAR + host) * cny_per_usd \
         + t / 1000.0 * load_factor * pue * e
     return scalar_or_array(out)
 
@@ -248,7 +250,9 @@ def kernel_error(validation: pd.DataFrame, chip: str, *, unvalidated_sigma: floa
 
 @dataclass(frozen=True)
 class Serving:
-    """How one model is served (same for every chip, so chips compare like for like)."""
+    """How one model is served (same for every chip, so chips compare like for like). With
+    ``tokens_per_s_per_user`` set, decode runs on each chip at the largest batch that still gives every user
+    that speed (:func:`tokenlib.model.kernel.throughput`), and ``decode_batch`` is not used."""
 
     precision: str
     prefill_batch: float
@@ -256,6 +260,7 @@ class Serving:
     decode_batch: float
     decode_chips: float
     context: float
+    tokens_per_s_per_user: float | None = None
 
 
 def chip_throughputs(models: Sequence[str], chips: Mapping[str, str], serving: Mapping[str, Serving]) -> pd.DataFrame:
@@ -267,8 +272,12 @@ def chip_throughputs(models: Sequence[str], chips: Mapping[str, str], serving: M
             check_choice("origin", origin, ORIGINS)
             for phase, batch, n in (("prefill", cfg.prefill_batch, cfg.prefill_chips),
                                     ("decode", cfg.decode_batch, cfg.decode_chips)):
-                tps = kernel.throughput(m, chip, phase, batch=batch, context=cfg.context,
-                                        precision=cfg.precision, n_chips=n)
+                if phase == "decode" and cfg.tokens_per_s_per_user is not None:
+                    tps = kernel.throughput(m, chip, phase, context=cfg.context, precision=cfg.precision, n_chips=n,
+                                            tokens_per_s_per_user=cfg.tokens_per_s_per_user)
+                else:
+                    tps = kernel.throughput(m, chip, phase, batch=batch, context=cfg.context,
+                                            precision=cfg.precision, n_chips=n)
                 rows.append({"model": m, "origin": origin, "chip": chip, "phase": phase, "tps": float(tps)})
     return pd.DataFrame(rows)
 

@@ -193,4 +193,5 @@ def voucher_discount(max_share: ArrayLike, take_up: ArrayLike, cap_cny: ArrayLik
 # Moved to tokenlib.analysis.chip_costs (the one cost split); re-exported so older code keeps working.
 from tokenlib.analysis.chip_costs import (  # noqa: E402
     cost_components as cost_components, cost_components_per_mtok as cost_components_per_mtok,
+    power_capital_grid as power_capital_grid,
 )

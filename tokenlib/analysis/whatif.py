@@ -25,7 +25,7 @@ def whatif_constants() -> dict[str, float]:
     """Kernel cost defaults the what-if uses (FX rate, life, cost of capital, server multiplier, hosting, PUE, load)."""
     a = _cost.ASSUMPTIONS
     return {"fx": float(fx.cny_per_usd()[0]), "life": float(a["life_years"]["value"]), "wacc": float(a["wacc"]["value"]),
-            "mult": float(a["server_capex_multiplier"]["value"]), "host": float(a["hosting_usd_per_chip_hour"]["value"]),
+            "mult": float(a["server_capex_multiplier"]["value"]), "host": float(a["hosting_usd_per_kw_month"]["value"]),
             "pue": float(a["pue"]["value"]), "load": float(a["load_factor"]["value"])}
 
 
@@ -35,7 +35,7 @@ def whatif_cost(*, electricity: float, utilization: float, price_domestic_usd: f
     """The what-if's cost per Mtok (CNY) in Python, term for term what :func:`vega_cost_expr` computes."""
     k = dict(whatif_constants() if constants is None else constants)
     kw = dict(cny_per_usd=k["fx"], life_years=k["life"], server_capex_multiplier=k["mult"],
-              hosting_usd_per_chip_hour=k["host"], pue=k["pue"], load_factor=k["load"], wacc=k.get("wacc", 0.0))
+              hosting_usd_per_kw_month=k["host"], pue=k["pue"], load_factor=k["load"], wacc=k.get("wacc", 0.0))
     hd = chip_hour_cost_closed(price_domestic_usd, watts_d, electricity, **kw)
     hn = chip_hour_cost_closed(price_n, watts_n, electricity, **kw)
     return float(fleet_cost_per_mtok(hd, hn, tps_d, tps_n, domestic_share, utilization)) * frac
@@ -53,7 +53,8 @@ def vega_cost_expr(*, electricity: str, utilization: str, price_domestic: str, d
     crf = float(_cost.capital_recovery_factor(k.get("wacc", 0.0), k["life"]))
     amort = f"({k['mult']!r} * {crf!r} / {_cost.HOURS_PER_YEAR!r})"
     power = f"({k['load']!r} * {k['pue']!r} / 1000)"
-    hd = f"(({pd_} * {amort} + {k['host']!r}) * {k['fx']!r} + datum.watts_d * {power} * {e})"
-    hn = f"((datum.price_n * {amort} + {k['host']!r}) * {k['fx']!r} + datum.watts_n * {power} * {e})"
+    host = f"({k['host']!r} / 1000 / {_cost.HOURS_PER_MONTH!r})"
+    hd = f"(({pd_} * {amort} + datum.watts_d * {host}) * {k['fx']!r} + datum.watts_d * {power} * {e})"
+    hn = f"((datum.price_n * {amort} + datum.watts_n * {host}) * {k['fx']!r} + datum.watts_n * {power} * {e})"
     return (f"({s} * {hd} + (1 - {s}) * {hn}) / (({s} * datum.tps_d + (1 - {s}) * datum.tps_n) * 3600 * {u})"
             f" * 1000000 * datum.frac")
