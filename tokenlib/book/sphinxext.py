@@ -129,6 +129,7 @@ def _on_config_inited(app: Sphinx, config: Any) -> None:
     app.add_js_file(BUNDLE_NAME, priority=400)
     app.add_js_file("tokenbook.js", priority=401)
     app.add_js_file("tokenbook-site.js", priority=402)
+    app.add_js_file("tokenbook-calc.js", priority=403)  # the calculator page's script (does nothing elsewhere)
     app.add_css_file("tokenbook.css")
 
 
