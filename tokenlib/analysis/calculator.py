@@ -229,7 +229,9 @@ def payload() -> dict[str, Any]:
          "elec_default": float(cost.default_electricity_cny_per_kwh()),
          "mult_card": float(a["server_capex_multiplier"]["value"]),
          "mult_system": float(a["system_share_capex_multiplier"]["value"])}
-    models, tps, used = [], {}, set()
+    models: list[dict[str, Any]] = []
+    tps: dict[str, dict[str, dict[str, float]]] = {}
+    used: set[str] = set()
     for m in SERVING:
         cs = chips_for(m)
         used.update(cs)

@@ -30,9 +30,10 @@ def _options(items: Sequence[tuple[str, str]], selected: str) -> str:
                    for v, label in items)
 
 
-def _number(name: str, label: str, value: float, lo: float, hi: float, step: str, unit: str,
+def _number(name: str, label: str, value: float, bounds: Sequence[float], step: str, unit: str,
             placeholder: str = "") -> str:
     e = safehtml.text
+    lo, hi = bounds
     ph = f' placeholder="{e(placeholder)}"' if placeholder else ""
     shown = "" if value != value else f"{value:g}"  # NaN: empty (chips.csv's price or the rental rate)
     return (f'<div class="tc-field"><label for="{ID}-{name}">{e(label)}</label>'
@@ -40,8 +41,9 @@ def _number(name: str, label: str, value: float, lo: float, hi: float, step: str
             f'step="{step}"{ph} inputmode="decimal"> <span>{e(unit)}</span></div>')
 
 
-def _range(name: str, label: str, value: float, lo: float, hi: float, step: str, shown: str) -> str:
+def _range(name: str, label: str, value: float, bounds: Sequence[float], step: str, shown: str) -> str:
     e = safehtml.text
+    lo, hi = bounds
     return (f'<div class="tc-field"><label for="{ID}-{name}">{e(label)}</label>'
             f'<input type="range" id="{ID}-{name}" name="{name}" value="{value!r}" min="{lo:g}" max="{hi:g}" '
             f'step="{step}"><output for="{ID}-{name}" data-show="{name}">{e(shown)}</output></div>')
@@ -92,10 +94,10 @@ value at those defaults (the same numbers as the table after the calculator).</p
 <p class="tc-assumed" data-show="setup">{e(setup)}.</p>
 <div class="tc-field"><label for="{ID}-chip">Chip</label><select id="{ID}-chip" name="chip">{_options(chips, s.chip)}</select></div>
 <div class="tc-field"><label for="{ID}-place">Place (power price and PUE)</label><select id="{ID}-place" name="place">{_options(places, s.place or "none")}</select></div>
-{_range("util", "Utilisation (share of hours serving)", s.util, *rg["util"], "any", f"{s.util:.3f}")}
+{_range("util", "Utilisation (share of hours serving)", s.util, rg["util"], "any", f"{s.util:.3f}")}
 <div class="tc-field"><label for="{ID}-elecset">Set the electricity price</label><input type="checkbox" id="{ID}-elecset" name="elecset"{" checked" if s.elec is not None else ""}></div>
-{_range("elec", "Electricity, CNY/kWh", s.elec if s.elec is not None else _place_elec(payload, s), *rg["elec"], "0.001", elec_shown)}
-{_number("price", "Chip price", float("nan") if s.price_usd is None else s.price_usd, *rg["price"], "any", "USD",
+{_range("elec", "Electricity, CNY/kWh", s.elec if s.elec is not None else _place_elec(payload, s), rg["elec"], "0.001", elec_shown)}
+{_number("price", "Chip price", float("nan") if s.price_usd is None else s.price_usd, rg["price"], "any", "USD",
          placeholder=(f"{price:,.0f} (chips.csv)" if chip["price"] is not None else "rented: $2/chip-hour"))}
 </fieldset>
 <div class="tc-results" aria-live="polite">
@@ -110,18 +112,18 @@ tokens/s per chip. Kernel error band: the calibrated kernel's throughput was wit
 divides and multiplies by that factor.</p>
 </div>
 <fieldset><legend>Inverse questions</legend>
-{_number("list", "List price, output tokens", s.list_price, *rg["list"], "any", "CNY per million")}
+{_number("list", "List price, output tokens", s.list_price, rg["list"], "any", "CNY per million")}
 <p class="tc-answer">Break-even utilisation: <strong data-out="breakeven_util" data-value="{be!r}">{e(be_text)}</strong>
 (band {_band("breakeven_util", tuple(100 * x for x in r["band"]["breakeven_util"]), 1)}%)</p>
 <p class="tc-assumed" data-show="assumed-breakeven">The utilisation at which the output cost of this setting equals the list price.</p>
-{_number("target", "Target cost, output tokens", s.target, *rg["target"], "any", "CNY per million")}
+{_number("target", "Target cost, output tokens", s.target, rg["target"], "any", "CNY per million")}
 <p class="tc-answer">Cheapest: <strong data-out="cheapest">{e(pname[first.place])}, {e(names[first.chip])}</strong>
-at <span data-out="cheapest_cost" data-value="{first.cost!r}">{fmt(first.cost)}</span> yuan per million;
+at <span data-out="cheapest_cost" data-value="{float(first.cost)!r}">{fmt(first.cost)}</span> yuan per million;
 <span data-out="n_under" data-value="{n_under}">{n_under}</span> of {len(r["cheapest"])} places and chips are under the target.</p>
 <ol class="tc-cheapest" data-out="cheapest_list">{cheap_rows}</ol>
 <p class="tc-assumed">Every place's own power price and PUE, each chip at its chips.csv price (or rented), at this model and
 utilisation; the band of each cost is ×/÷{err['max_factor']:g}, so costs closer than that are not told apart by the kernel.</p>
-{_range("margin", "Gross margin", s.margin, *rg["margin"], "0.01", f"{100 * s.margin:.0f}%")}
+{_range("margin", "Gross margin", s.margin, rg["margin"], "0.01", f"{100 * s.margin:.0f}%")}
 <p class="tc-answer">{_answer("margin_price", r["margin_price"], 3, "Price for that margin: ", " yuan per million output tokens")}
 (band {_band("margin_price", r["band"]["margin_price"], 3)})</p>
 <p class="tc-assumed">Gross margin = (price − cost) / price, over this setting's serving cost only.</p>
