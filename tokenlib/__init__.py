@@ -30,6 +30,10 @@ _EXPORTS = {
     "throughput": "tokenlib.model.kernel",
     "static_batch_throughput": "tokenlib.model.kernel",
     "cost_per_mtok": "tokenlib.model.cost",
+    "frontier": "tokenlib.model.frontier",
+    "KernelOptions": "tokenlib.model.kernel",
+    "Speculative": "tokenlib.model.kernel",
+    "CostAssumptions": "tokenlib.model.cost",
     "fleet_economics": "tokenlib.model.fleet",
     "validate": "tokenlib.model.calibrate",
     "MemoryFitError": "tokenlib.model.kernel",
@@ -40,9 +44,10 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from tokenlib.model.calibrate import validate
-    from tokenlib.model.cost import cost_per_mtok
+    from tokenlib.model.cost import CostAssumptions, cost_per_mtok
+    from tokenlib.model.frontier import frontier
     from tokenlib.model.fleet import fleet_economics
-    from tokenlib.model.kernel import MemoryFitError, static_batch_throughput, throughput
+    from tokenlib.model.kernel import KernelOptions, MemoryFitError, Speculative, static_batch_throughput, throughput
     from tokenlib.data import DataValidationError, load
     from tokenlib.errors import UnknownChoiceError
 

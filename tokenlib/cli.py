@@ -36,7 +36,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--model", required=True)
     e.add_argument("--chip", required=True)
     e.add_argument("--phase", required=True, help="prefill, decode or cached_input")
-    e.add_argument("--batch", type=float, required=True, help="concurrent sequences in the n-chip group")
+    e.add_argument("--batch", type=float, default=None, help="concurrent sequences in the n-chip group")
+    e.add_argument("--tokens-per-s-per-user", type=float, default=None,
+                   help="instead of --batch (decode): the largest batch that still gives each user this speed")
+    e.add_argument("--draft-tokens", type=int, default=None, help="speculative decoding: draft tokens per step (k)")
+    e.add_argument("--accept-length", type=float, default=None,
+                   help="speculative decoding: mean tokens accepted per step, bonus included (1 <= a <= k + 1)")
+    e.add_argument("--attention", default=None, help="parallel layout of attention: tp or dp (default: the kernel's rule)")
+    e.add_argument("--expert-parallel", type=int, default=None, help="chips the experts are spread over")
     e.add_argument("--context", type=float, required=True, help="prompt length (prefill) or KV length (decode)")
     e.add_argument("--precision", default="bf16")
     e.add_argument("--n-chips", type=float, default=1.0)
@@ -52,9 +59,25 @@ def _parser() -> argparse.ArgumentParser:
 def estimate(a: argparse.Namespace) -> dict[str, Any]:
     """Compute the estimate dict for parsed arguments."""
     kphase = "decode" if a.phase == "decode" else "prefill"
-    kw: dict[str, Any] = dict(batch=a.batch, context=a.context, precision=a.precision, n_chips=a.n_chips)
+    if (a.batch is None) == (a.tokens_per_s_per_user is None):
+        raise UsageError("give --batch or --tokens-per-s-per-user (decode), exactly one")
+    spec = None
+    if a.draft_tokens is not None or a.accept_length is not None:
+        if a.draft_tokens is None or a.accept_length is None:
+            raise UsageError("speculative decoding needs both --draft-tokens and --accept-length")
+        spec = kernel.Speculative(a.draft_tokens, a.accept_length)
+    opts = kernel.KernelOptions.of(speculative=spec, attention=a.attention, expert_parallel=a.expert_parallel)
+    batch = a.batch
+    if batch is None:
+        if a.phase != "decode":
+            raise UsageError("--tokens-per-s-per-user sets the decode batch: use it with --phase decode")
+        batch = float(kernel.batch_for_speed(a.model, a.chip, context=a.context, tokens_per_s_per_user=a.tokens_per_s_per_user,
+                                             precision=a.precision, n_chips=a.n_chips, options=opts))
+    kw: dict[str, Any] = dict(batch=batch, context=a.context, precision=a.precision, n_chips=a.n_chips, options=opts)
     ideal = kernel.throughput(a.model, a.chip, kphase, calibrated=False, **kw) if a.phase in ("prefill", "decode", "cached_input") else None
     cal = kernel.throughput(a.model, a.chip, kphase, calibrated=True, **kw)
+    r = kernel.rates(a.model, a.chip, kphase, batch=batch, context=a.context, precision=a.precision,
+                     n_chips=a.n_chips, options=opts)
     per_mtok = cost.cost_per_mtok(a.model, a.chip, a.phase, place=a.place, electricity_cny_per_kwh=a.electricity,
                                   utilization=a.utilization, currency=a.currency, fx_month=a.fx_month, **kw)
     hour = cost.chip_hour_cost(a.chip, place=a.place, electricity_cny_per_kwh=a.electricity, currency=a.currency,
@@ -65,7 +88,11 @@ def estimate(a: argparse.Namespace) -> dict[str, Any]:
     rate, month = fx.cny_per_usd(a.fx_month)
     price = specs.chip(a.chip).price_usd
     return {
-        "model": a.model, "chip": a.chip, "phase": a.phase, "precision": a.precision, "batch": a.batch,
+        "model": a.model, "chip": a.chip, "phase": a.phase, "precision": a.precision, "batch": batch,
+        "batch_basis": ("--batch" if a.batch is not None else
+                        f"largest batch giving >= {a.tokens_per_s_per_user:g} tokens/s per user"),
+        "tokens_per_s_per_user": float(r.per_user) if kphase == "decode" else None,
+        "speculative": None if spec is None else {"draft_tokens": spec.draft_tokens, "accept_length": spec.accept_length},
         "context": a.context, "n_chips": a.n_chips, "place": a.place,
         "tokens_per_s_per_chip": {"ideal": ideal, "calibrated": cal},
         "efficiencies": kernel.efficiencies(),
@@ -85,8 +112,10 @@ def estimate(a: argparse.Namespace) -> dict[str, Any]:
 
 def _print_text(r: dict[str, Any]) -> None:
     t = r["tokens_per_s_per_chip"]
-    print(f"{r['model']} on {r['n_chips']:g} x {r['chip']}, {r['phase']}, {r['precision']}, batch {r['batch']:g}, "
-          f"context {r['context']:g}")
+    print(f"{r['model']} on {r['n_chips']:g} x {r['chip']}, {r['phase']}, {r['precision']}, batch {r['batch']:g} "
+          f"({r['batch_basis']}), context {r['context']:g}")
+    if r["tokens_per_s_per_user"] is not None:
+        print(f"  speed per user: {r['tokens_per_s_per_user']:,.1f} tokens/s")
     print(f"  throughput per chip: ideal {t['ideal']:,.0f} tok/s, calibrated {t['calibrated']:,.0f} tok/s "
           f"(efficiencies {r['efficiencies']}; decode latency per layer "
           f"{r['overheads']['decode_layer_latency_s'] * 1e6:.0f} us)")

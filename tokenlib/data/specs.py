@@ -52,7 +52,7 @@ CHIP_FIELDS = (
 MODEL_FIELDS = (
     "total_params_b", "active_params_b", "n_layers", "hidden_size", "n_heads", "n_kv_heads",
     "head_dim", "kv_lora_rank", "qk_rope_head_dim", "n_routed_experts", "n_experts_per_token",
-    "n_shared_experts", "max_context",
+    "n_shared_experts", "max_context", "mtp_params_b",
 )
 ATTENTION_CODES = {"MHA": 0, "GQA": 1, "MLA": 2}
 
@@ -107,6 +107,8 @@ class Model:
     n_experts_per_token: float
     n_shared_experts: float
     max_context: float
+    mtp_params_b: float = float("nan")
+    """Parameters of the multi-token-prediction module(s) shipped with the model (billions), where published."""
 
     @property
     def is_moe(self) -> bool:

@@ -22,10 +22,12 @@ Prices are converted with a dated monthly CNY/USD rate from ``data/fx.csv``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tokenlib.data import fx
 from tokenlib.model import kernel
@@ -35,6 +37,8 @@ from tokenlib.errors import (MissingSpecError, check_at_least, check_choice, che
                              check_shapes)
 
 FloatArray = kernel.FloatArray
+ArrayLike = npt.ArrayLike
+Ids = kernel.Ids
 PHASES = ("prefill", "cached_input", "decode")
 PRICE_BASES = ("card", "system_share")
 HOURS_PER_YEAR = 8760.0
@@ -113,6 +117,51 @@ def _a(name: str) -> float:
 
 COST_BASES = ("owned", "rental")
 POWER_BASES = ("node", "chip")
+
+
+@dataclass(frozen=True)
+class CostAssumptions:
+    """Every cost assumption of :func:`cost_per_mtok` and :func:`chip_hour_cost` in one frozen object.
+
+    Numeric defaults are those of :data:`ASSUMPTIONS` (with their basis there). ``None`` means "from the data":
+    ``electricity_cny_per_kwh`` (the place's price, else the median of places.csv), ``pue`` (the place's PUE,
+    else ``ASSUMPTIONS["pue"]``), ``capex_usd`` and ``price_basis`` (chips.csv), ``cny_per_usd`` (the
+    ``fx_month`` rate, else the latest in fx.csv). Every field may be an array (it broadcasts).
+    """
+
+    utilization: ArrayLike = _a("utilization")
+    life_years: ArrayLike = _a("life_years")
+    wacc: ArrayLike = _a("wacc")
+    cost_basis: str = str(ASSUMPTIONS["cost_basis"]["value"])
+    power_basis: str = str(ASSUMPTIONS["power_basis"]["value"])
+    load_factor: ArrayLike = _a("load_factor")
+    hosting_usd_per_chip_hour: ArrayLike = _a("hosting_usd_per_chip_hour")
+    server_capex_multiplier: ArrayLike = _a("server_capex_multiplier")
+    system_share_capex_multiplier: ArrayLike = _a("system_share_capex_multiplier")
+    rental_usd_per_chip_hour: ArrayLike = _a("rental_usd_per_chip_hour")
+    cached_input_cost_fraction: ArrayLike = _a("cached_input_cost_fraction")
+    electricity_cny_per_kwh: ArrayLike | None = None
+    pue: ArrayLike | None = None
+    capex_usd: ArrayLike | None = None
+    price_basis: str | None = None
+    cny_per_usd: float | None = None
+    fx_month: str | None = None
+
+    @classmethod
+    def of(cls, assumptions: CostAssumptions | None = None, **overrides: Any) -> CostAssumptions:
+        """``assumptions`` (default: the defaults) with keyword overrides; ``None`` values keep the base's."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise TypeError(f"unknown cost assumption(s) {unknown}; valid: {sorted(names)}")
+        base = cls() if assumptions is None else assumptions
+        if not isinstance(base, CostAssumptions):
+            raise TypeError(f"assumptions must be a CostAssumptions, got {base!r}")
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+COST_FIELDS = tuple(f.name for f in fields(CostAssumptions))
+KERNEL_FIELDS = tuple(f.name for f in fields(kernel.KernelOptions))
 
 
 def capital_recovery_factor(wacc: Any, life_years: Any) -> Any:
@@ -198,12 +247,13 @@ def _place_pue(place: Any, root: Path | str | None) -> FloatArray:
 
 
 def chip_hour_cost(
-    chip: Any, *, electricity_cny_per_kwh: Any = None, place: Any = None, currency: str = "CNY",
+    chip: Ids, *, electricity_cny_per_kwh: Any = None, place: Any = None, currency: str = "CNY",
     capex_usd: Any = None, life_years: Any = None, pue: Any = None, load_factor: Any = None,
     hosting_usd_per_chip_hour: Any = None, server_capex_multiplier: Any = None,
     rental_usd_per_chip_hour: Any = None, cny_per_usd: float | None = None, fx_month: str | None = None,
     wacc: Any = None, cost_basis: str | None = None, power_basis: str | None = None,
     root: Path | str | None = None, system_share_capex_multiplier: Any = None, price_basis: str | None = None,
+    assumptions: CostAssumptions | None = None,
 ) -> Any:
     """Cost of one chip for one hour (capex recovery + power + hosting), in ``currency``.
 
@@ -213,8 +263,18 @@ def chip_hour_cost(
     ``system_share_capex_multiplier`` for a per-chip share of a system price. ``price_basis``
     (``"card"`` or ``"system_share"``) says what ``capex_usd`` is; without it an override keeps the
     chip's own basis from chips.csv, or counts as a card price where the chip has none. A chip whose
-    chips.csv price has no recorded basis raises.
+    chips.csv price has no recorded basis raises. ``assumptions``: a :class:`CostAssumptions` (the keywords,
+    where given, override its fields).
     """
+    if assumptions is not None:
+        a = CostAssumptions.of(assumptions, electricity_cny_per_kwh=electricity_cny_per_kwh, capex_usd=capex_usd,
+                               life_years=life_years, pue=pue, load_factor=load_factor,
+                               hosting_usd_per_chip_hour=hosting_usd_per_chip_hour,
+                               server_capex_multiplier=server_capex_multiplier,
+                               rental_usd_per_chip_hour=rental_usd_per_chip_hour, cny_per_usd=cny_per_usd,
+                               fx_month=fx_month, wacc=wacc, cost_basis=cost_basis, power_basis=power_basis,
+                               system_share_capex_multiplier=system_share_capex_multiplier, price_basis=price_basis)
+        return chip_hour_cost(chip, place=place, currency=currency, root=root, **_hour_kw(a))
     check_choice("currency", currency, ("CNY", "USD"))
     rate = fx.cny_per_usd(fx_month, root)[0] if cny_per_usd is None else float(
         check_number("cny_per_usd", cny_per_usd, allow_zero=False))
@@ -266,40 +326,46 @@ def chip_hour_cost(
     return float(out) if np.ndim(out) == 0 else out
 
 
+def _hour_kw(a: CostAssumptions) -> dict[str, Any]:
+    """The chip-hour keywords of an assumptions object."""
+    return {f: getattr(a, f) for f in COST_FIELDS if f not in ("utilization", "cached_input_cost_fraction")}
+
+
 def cost_per_mtok(
-    model: Any, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16", n_chips: Any = 1,
-    place: Any = None, electricity_cny_per_kwh: Any = None, utilization: Any = None, currency: str = "CNY",
-    capex_usd: Any = None, life_years: Any = None, pue: Any = None, load_factor: Any = None,
-    hosting_usd_per_chip_hour: Any = None, server_capex_multiplier: Any = None,
-    rental_usd_per_chip_hour: Any = None, cached_input_cost_fraction: Any = None,
-    cny_per_usd: float | None = None, fx_month: str | None = None, calibrated: bool = True,
-    wacc: Any = None, cost_basis: str | None = None, power_basis: str | None = None,
-    on_oom: str = "raise", root: Path | str | None = None, system_share_capex_multiplier: Any = None,
-    price_basis: str | None = None,
+    model: Ids, chip: Ids, phase: str, *, batch: ArrayLike | None = None, context: ArrayLike, precision: str = "bf16",
+    n_chips: ArrayLike = 1, place: Any = None, currency: str = "CNY", root: Path | str | None = None,
+    tokens_per_s_per_user: ArrayLike | None = None, assumptions: CostAssumptions | None = None,
+    options: kernel.KernelOptions | None = None, **legacy: Any,
 ) -> Any:
     """Cost per million tokens (``currency`` per Mtok) for input (``prefill``), ``cached_input`` or output (``decode``).
 
-    All arguments broadcast (model, chip and place may be arrays of ids). Scalars in give a float.
-    Defaults for every assumption: :data:`ASSUMPTIONS`. Batches that do not fit raise
-    (or give NaN with ``on_oom="nan"``), as in :func:`tokenlib.model.kernel.throughput`.
+    The scenario: model, chip, phase, ``batch`` (or, for decode, ``tokens_per_s_per_user``: the cost at the
+    largest batch that still gives each user that speed, :func:`tokenlib.model.kernel.batch_for_speed`),
+    context, precision, n_chips, place. The assumptions: ``assumptions`` (a :class:`CostAssumptions`, defaults
+    in :data:`ASSUMPTIONS`) and ``options`` (a :class:`tokenlib.model.kernel.KernelOptions`: calibrated,
+    speculative, attention, expert_parallel, kv_reads, on_oom...). Every field of either may also be given as
+    a keyword (``utilization=0.6``, ``kv_reads=...``, ``calibrated=False``), as before these objects existed;
+    keywords override the objects' fields. All arguments broadcast (model, chip and place may be arrays of
+    ids). Scalars in give a float. Batches that do not fit raise (or give NaN with ``on_oom="nan"``), as in
+    :func:`tokenlib.model.kernel.throughput`.
     """
     check_choice("phase", phase, PHASES)
-    util = check_fraction("utilization", _a("utilization") if utilization is None else utilization)
-    frac = check_fraction("cached_input_cost_fraction", _a("cached_input_cost_fraction")
-                          if cached_input_cost_fraction is None else cached_input_cost_fraction, closed_low=True)
-    check_flag("calibrated", calibrated)
+    unknown = sorted(set(legacy) - set(COST_FIELDS) - set(KERNEL_FIELDS))
+    if unknown:
+        raise TypeError(f"cost_per_mtok got unknown keyword(s) {unknown}; cost assumptions: {sorted(COST_FIELDS)}; "
+                        f"kernel options: {sorted(KERNEL_FIELDS)}")
+    a = CostAssumptions.of(assumptions, **{k: v for k, v in legacy.items() if k in COST_FIELDS})
+    o = kernel.KernelOptions.of(options, **{k: v for k, v in legacy.items() if k in KERNEL_FIELDS})
+    util = check_fraction("utilization", a.utilization)
+    frac = check_fraction("cached_input_cost_fraction", a.cached_input_cost_fraction, closed_low=True)
     check_shapes(model=np.asarray(model), chip=np.asarray(chip), batch=np.asarray(batch), context=np.asarray(context),
                  n_chips=np.asarray(n_chips), place=np.asarray(place), utilization=util)
     kphase = "decode" if phase == "decode" else "prefill"
+    if tokens_per_s_per_user is not None and phase != "decode":
+        raise ValueError(f"tokens_per_s_per_user prices output tokens at a speed; phase {phase!r} needs batch")
     tps = kernel.throughput(model, chip, kphase, batch=batch, context=context, precision=precision,
-                            n_chips=n_chips, calibrated=calibrated, on_oom=on_oom, root=root)
-    hour = chip_hour_cost(chip, electricity_cny_per_kwh=electricity_cny_per_kwh, place=place, currency=currency,
-                          capex_usd=capex_usd, life_years=life_years, pue=pue, load_factor=load_factor,
-                          hosting_usd_per_chip_hour=hosting_usd_per_chip_hour,
-                          server_capex_multiplier=server_capex_multiplier,
-                          rental_usd_per_chip_hour=rental_usd_per_chip_hour, cny_per_usd=cny_per_usd,
-                          fx_month=fx_month, wacc=wacc, cost_basis=cost_basis, power_basis=power_basis, root=root,
-                          system_share_capex_multiplier=system_share_capex_multiplier, price_basis=price_basis)
+                            n_chips=n_chips, root=root, tokens_per_s_per_user=tokens_per_s_per_user, options=o)
+    hour = chip_hour_cost(chip, place=place, currency=currency, root=root, **_hour_kw(a))
     out = np.asarray(hour) / (np.asarray(tps) * (3600.0 * util)) * 1e6
     if phase == "cached_input":
         out = out * frac

@@ -36,10 +36,11 @@ use :func:`fits` to get the boolean mask). A number is never returned for a batc
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -48,13 +49,22 @@ from tokenlib.data import specs
 from tokenlib.errors import MissingSpecError, check_choice, check_count, check_flag, check_fraction, check_number, check_shapes
 
 FloatArray = npt.NDArray[np.float64]
+ArrayLike = npt.ArrayLike
+"""A number or an array of numbers (anything numpy broadcasts)."""
+Ids = npt.ArrayLike
+"""A chip or model id, or an array of ids."""
 PHASES = ("prefill", "decode")
 KV_READS = ("once_per_kv_head", "once_per_query_head")
 """How a decode attention kernel reads the KV cache of grouped-query (GQA) models: each KV head once
 per step for all the query heads that share it, or once for every query head (see ASSUMPTIONS)."""
 EFFICIENCY_NAMES = ("prefill", "decode", "network")
-OVERHEAD_NAMES = ("decode_layer_latency_s",)
-"""Fitted fixed-time terms (seconds), stored in ``calibration.json`` under ``overheads``."""
+CURVE_NAMES = ("decode_small_batch",)
+"""Fitted efficiencies beyond the three phase ones: ``decode_small_batch`` (the small-batch decode curve: a decode
+step never streams the weights faster than this share of HBM bandwidth), stored under ``efficiencies``."""
+OVERHEAD_NAMES = ("decode_layer_latency_s", "overlap")
+"""Fitted fixed-time and overlap terms, stored in ``calibration.json`` under ``overheads``:
+``decode_layer_latency_s`` (seconds per layer per decode step) and ``overlap`` (the share of the shorter of
+compute+memory time and network time hidden under the longer, in [0, 1])."""
 
 ASSUMPTIONS: dict[str, dict[str, Any]] = {
     "memory_overhead_fraction": {
@@ -121,6 +131,15 @@ ASSUMPTIONS: dict[str, dict[str, Any]] = {
         "InfiniBand 400 Gb/s RDMA network card (~50 GB/s maximum bandwidth)'. Used when a serving "
         "group spans more chips than one scale-up domain.",
         "source": "https://github.com/deepseek-ai/DeepEP",
+    },
+    "draft_layer": {
+        "value": 1,
+        "kind": "assumption",
+        "note": "A draft token of MTP or EAGLE-3 costs one decoder layer of the target model (its per-layer share of "
+        "the compute, weight reads, KV cache and expert traffic, plus the fixed per-layer latency): DeepSeek-V3's "
+        "MTP module is 'a Transformer block' with a shared embedding and output head (arXiv 2412.19437, sec. 2.2), "
+        "EAGLE-3's draft head one decoder layer. The output head's own cost is not counted. The MTP module's "
+        "resident weights are models.csv mtp_params_b where sourced, else one layer's share (total / n_layers).",
     },
     "scale_up_domain": {
         "value": {"default": 8, "ascend-910c": 384},
@@ -247,13 +266,121 @@ def _precision_bytes(name: str, precision: str) -> float:
 def kv_bytes_per_token(model: Any, kv_precision: str = "bf16", root: Path | str | None = None) -> Any:
     """KV-cache bytes per token for model id(s), e.g. DeepSeek-V3 in BF16: (512+64)*61*2 = 70,272."""
     kvb = _precision_bytes("kv_precision", kv_precision)
-    m = specs.model_fields(model, root)
-    out = kv_bytes_per_token_raw(m["attention_code"], m["n_layers"], m["n_kv_heads"], m["head_dim"],
-                                 m["kv_lora_rank"], m["qk_rope_head_dim"], kvb)
+    out = _kv(specs.model_fields(model, root), kvb)
     return _out(out, np.ndim(model) == 0)
 
 
-def moe_split_raw(total_b: Any, active_b: Any, n_routed: Any, k: Any) -> tuple[FloatArray, FloatArray]:
+# ----------------------------------------------------------------------------- options: layout, speculation
+
+ATTENTION_LAYOUTS = ("tp", "dp")
+"""``attention="tp"``: attention (and dense FFN) weights sharded over the group, every chip sees every token;
+``"dp"``: data-parallel attention, every chip holds the whole non-expert part and serves ``batch / n`` of the
+sequences (a dense model in ``"dp"`` is ``n`` independent replicas). Default (``None``): the rule of
+``ASSUMPTIONS["moe_dp_attention_min_chips"]``."""
+SPEC_METHODS = ("mtp", "eagle3", "draft_model")
+"""How draft tokens are proposed: ``mtp`` (the model's own multi-token-prediction module, DeepSeek-V3 style),
+``eagle3`` (an EAGLE-3 head) or ``draft_model`` (a separate model from data/models.csv)."""
+
+
+@dataclass(frozen=True)
+class Speculative:
+    """Speculative decoding: ``draft_tokens`` (k) proposed per step, ``accept_length`` (a) = mean tokens accepted
+    per verification step, the bonus token included (``1 <= a <= k + 1``).
+
+    Each engine step runs ``k`` sequential draft passes at the batch (MTP/EAGLE-3: one layer of the target
+    model each, ``ASSUMPTIONS["draft_layer"]``; ``draft_model``: that model's whole step) and one verification
+    pass of the target over ``k + 1`` tokens per sequence; it yields ``a`` tokens per sequence. Memory holds the
+    draft's weights and KV cache too.
+    """
+
+    draft_tokens: int
+    accept_length: float
+    method: str = "mtp"
+    draft_model: str | None = None
+
+
+def speculative_config(spec: Speculative | Mapping[str, Any] | None) -> Speculative | None:
+    """Check a ``speculative=`` argument (a :class:`Speculative` or a dict with its fields)."""
+    if spec is None:
+        return None
+    if isinstance(spec, Mapping):
+        fields = {"draft_tokens", "accept_length", "method", "draft_model"}
+        unknown = sorted(set(spec) - fields)
+        if unknown:
+            raise ValueError(f"speculative: unknown keys {unknown}; valid: {sorted(fields)}")
+        missing = sorted({"draft_tokens", "accept_length"} - set(spec))
+        if missing:
+            raise ValueError(f"speculative needs {missing} (e.g. {{'draft_tokens': 1, 'accept_length': 1.8}})")
+        spec = Speculative(**spec)
+    if not isinstance(spec, Speculative):
+        raise TypeError(f"speculative must be a dict or Speculative, got {spec!r}")
+    k = check_count("speculative draft_tokens", spec.draft_tokens)
+    a = check_number("speculative accept_length", spec.accept_length, allow_zero=False)
+    if np.ndim(k) or np.ndim(a):
+        raise ValueError("speculative draft_tokens and accept_length must be scalars")
+    if not 1.0 <= float(a) <= float(k) + 1.0:
+        raise ValueError(f"speculative accept_length {float(a):g} must lie in [1, draft_tokens + 1] = [1, {float(k) + 1:g}] "
+                         "(mean tokens accepted per verification step, the bonus token included)")
+    check_choice("speculative method", spec.method, SPEC_METHODS)
+    if (spec.method == "draft_model") != (spec.draft_model is not None):
+        raise ValueError("speculative: give draft_model (a model id in data/models.csv) exactly when method='draft_model'")
+    return Speculative(int(k), float(a), spec.method, spec.draft_model)
+
+
+@dataclass(frozen=True)
+class KernelOptions:
+    """Every option of :func:`throughput` besides the scenario, in one typed object (passable through
+    :func:`tokenlib.model.cost.cost_per_mtok` and :func:`tokenlib.model.frontier.frontier`). Defaults are the
+    kernel's (see :data:`ASSUMPTIONS`); ``None`` = the documented default or the fitted value."""
+
+    calibrated: bool = True
+    kv_precision: str = "bf16"
+    kv_reads: str = "once_per_kv_head"
+    attention: str | None = None
+    expert_parallel: int | None = None
+    speculative: Speculative | Mapping[str, Any] | None = None
+    scale_out_gbps: float | None = None
+    missing_link: str = "raise"
+    memory_overhead: float | None = None
+    efficiencies: Mapping[str, float] | None = None
+    decode_layer_latency_s: float | None = None
+    overlap: float | None = None
+    on_oom: str = "raise"
+
+    @classmethod
+    def of(cls, options: KernelOptions | Mapping[str, Any] | None = None, **overrides: Any) -> KernelOptions:
+        """Options from an object, a dict of field names, or keywords (keywords win); unknown names raise."""
+        base = options if isinstance(options, KernelOptions) else cls()
+        given = {**(dict(options) if isinstance(options, Mapping) else {}), **overrides}
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(given) - names)
+        if unknown:
+            raise TypeError(f"unknown kernel option(s) {unknown}; valid: {sorted(names)}")
+        out = replace(base, **given)
+        out.check()
+        return out
+
+    def check(self) -> None:
+        """Raise on a bad value (named, with the valid choices)."""
+        check_flag("calibrated", self.calibrated)
+        check_choice("kv_reads", self.kv_reads, KV_READS)
+        check_choice("missing_link", self.missing_link, MISSING_LINK)
+        check_choice("on_oom", self.on_oom, ("raise", "nan"))
+        _precision_bytes("kv_precision", self.kv_precision)
+        if self.attention is not None:
+            check_choice("attention", self.attention, ATTENTION_LAYOUTS)
+        if self.expert_parallel is not None:
+            check_count("expert_parallel", self.expert_parallel)
+        if self.overlap is not None:
+            check_fraction("overlap", self.overlap, closed_low=True)
+        speculative_config(self.speculative)
+
+
+# ----------------------------------------------------------------------------- layout and memory
+
+
+def moe_split_raw(total_b: ArrayLike, active_b: ArrayLike, n_routed: ArrayLike,
+                  k: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """(non-expert params, all routed-expert params), in billions, from total/active params and expert counts.
 
     Per routed expert (all layers): ``e = (total - active) / (n_routed - k)``; non-expert (attention,
@@ -269,25 +396,115 @@ def moe_split_raw(total_b: Any, active_b: Any, n_routed: Any, k: Any) -> tuple[F
     return non_expert, experts
 
 
-def _dp_attention(m: dict[str, FloatArray], n: FloatArray) -> Any:
-    """True where a MoE group is served with DP attention + EP (see ASSUMPTIONS)."""
-    thr = float(ASSUMPTIONS["moe_dp_attention_min_chips"]["value"])
-    return (np.nan_to_num(m["n_routed_experts"]) > 0) & (n >= thr)
+class _Layout(NamedTuple):
+    dp: npt.NDArray[np.bool_]
+    """data-parallel attention (per scenario)"""
+    ep: FloatArray
+    """expert-parallel degree; NaN = experts sharded with the rest (tensor parallel over the group)"""
 
 
-def _weights_per_chip_b(m: dict[str, FloatArray], n: FloatArray) -> FloatArray:
+def _layout(m: Mapping[str, FloatArray], n: FloatArray, attention: str | None = None,
+            expert_parallel: ArrayLike | None = None) -> _Layout:
+    """The parallel layout (see :data:`ATTENTION_LAYOUTS`): given, or the default rule of ASSUMPTIONS."""
+    moe = np.nan_to_num(m["n_routed_experts"]) > 0
+    if attention is None:
+        dp = moe & (n >= float(ASSUMPTIONS["moe_dp_attention_min_chips"]["value"]))
+    else:
+        check_choice("attention", attention, ATTENTION_LAYOUTS)
+        dp = np.full(np.broadcast_shapes(np.shape(moe), np.shape(n)), attention == "dp")
+    if expert_parallel is None:
+        ep: FloatArray = np.where(dp & moe, n, np.nan)
+    else:
+        e = check_count("expert_parallel", expert_parallel)
+        if np.any(e > n):
+            raise ValueError(f"expert_parallel {np.max(e):g} exceeds n_chips {np.min(n):g}: experts are spread over "
+                             "chips of the serving group")
+        ep = np.where(moe, e, np.nan)
+    return _Layout(np.asarray(dp, dtype=bool), ep)
+
+
+def _weights_per_chip_b(m: Mapping[str, FloatArray], n: FloatArray, lay: _Layout) -> FloatArray:
     """Billions of parameters resident on each chip."""
     non_expert, experts = moe_split_raw(m["total_params_b"], m["active_params_b"], m["n_routed_experts"],
                                         m["n_experts_per_token"])
-    result: FloatArray = np.where(_dp_attention(m, n), non_expert + experts / n, m["total_params_b"] / n)
+    sharded = np.isfinite(lay.ep)
+    per_ep = experts / np.where(sharded, lay.ep, 1.0)
+    result: FloatArray = np.where(lay.dp, non_expert + np.where(sharded, per_ep, experts / n),
+                                  np.where(sharded, non_expert / n + per_ep, m["total_params_b"] / n))
     return result
 
 
-def _memory_per_chip(m: dict[str, FloatArray], b: FloatArray, c: FloatArray, n: FloatArray,
-                     wbytes: float, kvb: float) -> FloatArray:
-    kv = kv_bytes_per_token_raw(m["attention_code"], m["n_layers"], m["n_kv_heads"], m["head_dim"],
-                                m["kv_lora_rank"], m["qk_rope_head_dim"], kvb)
-    result: FloatArray = _weights_per_chip_b(m, n) * 1e9 * wbytes + b * c * kv / n
+def _weights_read_b(m: Mapping[str, FloatArray], n: FloatArray, lay: _Layout, group_tokens: FloatArray) -> FloatArray:
+    """Billions of parameters one chip reads in a step that processes ``group_tokens`` tokens over the group.
+
+    TP with experts sharded alongside: unique params touched (active per token, capped at all params) / n.
+    DP attention: the whole non-expert part, plus the hosted experts at least one routed token hits (the EP
+    group of ``ep`` chips receives ``group_tokens x ep / n`` tokens). TP attention with EP: non-expert / n
+    plus the hit experts."""
+    non_expert, experts = moe_split_raw(m["total_params_b"], m["active_params_b"], m["n_routed_experts"],
+                                        m["n_experts_per_token"])
+    k = np.nan_to_num(m["n_experts_per_token"])
+    n_routed = np.maximum(np.nan_to_num(m["n_routed_experts"]), 1.0)
+    sharded = np.isfinite(lay.ep)
+    e = np.where(sharded, lay.ep, n)
+    to_group = np.where(lay.dp, group_tokens * e / n, group_tokens)
+    hit = experts / e * np.minimum(1.0, to_group * k / n_routed)
+    tp_read = np.minimum(m["total_params_b"], m["active_params_b"] * group_tokens) / n
+    result: FloatArray = np.where(lay.dp, non_expert + hit, np.where(sharded, non_expert / n + hit, tp_read))
+    return result
+
+
+def _kv(m: Mapping[str, FloatArray], kvb: float) -> FloatArray:
+    """KV-cache bytes per token of the model fields ``m`` (all layers)."""
+    return kv_bytes_per_token_raw(m["attention_code"], m["n_layers"], m["n_kv_heads"], m["head_dim"],
+                                  m["kv_lora_rank"], m["qk_rope_head_dim"], kvb)
+
+
+class _Draft(NamedTuple):
+    """What speculation adds: a draft model's fields (draft_model) or None (one extra target layer)."""
+
+    spec: Speculative
+    m: dict[str, FloatArray] | None
+
+
+def _draft(spec: Speculative | Mapping[str, Any] | None, root: Path | str | None) -> _Draft | None:
+    s = speculative_config(spec)
+    if s is None:
+        return None
+    return _Draft(s, specs.model_fields(s.draft_model, root) if s.draft_model is not None else None)
+
+
+def _draft_params_b(m: Mapping[str, FloatArray], d: _Draft) -> FloatArray:
+    """Parameters (billions) the draft adds to every replica: the draft model's, or the MTP module's
+    (models.csv ``mtp_params_b``), or one layer's worth of the target (``total / n_layers``)."""
+    if d.m is not None:
+        return d.m["total_params_b"]
+    one_layer = m["total_params_b"] / m["n_layers"]
+    if d.spec.method == "mtp":
+        mtp = m["mtp_params_b"]
+        return np.where(np.isfinite(mtp) & (mtp > 0), mtp, one_layer)
+    return one_layer
+
+
+def _memory_parts(m: Mapping[str, FloatArray], c: FloatArray, n: FloatArray, wbytes: float, kvb: float,
+                  lay: _Layout, d: _Draft | None) -> tuple[FloatArray, FloatArray]:
+    """(bytes per chip that do not depend on the batch, bytes per chip per sequence in the batch)."""
+    weights = _weights_per_chip_b(m, n, lay)
+    kv = _kv(m, kvb)
+    if d is not None:
+        # MTP / EAGLE-3 heads are sharded like the target; a draft model is tensor-parallel over the group
+        share = weights / m["total_params_b"] if d.m is None else 1.0 / n
+        weights = weights + _draft_params_b(m, d) * share
+        kv = kv + (_kv(d.m, kvb) if d.m is not None else kv / m["n_layers"])
+    fixed: FloatArray = weights * 1e9 * wbytes
+    per_seq: FloatArray = c * kv / n
+    return fixed, per_seq
+
+
+def _memory_per_chip(m: Mapping[str, FloatArray], b: FloatArray, c: FloatArray, n: FloatArray,
+                     wbytes: float, kvb: float, lay: _Layout | None = None, d: _Draft | None = None) -> FloatArray:
+    fixed, per_seq = _memory_parts(m, c, n, wbytes, kvb, _layout(m, n) if lay is None else lay, d)
+    result: FloatArray = fixed + b * per_seq
     return result
 
 
@@ -299,20 +516,24 @@ def _capacity(ch: dict[str, FloatArray], overhead: float, chip: Any = None) -> F
 
 
 def memory_required_bytes_per_chip(
-    model: Any, *, batch: Any, context: Any, precision: str = "bf16", n_chips: Any = 1,
-    kv_precision: str = "bf16", root: Path | str | None = None,
+    model: Ids, *, batch: ArrayLike, context: ArrayLike, precision: str = "bf16", n_chips: ArrayLike = 1,
+    kv_precision: str = "bf16", root: Path | str | None = None, attention: str | None = None,
+    expert_parallel: ArrayLike | None = None, speculative: Speculative | Mapping[str, Any] | None = None,
 ) -> Any:
-    """Bytes each chip must hold: weights (total params, sharded evenly) + KV cache (batch x context)."""
+    """Bytes each chip must hold: weights (per the layout) + KV cache (batch x context), the draft's included."""
     b, c, n = _check_common(batch, context, n_chips)
     wbytes = _precision_bytes("precision", precision)
     kvb = _precision_bytes("kv_precision", kv_precision)
-    out = _memory_per_chip(specs.model_fields(model, root), b, c, n, wbytes, kvb)
+    m = specs.model_fields(model, root)
+    out = _memory_per_chip(m, b, c, n, wbytes, kvb, _layout(m, n, attention, expert_parallel), _draft(speculative, root))
     return _out(out, all(np.ndim(x) == 0 for x in (model, batch, context, n_chips)))
 
 
 def fits(
-    model: Any, chip: Any, *, batch: Any, context: Any, precision: str = "bf16", n_chips: Any = 1,
+    model: Ids, chip: Ids, *, batch: ArrayLike, context: ArrayLike, precision: str = "bf16", n_chips: ArrayLike = 1,
     kv_precision: str = "bf16", memory_overhead: float | None = None, root: Path | str | None = None,
+    attention: str | None = None, expert_parallel: ArrayLike | None = None,
+    speculative: Speculative | Mapping[str, Any] | None = None,
 ) -> Any:
     """True where weights + KV cache fit in ``n_chips`` x HBM x (1 - memory overhead).
 
@@ -320,12 +541,15 @@ def fits(
     (where models.csv gives one). :func:`min_chips` and :func:`max_batch` are defined through this test.
     """
     return _fits(model, chip, batch=batch, context=context, precision=precision, n_chips=n_chips,
-                 kv_precision=kv_precision, memory_overhead=memory_overhead, root=root)
+                 kv_precision=kv_precision, memory_overhead=memory_overhead, root=root, attention=attention,
+                 expert_parallel=expert_parallel, speculative=speculative)
 
 
 def _fits(
-    model: Any, chip: Any, *, batch: Any, context: Any, precision: str, n_chips: Any, kv_precision: str,
-    memory_overhead: float | None, root: Path | str | None, check_context: bool = True,
+    model: Ids, chip: Ids, *, batch: ArrayLike, context: ArrayLike, precision: str, n_chips: ArrayLike,
+    kv_precision: str, memory_overhead: float | None, root: Path | str | None, check_context: bool = True,
+    attention: str | None = None, expert_parallel: ArrayLike | None = None,
+    speculative: Speculative | Mapping[str, Any] | None = None,
 ) -> Any:
     b, c, n = _check_common(batch, context, n_chips)
     check_shapes(model=np.asarray(model), chip=np.asarray(chip), batch=b, context=c, n_chips=n)
@@ -333,11 +557,10 @@ def _fits(
     m = specs.model_fields(model, root)
     _check_model(model, m, c if check_context else None)
     need = _memory_per_chip(m, b, c, n, _precision_bytes("precision", precision),
-                            _precision_bytes("kv_precision", kv_precision))
+                            _precision_bytes("kv_precision", kv_precision), _layout(m, n, attention, expert_parallel),
+                            _draft(speculative, root))
     ok = need <= _capacity(specs.chip_fields(chip, root), ov, chip)
     return bool(ok) if np.ndim(ok) == 0 else ok
-
-
 def min_chips(
     model: Any, chip: Any, *, batch: Any, context: Any, precision: str = "bf16",
     kv_precision: str = "bf16", memory_overhead: float | None = None, root: Path | str | None = None,
@@ -360,8 +583,7 @@ def min_chips(
     wbytes = _precision_bytes("precision", precision)
     kvb = _precision_bytes("kv_precision", kv_precision)
     cap = _capacity(specs.chip_fields(chip, root), ov, chip)
-    kv = kv_bytes_per_token_raw(m["attention_code"], m["n_layers"], m["n_kv_heads"], m["head_dim"],
-                                m["kv_lora_rank"], m["qk_rope_head_dim"], kvb)
+    kv = _kv(m, kvb)
     non_expert, experts = moe_split_raw(m["total_params_b"], m["active_params_b"], m["n_routed_experts"],
                                         m["n_experts_per_token"])
     thr = float(ASSUMPTIONS["moe_dp_attention_min_chips"]["value"])
@@ -388,8 +610,10 @@ def min_chips(
 
 
 def max_batch(
-    model: Any, chip: Any, *, context: Any, precision: str = "bf16", n_chips: Any = 1,
+    model: Ids, chip: Ids, *, context: ArrayLike, precision: str = "bf16", n_chips: ArrayLike = 1,
     kv_precision: str = "bf16", memory_overhead: float | None = None, root: Path | str | None = None,
+    attention: str | None = None, expert_parallel: ArrayLike | None = None,
+    speculative: Speculative | Mapping[str, Any] | None = None,
 ) -> Any:
     """Largest whole batch (sequences per group) for which :func:`fits` is True; 0 when even the
     weights (with one sequence) do not fit."""
@@ -397,20 +621,22 @@ def max_batch(
     ov = _overhead(memory_overhead)
     m = specs.model_fields(model, root)
     _check_model(model, m, c)
-    wbytes = _precision_bytes("precision", precision)
-    kvb = _precision_bytes("kv_precision", kv_precision)
-    kv = kv_bytes_per_token_raw(m["attention_code"], m["n_layers"], m["n_kv_heads"], m["head_dim"],
-                                m["kv_lora_rank"], m["qk_rope_head_dim"], kvb)
-    cap = _capacity(specs.chip_fields(chip, root), ov, chip)
-    free = (cap - _weights_per_chip_b(m, n) * 1e9 * wbytes) * n
-    out = np.maximum(np.floor(free / (kv * c)), 0.0)
+    out = _max_batch(m, specs.chip_fields(chip, root), chip, c, n, _precision_bytes("precision", precision),
+                     _precision_bytes("kv_precision", kv_precision), ov, _layout(m, n, attention, expert_parallel),
+                     _draft(speculative, root))
+    return int(out) if np.ndim(out) == 0 else out
+
+
+def _max_batch(m: Mapping[str, FloatArray], ch: dict[str, FloatArray], chip: Ids, c: FloatArray, n: FloatArray,
+               wbytes: float, kvb: float, ov: float, lay: _Layout, d: _Draft | None) -> FloatArray:
+    cap = _capacity(ch, ov, chip)
+    fixed, per_seq = _memory_parts(m, c, n, wbytes, kvb, lay, d)
+    out: FloatArray = np.maximum(np.floor((cap - fixed) / per_seq), 0.0)
     # exact check with the memory test fits() uses (absorbs float rounding at the boundary)
     for _ in range(2):
-        over = (out > 0) & (_memory_per_chip(m, np.maximum(out, 1.0), c, n, wbytes, kvb) > cap)
-        out = np.where(over, out - 1.0, out)
-        under = _memory_per_chip(m, out + 1.0, c, n, wbytes, kvb) <= cap
-        out = np.where(under, out + 1.0, out)
-    return int(out) if np.ndim(out) == 0 else out
+        out = np.where((out > 0) & (fixed + out * per_seq > cap), out - 1.0, out)
+        out = np.where(fixed + (out + 1.0) * per_seq <= cap, out + 1.0, out)
+    return out
 
 
 # ----------------------------------------------------------------------------- efficiencies
@@ -434,11 +660,14 @@ def _calibration_cached(path: str, _stamp: tuple[int, int]) -> dict[str, Any]:
 
 
 def _load_efficiencies(path: str) -> dict[str, float]:
-    return {k: float(_calibration(path)["efficiencies"][k]) for k in EFFICIENCY_NAMES}
+    got = _calibration(path)["efficiencies"]
+    out = {k: float(got[k]) for k in EFFICIENCY_NAMES}
+    out.update({k: float(got.get(k, 1.0)) for k in CURVE_NAMES})
+    return out
 
 
 def efficiencies(path: Path | str | None = None) -> dict[str, float]:
-    """The fitted, named efficiencies (prefill, decode, network) from ``calibration.json``."""
+    """The fitted, named efficiencies (prefill, decode, network, decode_small_batch) from ``calibration.json``."""
     return _load_efficiencies(str(path or CALIBRATION_FILE))
 
 
@@ -448,8 +677,40 @@ def _load_overheads(path: str) -> dict[str, float]:
 
 
 def overheads(path: Path | str | None = None) -> dict[str, float]:
-    """The fitted fixed-time terms (``decode_layer_latency_s``, seconds per layer per decode step)."""
+    """The fitted fixed-time and overlap terms: ``decode_layer_latency_s`` (seconds per layer per decode step)
+    and ``overlap`` (the share of the shorter of compute+memory and network time hidden under the longer)."""
     return _load_overheads(str(path or CALIBRATION_FILE))
+
+
+class Calibration(NamedTuple):
+    """The calibrated layer's global parameters (see the module doc)."""
+
+    prefill: float
+    decode: float
+    network: float
+    decode_small_batch: float
+    decode_layer_latency_s: float
+    overlap: float
+
+
+def _resolve_calibration(efficiencies: Mapping[str, float] | None, decode_layer_latency_s: float | None,
+                         overlap: float | None = None) -> Calibration:
+    """The parameters to use: the fitted ones unless overridden (checked). An ``efficiencies`` override must
+    name prefill, decode and network; it may carry decode_small_batch, decode_layer_latency_s and overlap,
+    which otherwise keep their fitted values."""
+    fitted = {**_load_efficiencies(str(CALIBRATION_FILE)), **_load_overheads(str(CALIBRATION_FILE))}
+    eff = dict(fitted) if efficiencies is None else {**fitted, **dict(efficiencies)}
+    if efficiencies is not None:
+        for name in EFFICIENCY_NAMES:
+            check_choice("efficiency", name, efficiencies.keys())
+    for name in (*EFFICIENCY_NAMES, *CURVE_NAMES):
+        check_number(f"efficiency {name}", eff[name], allow_zero=False, upper=1.0)
+    tau = float(eff["decode_layer_latency_s"] if decode_layer_latency_s is None else decode_layer_latency_s)
+    check_number("decode_layer_latency_s", tau, allow_zero=True)
+    om = float(eff["overlap"] if overlap is None else overlap)
+    check_fraction("overlap", om, closed_low=True)
+    return Calibration(float(eff["prefill"]), float(eff["decode"]), float(eff["network"]),
+                       float(eff["decode_small_batch"]), tau, om)
 
 
 # ----------------------------------------------------------------------------- roofline terms
@@ -478,130 +739,199 @@ def _link_gbps(ch: dict[str, FloatArray], chip: Any, n: FloatArray, scale_out_gb
     return result
 
 
-def step_times(
-    model: Any, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16",
-    n_chips: Any = 1, kv_precision: str = "bf16", scale_out_gbps: float | None = None,
-    kv_reads: str = "once_per_kv_head", root: Path | str | None = None, missing_link: str = "raise",
-) -> dict[str, Any]:
-    """Roofline terms per chip for one engine step, in seconds, plus the tokens that step yields.
-
-    Returns ``{"tokens": ..., "compute": ..., "memory": ..., "network": ..., "layers": ...}`` (tokens per
-    chip per step; prefill: batch x context / n_chips, decode: batch / n_chips; ``layers``: the number
-    of layers that pay the fixed per-layer decode latency in the calibrated layer, 0 in prefill).
-    ``kv_reads``: see :data:`KV_READS` and ``ASSUMPTIONS["kv_reads"]`` (decode only).
-    A figure the step needs that chips.csv or models.csv lacks raises :class:`MissingSpecError` naming
-    the chip or model and the field (``missing_link``: see :data:`MISSING_LINK`).
-    """
-    return _step_times(model, chip, phase, batch=batch, context=context, precision=precision, n_chips=n_chips,
-                       kv_precision=kv_precision, scale_out_gbps=scale_out_gbps, kv_reads=kv_reads, root=root,
-                       missing_link=missing_link)
+Terms = dict[str, FloatArray]
+"""Seconds per chip of one pass: ``compute``, ``memory`` (of which ``weights``), ``network``; ``layers`` (the
+layers paying the fixed per-layer decode latency) and ``tokens`` (tokens processed per chip)."""
 
 
-def _step_times(
-    model: Any, chip: Any, phase: str, *, batch: Any, context: Any, precision: str, n_chips: Any,
-    kv_precision: str, scale_out_gbps: float | None, kv_reads: str, root: Path | str | None,
-    missing_link: str, check_context: bool = True,
-) -> dict[str, Any]:
-    check_choice("phase", phase, PHASES)
-    check_choice("kv_reads", kv_reads, KV_READS)
-    check_choice("missing_link", missing_link, MISSING_LINK)
-    b, c, n = _check_common(batch, context, n_chips)
-    check_shapes(model=np.asarray(model), chip=np.asarray(chip), batch=b, context=c, n_chips=n)
-    wbytes = _precision_bytes("precision", precision)
-    kvb = _precision_bytes("kv_precision", kv_precision)
-    so = float(ASSUMPTIONS["scale_out_gbps"]["value"]) if scale_out_gbps is None else float(
-        check_number("scale_out_gbps", scale_out_gbps, allow_zero=False))
-    m = specs.model_fields(model, root)
-    ch = specs.chip_fields(chip, root)
-    _check_model(model, m, c if check_context else None)
-    decode = phase == "decode"
-    attn_precision = str(ASSUMPTIONS["attention_precision"]["value"])
-    for p in (precision, attn_precision):
-        _missing("chip", chip, ch[f"peak_{p}"], f"{p} peak (any of {', '.join(specs.PEAK_FALLBACK[p])})", "chips")
-    _missing("chip", chip, ch["hbm_tbps"], "hbm_tbps", "chips")
-    peak = ch[f"peak_{precision}"] * 1e12
-    attn_peak = ch[f"peak_{attn_precision}"] * 1e12
-    kv = kv_bytes_per_token_raw(m["attention_code"], m["n_layers"], m["n_kv_heads"], m["head_dim"],
-                                m["kv_lora_rank"], m["qk_rope_head_dim"], kvb)
+class Step(NamedTuple):
+    """One engine step: its passes (terms, times run per step), the output tokens per chip it yields (prefill:
+    input tokens) and the tokens each sequence gains (decode: 1, or the accept length with speculation)."""
+
+    parts: list[tuple[Terms, float]]
+    tokens: FloatArray
+    per_user: FloatArray
+
+
+class _Ctx(NamedTuple):
+    """Everything the terms need, resolved and checked once per call."""
+
+    m: dict[str, FloatArray]
+    chip: Ids
+    peak: FloatArray
+    attn_peak: FloatArray
+    hbm: FloatArray
+    domain: FloatArray
+    link: FloatArray
+    wbytes: float
+    kvb: float
+    kv_reads: str
+
+
+def _pass_terms(x: _Ctx, m: Mapping[str, FloatArray], decode: bool, b: FloatArray, c: FloatArray, n: FloatArray,
+                lay: _Layout, q: float = 1.0) -> Terms:
+    """One forward pass of model fields ``m`` over ``b`` sequences (decode: ``q`` tokens each; prefill: ``c``)."""
+    kv = _kv(m, x.kvb)
     attended = c if decode else c / 2.0
-    attn_tok = attention_flops_per_token(
-        m["attention_code"], m["n_layers"], m["n_heads"], m["head_dim"], m["kv_lora_rank"],
-        m["qk_rope_head_dim"], attended, 1.0 if decode else 0.0)
-    group_tokens = b if decode else b * c
+    attn_tok = attention_flops_per_token(m["attention_code"], m["n_layers"], m["n_heads"], m["head_dim"],
+                                         m["kv_lora_rank"], m["qk_rope_head_dim"], attended, 1.0 if decode else 0.0)
+    group_tokens = b * q if decode else b * c
     tokens = group_tokens / n
-    # weight bytes read per step on one chip.
-    # TP (dense, small MoE groups): unique params touched by the group's tokens (active per token,
-    # capped at all params), sharded over n. DP attention + EP (large MoE groups): every chip reads
-    # the whole non-expert part, plus the experts it hosts that at least one routed token hits.
-    non_expert, experts = moe_split_raw(m["total_params_b"], m["active_params_b"], m["n_routed_experts"],
-                                        m["n_experts_per_token"])
-    k = np.nan_to_num(m["n_experts_per_token"])
-    n_routed = np.maximum(np.nan_to_num(m["n_routed_experts"]), 1.0)
-    tp_read = np.minimum(m["total_params_b"], m["active_params_b"] * group_tokens) / n
-    dp_read = non_expert + experts / n * np.minimum(1.0, group_tokens * k / n_routed)
-    weights_read = wbytes * 1e9 * np.where(_dp_attention(m, n), dp_read, tp_read)
-    rereads = np.where((m["attention_code"] != 2) & (kv_reads == "once_per_query_head"),
+    weights = x.wbytes * 1e9 * _weights_read_b(m, n, lay, group_tokens) / x.hbm
+    rereads = np.where((m["attention_code"] != 2) & (x.kv_reads == "once_per_query_head"),
                        m["n_heads"] / m["n_kv_heads"], 1.0)
-    kv_traffic = tokens * c * kv * rereads if decode else tokens * kv  # decode reads the cache, prefill writes it
+    # decode reads each sequence's cache once per pass (all q query tokens share it); prefill writes it
+    kv_traffic = b / n * c * kv * rereads if decode else tokens * kv
     moe = np.nan_to_num(m["n_routed_experts"]) > 0
-    remote = (n - 1.0) / n
+    k = np.nan_to_num(m["n_experts_per_token"])
+    ep = np.where(np.isfinite(lay.ep), lay.ep, n)
+    remote = (ep - 1.0) / ep
     # MoE dispatch (at the weight precision) + BF16 combine, per token per layer, k expert copies.
     # Prefill across scale-up domains: DeepEP "normal" kernels send one copy per destination node over
     # RDMA and fan out over NVLink, so only the expected number of distinct remote domains among the k
     # experts crosses the slow link (see ASSUMPTIONS["moe_node_dedup"]). Decode ("low-latency" kernels):
     # one RDMA copy per remote expert.
-    domains = np.maximum(n / _domain_size(chip), 1.0)
+    domains = np.maximum(n / x.domain, 1.0)
     distinct_remote = domains * (1.0 - (1.0 - 1.0 / domains) ** k) * (domains - 1.0) / domains
     copies = np.where((domains > 1.0) & (not decode), distinct_remote, k * remote)
-    moe_bytes = m["n_layers"] * m["hidden_size"] * copies * (wbytes + 2.0)
-    tp_bytes = m["n_layers"] * 2.0 * m["hidden_size"] * 2.0 * 2.0 * remote  # 2 ring all-reduces/layer, bf16
+    moe_bytes = m["n_layers"] * m["hidden_size"] * copies * (x.wbytes + 2.0)
+    # dense tensor parallel: 2 ring all-reduces per layer in BF16; dense data parallel: none
+    tp_bytes = np.where(lay.dp, 0.0, m["n_layers"] * 2.0 * m["hidden_size"] * 2.0 * 2.0 * (n - 1.0) / n)
     net_tok = np.where(moe, moe_bytes, tp_bytes)
-    link = _link_gbps(ch, chip, n, so, missing_link) * 1e9
     return {
         "tokens": tokens,
-        "compute": tokens * (2e9 * m["active_params_b"] / peak + attn_tok / attn_peak),
-        "memory": (weights_read + kv_traffic) / (ch["hbm_tbps"] * 1e12),
-        "network": tokens * net_tok / link,
+        "compute": tokens * (2e9 * m["active_params_b"] / x.peak + attn_tok / x.attn_peak),
+        "memory": weights + kv_traffic / x.hbm,
+        "weights": weights + 0.0 * tokens,
+        "network": tokens * net_tok / x.link,
         "layers": m["n_layers"] * (1.0 if decode else 0.0) + 0.0 * tokens,
     }
 
 
-def _resolve_calibration(
-    efficiencies: Mapping[str, float] | None, decode_layer_latency_s: float | None,
-) -> tuple[dict[str, float], float]:
-    """The efficiencies and per-layer decode latency to use: the fitted ones unless overridden (checked)."""
-    eff = dict(_load_efficiencies(str(CALIBRATION_FILE))) if efficiencies is None else dict(efficiencies)
-    for name in EFFICIENCY_NAMES:
-        check_choice("efficiency", name, eff.keys())
-        check_number(f"efficiency {name}", eff[name], allow_zero=False, upper=1.0)
-    if decode_layer_latency_s is not None:
-        tau = float(decode_layer_latency_s)
-    elif efficiencies is not None and "decode_layer_latency_s" in efficiencies:
-        tau = float(efficiencies["decode_layer_latency_s"])
+def _scaled(t: Terms, f: FloatArray | float) -> Terms:
+    return {k: v * f for k, v in t.items()}
+
+
+def _context(model: Ids, chip: Ids, precision: str, n: FloatArray, o: KernelOptions, root: Path | str | None,
+             m: dict[str, FloatArray] | None = None) -> _Ctx:
+    wbytes = _precision_bytes("precision", precision)
+    kvb = _precision_bytes("kv_precision", o.kv_precision)
+    so = float(ASSUMPTIONS["scale_out_gbps"]["value"]) if o.scale_out_gbps is None else float(
+        check_number("scale_out_gbps", o.scale_out_gbps, allow_zero=False))
+    m = specs.model_fields(model, root) if m is None else m
+    ch = specs.chip_fields(chip, root)
+    attn_precision = str(ASSUMPTIONS["attention_precision"]["value"])
+    for p in (precision, attn_precision):
+        _missing("chip", chip, ch[f"peak_{p}"], f"{p} peak (any of {', '.join(specs.PEAK_FALLBACK[p])})", "chips")
+    _missing("chip", chip, ch["hbm_tbps"], "hbm_tbps", "chips")
+    return _Ctx(m, chip, ch[f"peak_{precision}"] * 1e12, ch[f"peak_{attn_precision}"] * 1e12, ch["hbm_tbps"] * 1e12,
+                _domain_size(chip), _link_gbps(ch, chip, n, so, o.missing_link) * 1e9, wbytes, kvb, o.kv_reads)
+
+
+def _engine_step(x: _Ctx, decode: bool, b: FloatArray, c: FloatArray, n: FloatArray, lay: _Layout,
+                 d: _Draft | None) -> Step:
+    """The passes of one engine step (speculation: k draft passes + one verification pass over k + 1 tokens)."""
+    if d is None or not decode:
+        t = _pass_terms(x, x.m, decode, b, c, n, lay)
+        return Step([(t, 1.0)], t["tokens"], np.ones_like(t["tokens"]))
+    k, a = float(d.spec.draft_tokens), float(d.spec.accept_length)
+    verify = _pass_terms(x, x.m, True, b, c, n, lay, q=k + 1.0)
+    if d.m is None:  # MTP / EAGLE-3: one target layer per draft token
+        draft = _scaled(_pass_terms(x, x.m, True, b, c, n, lay), float(ASSUMPTIONS["draft_layer"]["value"]) / x.m["n_layers"])
     else:
-        tau = _load_overheads(str(CALIBRATION_FILE))["decode_layer_latency_s"]
-    check_number("decode_layer_latency_s", tau, allow_zero=True)
-    return eff, tau
+        draft = _pass_terms(x, d.m, True, b, c, n, _layout(d.m, n, "tp"))
+    tokens = b * a / n
+    return Step([(verify, 1.0), (draft, k)], tokens, np.full(np.shape(tokens), a))
 
 
-def _step_timer(calibrated: bool, efficiencies: Mapping[str, float] | None,
-                decode_layer_latency_s: float | None) -> Callable[[Mapping[str, Any], str], Any]:
-    """``(step terms, phase) -> seconds`` for the requested layer, efficiencies resolved and checked once."""
-    if not calibrated:
-        return lambda t, phase: step_seconds(t, phase, calibrated=False)
-    eff, tau = _resolve_calibration(efficiencies, decode_layer_latency_s)
-    return lambda t, phase: step_seconds(t, phase, calibrated=True, eff=eff, tau=tau)
+def _part_seconds(t: Mapping[str, FloatArray], phase: str, cal: Calibration | None) -> FloatArray:
+    if cal is None:
+        ideal: FloatArray = np.maximum(np.maximum(t["compute"], t["memory"]), t["network"])
+        return ideal
+    x = (t["compute"] + t["memory"]) / (cal.prefill if phase == "prefill" else cal.decode)
+    if phase == "decode":  # small-batch decode: the weights stream at most at decode_small_batch x HBM bandwidth
+        x = np.maximum(x, t["weights"] / cal.decode_small_batch)
+    y = t["network"] / cal.network
+    out: FloatArray = t["layers"] * cal.decode_layer_latency_s + x + y - cal.overlap * np.minimum(x, y)
+    return out
 
 
-def step_seconds(t: Mapping[str, Any], phase: str, *, calibrated: bool,
-                 eff: Mapping[str, float] | None = None, tau: float = 0.0) -> Any:
-    """Seconds per engine step from :func:`step_times` terms: ideal = max of the terms; calibrated =
-    ``layers * tau + (compute + memory) / eff[phase] + network / eff["network"]``."""
-    if not calibrated:
-        return np.maximum(np.maximum(t["compute"], t["memory"]), t["network"])
-    if eff is None:
-        raise ValueError("step_seconds(calibrated=True) needs eff (the efficiencies)")
-    return t["layers"] * tau + (t["compute"] + t["memory"]) / eff[phase] + t["network"] / eff["network"]
+def step_seconds(t: Mapping[str, Any] | Step, phase: str, *, calibrated: bool,
+                 eff: Mapping[str, float] | Calibration | None = None, tau: float | None = None) -> Any:
+    """Seconds per engine step from :func:`step_times` terms (or a :class:`Step`): ideal = max of the terms;
+    calibrated: see the module doc (``eff``: a :class:`Calibration`, or efficiencies to resolve)."""
+    cal: Calibration | None = None
+    if calibrated:
+        if eff is None:
+            raise ValueError("step_seconds(calibrated=True) needs eff (the efficiencies)")
+        cal = eff if isinstance(eff, Calibration) else _resolve_calibration(eff, tau)
+    if isinstance(t, Step):
+        return sum((_part_seconds(p, phase, cal) * count for p, count in t.parts), np.zeros(()))
+    if "weights" not in t:
+        t = {**t, "weights": np.zeros(np.shape(t["memory"]))}
+    return _part_seconds(t, phase, cal)
+
+
+def _options(o: KernelOptions | None, **kw: Any) -> KernelOptions:
+    return KernelOptions.of(o, **kw)
+
+
+class _Scenario(NamedTuple):
+    x: _Ctx
+    b: FloatArray
+    c: FloatArray
+    n: FloatArray
+    lay: _Layout
+    d: _Draft | None
+
+
+def _scenario(model: Ids, chip: Ids, phase: str, batch: ArrayLike, context: ArrayLike, precision: str,
+              n_chips: ArrayLike, o: KernelOptions, root: Path | str | None, check_context: bool = True) -> _Scenario:
+    check_choice("phase", phase, PHASES)
+    b, c, n = _check_common(batch, context, n_chips)
+    check_shapes(model=np.asarray(model), chip=np.asarray(chip), batch=b, context=c, n_chips=n)
+    m = specs.model_fields(model, root)
+    _check_model(model, m, c if check_context else None)
+    d = _draft(o.speculative, root)
+    if d is not None and d.m is not None:
+        _check_model(d.spec.draft_model, d.m)
+    x = _context(model, chip, precision, n, o, root, m)
+    return _Scenario(x, b, c, n, _layout(m, n, o.attention, o.expert_parallel), d)
+
+
+def step_times(
+    model: Ids, chip: Ids, phase: str, *, batch: ArrayLike, context: ArrayLike, precision: str = "bf16",
+    n_chips: ArrayLike = 1, kv_precision: str = "bf16", scale_out_gbps: float | None = None,
+    kv_reads: str = "once_per_kv_head", root: Path | str | None = None, missing_link: str = "raise",
+    attention: str | None = None, expert_parallel: int | None = None,
+    speculative: Speculative | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Roofline terms per chip for one engine step, in seconds, plus the tokens that step yields.
+
+    Returns ``{"tokens", "compute", "memory", "weights", "network", "layers"}`` (tokens per chip per step;
+    prefill: batch x context / n_chips, decode: batch / n_chips, times the accept length with speculation;
+    ``weights``: the part of ``memory`` that streams weights; ``layers``: the layers that pay the fixed
+    per-layer decode latency in the calibrated layer, 0 in prefill). With speculation the draft and
+    verification passes are summed (:func:`engine_step` keeps them apart).
+    ``kv_reads``: see :data:`KV_READS` and ``ASSUMPTIONS["kv_reads"]`` (decode only).
+    A figure the step needs that chips.csv or models.csv lacks raises :class:`MissingSpecError` naming
+    the chip or model and the field (``missing_link``: see :data:`MISSING_LINK`).
+    """
+    st = engine_step(model, chip, phase, batch=batch, context=context, precision=precision, n_chips=n_chips,
+                     options=KernelOptions.of(kv_precision=kv_precision, scale_out_gbps=scale_out_gbps, kv_reads=kv_reads,
+                                              missing_link=missing_link, attention=attention,
+                                              expert_parallel=expert_parallel, speculative=speculative), root=root)
+    out: dict[str, Any] = {k: sum((p[k] * cnt for p, cnt in st.parts), np.zeros(())) for k in st.parts[0][0]}
+    out["tokens"] = st.tokens
+    return out
+
+
+def engine_step(model: Ids, chip: Ids, phase: str, *, batch: ArrayLike, context: ArrayLike, precision: str = "bf16",
+                n_chips: ArrayLike = 1, options: KernelOptions | None = None, root: Path | str | None = None,
+                check_context: bool = True) -> Step:
+    """The :class:`Step` (passes, output tokens per chip, tokens per sequence) of one engine step."""
+    s = _scenario(model, chip, phase, batch, context, precision, n_chips, options or KernelOptions(), root, check_context)
+    return _engine_step(s.x, phase == "decode", s.b, s.c, s.n, s.lay, s.d)
 
 
 def _guard_fit(value: FloatArray, ok: Any, on_oom: str, what: str) -> FloatArray:
@@ -616,76 +946,200 @@ def _guard_fit(value: FloatArray, ok: Any, on_oom: str, what: str) -> FloatArray
     return result
 
 
+def _cal(o: KernelOptions) -> Calibration | None:
+    return _resolve_calibration(o.efficiencies, o.decode_layer_latency_s, o.overlap) if o.calibrated else None
+
+
+def _seconds(step: Step, phase: str, cal: Calibration | None) -> FloatArray:
+    total: FloatArray = sum((_part_seconds(p, phase, cal) * count for p, count in step.parts), np.zeros(()))
+    return total
+
+
+class Rates(NamedTuple):
+    """Per scenario: output tokens/s per chip, tokens/s per user, seconds per engine step, and the fit mask."""
+
+    per_chip: FloatArray
+    per_user: FloatArray
+    step_s: FloatArray
+    ok: npt.NDArray[np.bool_]
+
+
+def rates(model: Ids, chip: Ids, phase: str, *, batch: ArrayLike, context: ArrayLike, precision: str = "bf16",
+          n_chips: ArrayLike = 1, options: KernelOptions | None = None, root: Path | str | None = None) -> Rates:
+    """Throughput per chip and per user of one scenario grid, without the memory guard (``ok`` says what fits)."""
+    o = options or KernelOptions()
+    s = _scenario(model, chip, phase, batch, context, precision, n_chips, o, root)
+    return _rates(s, phase, _cal(o), o)
+
+
+def _rates(s: _Scenario, phase: str, cal: Calibration | None, o: KernelOptions) -> Rates:
+    step = _engine_step(s.x, phase == "decode", s.b, s.c, s.n, s.lay, s.d)
+    sec = _seconds(step, phase, cal)
+    fixed, per_seq = _memory_parts(s.x.m, s.c, s.n, s.x.wbytes, s.x.kvb, s.lay, s.d)
+    ok = fixed + s.b * per_seq <= _capacity(specs.chip_fields(s.x.chip), _overhead(o.memory_overhead), s.x.chip)
+    per_user = step.per_user / sec if phase == "decode" else s.c / sec
+    return Rates(step.tokens / sec, per_user, sec, np.asarray(ok, dtype=bool))
+
+
+def batch_for_speed(
+    model: Ids, chip: Ids, *, context: ArrayLike, tokens_per_s_per_user: ArrayLike, precision: str = "bf16",
+    n_chips: ArrayLike = 1, options: KernelOptions | None = None, root: Path | str | None = None,
+) -> Any:
+    """Largest whole decode batch (sequences per group) that fits in memory and still gives every user at least
+    ``tokens_per_s_per_user``. Speed per user never rises with batch (every term of a step is non-decreasing
+    in it), so a bisection over ``[1, max_batch]`` finds it. Where no batch reaches the target: raises, naming
+    it and the best reachable speed (batch 1), or NaN with ``on_oom="nan"``."""
+    o = options or KernelOptions()
+    target = check_number("tokens_per_s_per_user", tokens_per_s_per_user, allow_zero=False)
+    s = _scenario(model, chip, "decode", 1, context, precision, n_chips, o, root)
+    cal = _cal(o)
+    shape = np.broadcast_shapes(np.shape(target), np.shape(s.c), np.shape(s.n), np.shape(s.x.peak), np.shape(s.x.m["n_layers"]))
+    top = np.broadcast_to(_max_batch(s.x.m, specs.chip_fields(chip, root), chip, s.c, s.n, s.x.wbytes, s.x.kvb,
+                                     _overhead(o.memory_overhead), s.lay, s.d), shape)
+
+    def speed(b: FloatArray) -> FloatArray:
+        step = _engine_step(s.x, True, b, s.c, s.n, s.lay, s.d)
+        out: FloatArray = np.broadcast_to(step.per_user / _seconds(step, "decode", cal), shape)
+        return out
+
+    best = speed(np.ones(shape))
+    lo = np.where((best >= target) & (top >= 1), 1.0, 0.0)  # largest known-good batch (0: none)
+    hi = np.where(lo > 0, top, 0.0)  # smallest batch known to be too slow is > hi
+    for _ in range(64):  # bisection: lo good, everything above hi bad
+        todo = hi > lo
+        if not np.any(todo):
+            break
+        mid = np.where(todo, np.ceil((lo + hi) / 2.0), 1.0)
+        good = speed(mid) >= target
+        lo = np.where(todo & good, mid, lo)
+        hi = np.where(todo & ~good, mid - 1.0, hi)
+    bad = lo < 1
+    if np.any(bad):
+        if o.on_oom == "raise":
+            i = np.unravel_index(int(np.argmax(bad)), shape)
+            why = ("even batch 1 does not fit in memory" if top[i] < 1 else
+                   f"the best reachable is {float(best[i]):.4g} tokens/s per user, at batch 1")
+            raise ValueError(f"no batch of {np.broadcast_to(np.asarray(model), shape)[i]!s} on "
+                             f"{float(np.broadcast_to(s.n, shape)[i]):g} x {np.broadcast_to(np.asarray(chip), shape)[i]!s} "
+                             f"at context {float(np.broadcast_to(s.c, shape)[i]):g} reaches {float(np.broadcast_to(target, shape)[i]):g} "
+                             f"tokens/s per user: {why} (on_oom='nan' gives NaN there)")
+        lo = np.where(bad, np.nan, lo)
+    return int(lo) if lo.ndim == 0 and np.isfinite(lo) else _out(lo, lo.ndim == 0)
+
+
+def _batch_or_speed(batch: ArrayLike | None, speed: ArrayLike | None, phase: str) -> None:
+    if (batch is None) == (speed is None):
+        raise ValueError("give batch or tokens_per_s_per_user (the largest batch meeting that speed), exactly one")
+    if speed is not None and phase != "decode":
+        raise ValueError(f"tokens_per_s_per_user sets the decode batch; phase {phase!r} needs batch")
+
+
 def throughput(
-    model: Any, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16",
-    n_chips: Any = 1, calibrated: bool = True, kv_precision: str = "bf16",
+    model: Ids, chip: Ids, phase: str, *, batch: ArrayLike | None = None, context: ArrayLike, precision: str = "bf16",
+    n_chips: ArrayLike = 1, calibrated: bool = True, kv_precision: str = "bf16",
     efficiencies: Mapping[str, float] | None = None, on_oom: str = "raise",
     scale_out_gbps: float | None = None, root: Path | str | None = None,
     decode_layer_latency_s: float | None = None, kv_reads: str = "once_per_kv_head",
-    memory_overhead: float | None = None, missing_link: str = "raise",
+    memory_overhead: float | None = None, missing_link: str = "raise", attention: str | None = None,
+    expert_parallel: ArrayLike | None = None, speculative: Speculative | Mapping[str, Any] | None = None,
+    overlap: float | None = None, tokens_per_s_per_user: ArrayLike | None = None,
+    options: KernelOptions | None = None,
 ) -> Any:
     """Tokens per second per chip (prefill: input tokens, decode: output tokens).
 
     ``calibrated=False`` gives the ideal roofline; ``True`` the calibrated estimate (see module doc).
     ``efficiencies`` overrides the fitted ones (keys ``prefill``, ``decode``, ``network``, each in (0, 1];
-    it may also carry ``decode_layer_latency_s``). ``decode_layer_latency_s`` overrides the fitted
-    fixed per-layer decode latency (seconds, >= 0); by default the fitted value is used.
+    it may also carry ``decode_small_batch``, ``decode_layer_latency_s`` and ``overlap``).
+    ``decode_layer_latency_s`` overrides the fitted fixed per-layer decode latency (seconds, >= 0) and
+    ``overlap`` the fitted compute-network overlap share ([0, 1]).
     ``kv_reads``: how the decode attention kernel reads a GQA model's KV cache (:data:`KV_READS`).
+    ``attention`` (:data:`ATTENTION_LAYOUTS`) and ``expert_parallel`` (chips the experts are spread over) set
+    the parallel layout; by default the rule of ``ASSUMPTIONS["moe_dp_attention_min_chips"]``.
+    ``speculative``: ``{"draft_tokens": k, "accept_length": a}`` (:class:`Speculative`).
+    ``tokens_per_s_per_user`` instead of ``batch`` (decode): the throughput at the largest batch that still
+    gives each user that speed (:func:`batch_for_speed`).
     ``on_oom``: ``"raise"`` (default) or ``"nan"`` for scenarios whose batch does not fit in memory;
     ``memory_overhead`` overrides the assumed unusable share of HBM in that check ([0, 1)).
+    ``options``: a :class:`KernelOptions` (the keywords above, when given, must not disagree with it: they
+    are applied only where they differ from the defaults).
     A missing chip or model figure raises :class:`~tokenlib.errors.MissingSpecError` (``missing_link``:
     :data:`MISSING_LINK`); NaN comes only from ``on_oom="nan"``.
     Returns a float when every argument is a scalar, else an ndarray (numpy broadcasting).
     """
-    check_choice("on_oom", on_oom, ("raise", "nan"))
-    check_flag("calibrated", calibrated)
-    t = step_times(model, chip, phase, batch=batch, context=context, precision=precision,
-                   n_chips=n_chips, kv_precision=kv_precision, scale_out_gbps=scale_out_gbps,
-                   kv_reads=kv_reads, root=root, missing_link=missing_link)
-    step = _step_timer(calibrated, efficiencies, decode_layer_latency_s)(t, phase)
-    ok = fits(model, chip, batch=batch, context=context, precision=precision, n_chips=n_chips,
-              kv_precision=kv_precision, memory_overhead=memory_overhead, root=root)
-    tps = _guard_fit(np.asarray(t["tokens"] / step, dtype=float), ok, on_oom,
+    o = _merge(options, calibrated=calibrated, kv_precision=kv_precision, efficiencies=efficiencies, on_oom=on_oom,
+               scale_out_gbps=scale_out_gbps, decode_layer_latency_s=decode_layer_latency_s, kv_reads=kv_reads,
+               memory_overhead=memory_overhead, missing_link=missing_link, attention=attention,
+               expert_parallel=expert_parallel, speculative=speculative, overlap=overlap)
+    _batch_or_speed(batch, tokens_per_s_per_user, phase)
+    if batch is None and tokens_per_s_per_user is not None:
+        batch = batch_for_speed(model, chip, context=context, tokens_per_s_per_user=tokens_per_s_per_user,
+                                precision=precision, n_chips=n_chips, options=o, root=root)
+        if np.any(~np.isfinite(batch)):  # on_oom="nan": no batch reaches the speed there
+            good = np.where(np.isfinite(batch), batch, 1.0)
+            tps = throughput(model, chip, phase, batch=good, context=context, precision=precision, n_chips=n_chips,
+                             root=root, options=replace(o, on_oom="nan"))
+            return _out(np.where(np.isfinite(batch), tps, np.nan), np.ndim(tps) == 0)
+    assert batch is not None  # _batch_or_speed: one of the two is given
+    s = _scenario(model, chip, phase, batch, context, precision, n_chips, o, root)
+    r = _rates(s, phase, _cal(o), o)
+    tps = _guard_fit(np.asarray(r.per_chip, dtype=float), r.ok, o.on_oom,
                      f"batch {batch!r} x context {context!r} of {model!r} at {precision} on {n_chips!r} x {chip!r}")
-    scalar = all(np.ndim(x) == 0 for x in (model, chip, batch, context, n_chips))
+    scalar = all(np.ndim(v) == 0 for v in (model, chip, batch, context, n_chips)) and np.ndim(
+        0 if tokens_per_s_per_user is None else tokens_per_s_per_user) == 0
     return _out(np.asarray(tps, dtype=float), scalar)
 
 
+_DEFAULTS = KernelOptions()
+
+
+def _merge(options: KernelOptions | None, **kw: Any) -> KernelOptions:
+    """``options`` with every keyword that differs from the default applied on top."""
+    changed = {k: v for k, v in kw.items() if not _same(v, getattr(_DEFAULTS, k))}
+    return KernelOptions.of(options, **changed)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b or (type(a) is type(b) and isinstance(a, (str, bool, int, float)) and a == b)
+
+
 def static_batch_times(
-    model: Any, chip: Any, *, batch: Any, input_len: Any, output_len: Any, precision: str = "bf16",
-    n_chips: Any = 1, kv_precision: str = "bf16", scale_out_gbps: float | None = None,
+    model: Ids, chip: Ids, *, batch: ArrayLike, input_len: ArrayLike, output_len: ArrayLike, precision: str = "bf16",
+    n_chips: ArrayLike = 1, kv_precision: str = "bf16", scale_out_gbps: float | None = None,
     kv_reads: str = "once_per_kv_head", root: Path | str | None = None, missing_link: str = "raise",
+    attention: str | None = None, expert_parallel: int | None = None,
+    speculative: Speculative | Mapping[str, Any] | None = None, options: KernelOptions | None = None,
 ) -> dict[str, Any]:
     """Roofline terms of one static-batch run: ``batch`` prompts of ``input_len`` tokens prefilled in one
-    step, then ``output_len - 1`` decode steps (the prefill yields the first output token).
+    step, then decode steps until ``output_len`` tokens (the prefill yields the first output token; with
+    speculation each decode step yields the accept length).
 
-    Returns ``{"prefill": step terms, "decode": step terms at the mean KV length
-    input_len + output_len / 2, "decode_steps": output_len - 1, "tokens": output tokens per chip}``.
+    Returns ``{"prefill": Step, "decode": Step at the mean KV length input_len + output_len / 2,
+    "decode_steps": (output_len - 1) / tokens per step, "tokens": output tokens per chip}``.
     Decode time is linear in the KV length, so the mean length gives the run's total decode time.
     """
+    o = _merge(options, kv_precision=kv_precision, scale_out_gbps=scale_out_gbps, kv_reads=kv_reads,
+               missing_link=missing_link, attention=attention, expert_parallel=expert_parallel, speculative=speculative)
     il = check_count("input_len", input_len)
     ol = check_count("output_len", output_len)
     b, _, n = _check_common(batch, 1, n_chips)
     check_shapes(batch=b, input_len=il, output_len=ol, n_chips=n)
-    common: dict[str, Any] = dict(batch=batch, precision=precision, n_chips=n_chips, kv_precision=kv_precision,
-                                  scale_out_gbps=scale_out_gbps, kv_reads=kv_reads, root=root,
-                                  missing_link=missing_link)
     _check_model(model, specs.model_fields(model, root), il)  # the prompt must fit the model's window
-    return {
-        "prefill": step_times(model, chip, "prefill", context=il, **common),
-        "decode": _step_times(model, chip, "decode", context=il + ol / 2.0, check_context=False, **common),
-        "decode_steps": ol - 1.0,
-        "tokens": b * ol / n,
-    }
+    pre = engine_step(model, chip, "prefill", batch=batch, context=il, precision=precision, n_chips=n_chips,
+                      options=replace(o, speculative=None), root=root)
+    dec = engine_step(model, chip, "decode", batch=batch, context=il + ol / 2.0, precision=precision,
+                      n_chips=n_chips, options=o, root=root, check_context=False)
+    return {"prefill": pre, "decode": dec, "decode_steps": (ol - 1.0) / dec.per_user, "tokens": b * ol / n}
 
 
 def static_batch_throughput(
-    model: Any, chip: Any, *, batch: Any, input_len: Any, output_len: Any, precision: str = "bf16",
-    n_chips: Any = 1, calibrated: bool = True, kv_precision: str = "bf16",
+    model: Ids, chip: Ids, *, batch: ArrayLike, input_len: ArrayLike, output_len: ArrayLike, precision: str = "bf16",
+    n_chips: ArrayLike = 1, calibrated: bool = True, kv_precision: str = "bf16",
     efficiencies: Mapping[str, float] | None = None, on_oom: str = "raise",
     scale_out_gbps: float | None = None, root: Path | str | None = None,
     decode_layer_latency_s: float | None = None, kv_reads: str = "once_per_kv_head",
-    memory_overhead: float | None = None, missing_link: str = "raise",
+    memory_overhead: float | None = None, missing_link: str = "raise", attention: str | None = None,
+    expert_parallel: int | None = None, speculative: Speculative | Mapping[str, Any] | None = None,
+    overlap: float | None = None, options: KernelOptions | None = None,
 ) -> Any:
     """Output tokens per second per chip of a static-batch benchmark, prefill time included.
 
@@ -694,20 +1148,21 @@ def static_batch_throughput(
     decoded to ``output_len`` tokens. Memory must hold the KV cache at its longest
     (``input_len + output_len``). Other arguments as in :func:`throughput`.
     """
-    check_choice("on_oom", on_oom, ("raise", "nan"))
-    check_flag("calibrated", calibrated)
+    o = _merge(options, calibrated=calibrated, kv_precision=kv_precision, efficiencies=efficiencies, on_oom=on_oom,
+               scale_out_gbps=scale_out_gbps, decode_layer_latency_s=decode_layer_latency_s, kv_reads=kv_reads,
+               memory_overhead=memory_overhead, missing_link=missing_link, attention=attention,
+               expert_parallel=expert_parallel, speculative=speculative, overlap=overlap)
     t = static_batch_times(model, chip, batch=batch, input_len=input_len, output_len=output_len,
-                           precision=precision, n_chips=n_chips, kv_precision=kv_precision,
-                           scale_out_gbps=scale_out_gbps, kv_reads=kv_reads, root=root,
-                           missing_link=missing_link)
-    timer = _step_timer(calibrated, efficiencies, decode_layer_latency_s)
-    total = timer(t["prefill"], "prefill") + t["decode_steps"] * timer(t["decode"], "decode")
+                           precision=precision, n_chips=n_chips, root=root, options=o)
+    cal = _cal(o)
+    total = _seconds(t["prefill"], "prefill", cal) + t["decode_steps"] * _seconds(t["decode"], "decode", cal)
     longest = _arr(input_len) + _arr(output_len)
     # only the prompt is held to max_context: published static-batch runs decode past it (TensorRT-LLM's
     # Llama-2-70B 128-in/4096-out benchmark, data/deployments.csv)
     ok = _fits(model, chip, batch=batch, context=longest, precision=precision, n_chips=n_chips,
-               kv_precision=kv_precision, memory_overhead=memory_overhead, root=root, check_context=False)
-    tps = _guard_fit(np.asarray(t["tokens"] / total, dtype=float), ok, on_oom,
+               kv_precision=o.kv_precision, memory_overhead=o.memory_overhead, root=root, check_context=False,
+               attention=o.attention, expert_parallel=o.expert_parallel, speculative=o.speculative)
+    tps = _guard_fit(np.asarray(t["tokens"] / total, dtype=float), ok, o.on_oom,
                      f"batch {batch!r} x {input_len!r}+{output_len!r} tokens of {model!r} at {precision} "
                      f"on {n_chips!r} x {chip!r}")
     scalar = all(np.ndim(x) == 0 for x in (model, chip, batch, input_len, output_len, n_chips))
