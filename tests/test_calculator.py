@@ -34,6 +34,7 @@ GRID = [
     for pl, e in (("beijing", None), ("ulanqab", None), ("", None), ("", 0.35))
     for u in (0.3, 0.816)
     for p in (None, 20000.0)
+    for v in (None, 10.0)
 ]
 
 
@@ -46,10 +47,12 @@ def test_results_equal_the_kernel(payload: dict, setting: dict) -> None:
 
 
 def test_inverse_answers_solve_their_questions(payload: dict) -> None:
-    s = replace(calc.DEFAULTS, model="deepseek-v3", chip="ascend-910b", list_price=4.0, margin=0.3, target=3.0)
+    s = replace(calc.DEFAULTS, model="deepseek-v3", chip="ascend-910b", margin=0.3, target=3.0, speed=20.0)
+    s = replace(s, list_price=2 * calc.kernel_cost(replace(s, util=1.0)))  # breaks even at utilisation 0.5
     got = calc.results(payload, s)
     truth = calc.kernel_answers(s)
     # at the break-even utilisation the kernel's cost is the list price
+    assert got["breakeven_util"] == pytest.approx(0.5, rel=1e-12)
     assert calc.kernel_cost(replace(s, util=got["breakeven_util"])) == pytest.approx(s.list_price, rel=1e-9)
     assert got["breakeven_util"] == pytest.approx(truth["breakeven_util"], rel=REL)
     # the margin price leaves exactly that gross margin
@@ -62,9 +65,37 @@ def test_inverse_answers_solve_their_questions(payload: dict) -> None:
     assert mine["cost"].tolist() == pytest.approx(theirs["cost"].tolist(), rel=REL)
     assert mine["cost"].is_monotonic_increasing
     assert (mine["under_target"] == (mine["cost"] <= s.target)).all()
-    lo, hi = got["band"]["output"]
+    lo, hi = got["worst"]["output"]
     f = payload["error"]["max_factor"]
     assert lo == pytest.approx(got["output"] / f) and hi == pytest.approx(got["output"] * f)
+    m = payload["error"]["median_pct"] / 100
+    lo, hi = got["band"]["output"]
+    assert lo * (1 + m) == pytest.approx(got["output"]) and hi * (1 - m) == pytest.approx(got["output"])
+
+
+def test_a_speed_no_batch_reaches_is_refused(payload: dict) -> None:
+    s = replace(calc.DEFAULTS, speed=50.0)
+    with pytest.raises(ValueError, match="50 tokens/s"):
+        calc.results(payload, s)
+    with pytest.raises(ValueError, match="50"):
+        calc.kernel_cost(s)
+    with pytest.raises(ValueError, match="offers"):
+        calc.results(payload, replace(calc.DEFAULTS, speed=12.0))
+
+
+def test_speed_costs_the_largest_batch_meeting_it(payload: dict) -> None:
+    from tokenlib.model import kernel
+
+    s = replace(calc.DEFAULTS, speed=20.0)
+    sv = calc.serving_for(s.model, s.chip)
+    b = kernel.batch_for_speed(s.model, s.chip, context=4096, tokens_per_s_per_user=20.0, precision="fp8",
+                               n_chips=sv["n_chips"])
+    tps = kernel.throughput(s.model, s.chip, "decode", batch=b, context=4096, precision="fp8", n_chips=sv["n_chips"])
+    assert calc.results(payload, s)["tps_output"] == pytest.approx(tps, rel=1e-12)
+    base = calc.results(payload, calc.DEFAULTS)
+    assert 20.0 < base["user_speed"] < 30.0  # the setup's batch sits between the two speeds
+    assert calc.results(payload, s)["output"] <= base["output"]  # slower users: a bigger batch, cheaper tokens
+    assert calc.results(payload, replace(s, speed=30.0))["output"] >= base["output"]
 
 
 def test_error_band_is_the_held_out_error(payload: dict) -> None:

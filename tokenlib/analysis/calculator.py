@@ -36,7 +36,7 @@ import pandas as pd
 
 from tokenlib.data import fx, places, specs
 from tokenlib.errors import check_choice, check_fraction, check_number
-from tokenlib.model import calibrate, cost, kernel
+from tokenlib.model import calibrate, cost, frontier, kernel
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,12 @@ CHIPS = ("h20", "h100-sxm", "h800", "h200", "a800", "ascend-910b", "ascend-910c"
 
 PHASES = {"output": "decode", "input": "prefill"}
 
+SPEEDS = (10.0, 20.0, 30.0, 50.0)
+"""Speeds per user offered (output tokens/s each user sees; reader's choices, not sourced figures). At a speed,
+output tokens are costed at the largest decode batch that still gives every user that speed
+(:func:`tokenlib.model.kernel.batch_for_speed`, via ``cost_per_mtok(tokens_per_s_per_user=...)``) on the
+setup's group of chips; input tokens do not depend on it."""
+
 RANGES: dict[str, tuple[float, float]] = {
     "util": (0.05, 1.0), "elec": (0.05, 2.0), "price": (500.0, 200_000.0),
     "list": (0.01, 200.0), "target": (0.01, 200.0), "margin": (0.0, 0.95),
@@ -85,6 +91,7 @@ class Settings:
     util: float = float(cost.ASSUMPTIONS["utilization"]["value"])
     elec: float | None = None
     price_usd: float | None = None
+    speed: float | None = None  # None: the setup's batch; else tokens/s per user (one of SPEEDS on the page)
     list_price: float = 8.0
     target: float = 1.0
     margin: float = 0.5
@@ -124,12 +131,15 @@ def kernel_cost(settings: Settings, phase: str = "output") -> float:
     ph = PHASES[check_choice("phase", phase, tuple(PHASES))]
     s = SERVING[check_choice("model", settings.model, tuple(SERVING))]
     sv = serving_for(settings.model, settings.chip)
+    if settings.speed is not None:
+        check_number("speed", settings.speed, allow_zero=False)
     where: dict[str, Any] = ({"electricity_cny_per_kwh": settings.elec} if settings.elec is not None
                              else {"place": settings.place} if settings.place else {})
+    at: dict[str, Any] = ({"tokens_per_s_per_user": settings.speed} if ph == "decode" and settings.speed is not None
+                          else {"batch": sv["decode_batch" if ph == "decode" else "prefill_batch"]})
     return float(cost.cost_per_mtok(
-        settings.model, settings.chip, ph, batch=sv["decode_batch" if ph == "decode" else "prefill_batch"],
-        context=s.context, precision=s.precision, n_chips=sv["n_chips"], utilization=settings.util,
-        capex_usd=settings.price_usd, **where))
+        settings.model, settings.chip, ph, context=s.context, precision=s.precision, n_chips=sv["n_chips"],
+        utilization=settings.util, capex_usd=settings.price_usd, **at, **where))
 
 
 # ----------------------------------------------------------------------------- the inverse answers
@@ -173,6 +183,13 @@ def error_band(value: Any, factor: float) -> tuple[Any, Any]:
     return value / f, value * f
 
 
+def typical_band(value: Any, median_pct: float) -> tuple[Any, Any]:
+    """(low, high) of a quantity inversely proportional to throughput when throughput is off by the median
+    held-out error ``m`` either way: (value / (1 + m), value / (1 - m))."""
+    m = float(check_number("median_pct", median_pct, upper=99.0)) / 100.0
+    return value / (1.0 + m), value / (1.0 - m)
+
+
 def kernel_error() -> dict[str, float]:
     """The calibrated kernel's error on the held-out measurements (``role == "validation"`` rows):
     median absolute % error of tokens/s per chip, worst factor either way, number of cases."""
@@ -188,8 +205,11 @@ def kernel_answers(settings: Settings) -> dict[str, Any]:
     grid = []
     for place in places.places_with_electricity():
         for chip in chips_for(settings.model):
-            grid.append({"place": place, "chip": chip,
-                         "cost": kernel_cost(replace(settings, place=place, chip=chip, elec=None, price_usd=None))})
+            try:
+                c = kernel_cost(replace(settings, place=place, chip=chip, elec=None, price_usd=None))
+            except ValueError:  # no batch reaches the speed on this chip: it cannot serve the question
+                continue
+            grid.append({"place": place, "chip": chip, "cost": c})
     return {"output": out_cost, "input": kernel_cost(settings, "input"),
             "breakeven_util": breakeven_utilization(full, settings.list_price),
             "margin_price": price_for_margin(out_cost, settings.margin),
@@ -230,7 +250,7 @@ def payload() -> dict[str, Any]:
          "mult_card": float(a["server_capex_multiplier"]["value"]),
          "mult_system": float(a["system_share_capex_multiplier"]["value"])}
     models: list[dict[str, Any]] = []
-    tps: dict[str, dict[str, dict[str, float]]] = {}
+    tps: dict[str, dict[str, dict[str, Any]]] = {}
     used: set[str] = set()
     for m in SERVING:
         cs = chips_for(m)
@@ -245,6 +265,15 @@ def payload() -> dict[str, Any]:
                                             context=s.context, precision=s.precision, n_chips=sv["n_chips"]))
                 for ph, kph in PHASES.items()}
             tps[m][c]["n_chips"] = sv["n_chips"]
+            fr = frontier.frontier(m, c, context=s.context, precision=s.precision, n_chips=sv["n_chips"],
+                                   batches=[sv["decode_batch"]])
+            tps[m][c]["user_speed"] = float(fr["tokens_per_s_per_user"].iloc[0])
+            at: dict[str, float | None] = {}
+            for v in SPEEDS:
+                t = float(kernel.throughput(m, c, "decode", tokens_per_s_per_user=v, context=s.context,
+                                            precision=s.precision, n_chips=sv["n_chips"], on_oom="nan"))
+                at[f"{v:g}"] = t if math.isfinite(t) else None
+            tps[m][c]["at_speed"] = at
     chips = []
     for c in CHIPS:
         if c not in used:
@@ -267,7 +296,7 @@ def payload() -> dict[str, Any]:
     d = asdict(DEFAULTS)
     d.pop("extra")
     return {"k": k, "models": models, "chips": chips, "places": plist, "tps": tps, "error": kernel_error(),
-            "defaults": d, "ranges": {n: list(r) for n, r in RANGES.items()}}
+            "defaults": d, "ranges": {n: list(r) for n, r in RANGES.items()}, "speeds": list(SPEEDS)}
 
 
 def _find(items: Sequence[Mapping[str, Any]], key: str, what: str) -> Mapping[str, Any]:
@@ -301,18 +330,36 @@ def results(p: Mapping[str, Any], s: Settings) -> dict[str, Any]:
     if s.chip not in tps:
         raise ValueError(f"chip {s.chip!r} cannot serve {s.model!r} at the calculator's setup; choose one of {sorted(tps)}")
     h = hour_cost(p, s.chip, s.place, s.elec, s.price_usd)
-    f = float(p["error"]["max_factor"])
+    f, med = float(p["error"]["max_factor"]), float(p["error"]["median_pct"])
+
+    def out_tps(chip: str) -> float | None:
+        if s.speed is None:
+            return float(tps[chip]["output"])
+        key = f"{float(s.speed):g}"
+        if key not in tps[chip]["at_speed"]:
+            raise ValueError(f"speed {s.speed!r} tokens/s per user is not one the page offers: {list(p['speeds'])}")
+        v = tps[chip]["at_speed"][key]
+        return None if v is None else float(v)
+
+    t_out = out_tps(s.chip)
+    if t_out is None:
+        raise ValueError(f"no batch of {s.model!r} on {s.chip!r} at the calculator's setup gives {s.speed:g} tokens/s "
+                         f"per user (the most it reaches is {tps[s.chip]['user_speed']:.4g} at the setup's batch or less)")
 
     def per_mtok(hour: float, t: float, u: float) -> float:
         return hour / (t * 3600.0 * u) * 1e6
 
-    out = per_mtok(h, tps[s.chip]["output"], s.util)
+    out = per_mtok(h, t_out, s.util)
     inp = per_mtok(h, tps[s.chip]["input"], s.util)
-    grid = [{"place": pl["id"], "chip": c, "cost": per_mtok(hour_cost(p, c, pl["id"], None, None), tps[c]["output"], s.util)}
-            for pl in p["places"] for c in tps]
-    be = per_mtok(h, tps[s.chip]["output"], 1.0) / s.list_price
+    speeds = {c: out_tps(c) for c in tps}
+    grid = [{"place": pl["id"], "chip": c, "cost": per_mtok(hour_cost(p, c, pl["id"], None, None), t, s.util)}
+            for pl in p["places"] for c, t in speeds.items() if t is not None]
+    be = per_mtok(h, t_out, 1.0) / s.list_price
     mp = out / (1.0 - s.margin)
     return {"hour": h, "output": out, "input": inp, "cached": inp * p["k"]["cached"],
-            "tps_output": tps[s.chip]["output"], "tps_input": tps[s.chip]["input"],
+            "user_speed": float(tps[s.chip]["user_speed"]) if s.speed is None else float(s.speed),
+            "tps_output": t_out, "tps_input": tps[s.chip]["input"],
             "breakeven_util": be, "margin_price": mp, "cheapest": cheapest(pd.DataFrame(grid), s.target),
-            "band": {"output": error_band(out, f), "breakeven_util": error_band(be, f), "margin_price": error_band(mp, f)}}
+            "band": {"output": typical_band(out, med), "breakeven_util": typical_band(be, med),
+                     "margin_price": typical_band(mp, med)},
+            "worst": {"output": error_band(out, f), "breakeven_util": error_band(be, f), "margin_price": error_band(mp, f)}}

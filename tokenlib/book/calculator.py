@@ -54,9 +54,15 @@ def _answer(key: str, value: float, digits: int, before: str, after: str) -> str
     return (f'{e(before)}<strong data-out="{key}" data-value="{value!r}">{fmt(value, digits)}</strong>{e(after)}')
 
 
-def _band(key: str, band: tuple[float, float], digits: int) -> str:
-    lo, hi = band
-    return (f'<span data-band="{key}" data-low="{lo!r}" data-high="{hi!r}">{fmt(lo, digits)}–{fmt(hi, digits)}</span>')
+def _band(key: str, band: tuple[float, float], digits: int, kind: str = "band") -> str:
+    lo, hi = float(band[0]), float(band[1])
+    return (f'<span data-{kind}="{key}" data-low="{lo!r}" data-high="{hi!r}">{fmt(lo, digits)}–{fmt(hi, digits)}</span>')
+
+
+def _bands(key: str, r: Mapping[str, Any], digits: int, scale: float = 1.0, unit: str = "") -> str:
+    t = tuple(scale * x for x in r["band"][key])
+    w = tuple(scale * x for x in r["worst"][key])
+    return f"kernel error: typically {_band(key, t, digits)}{unit}, at worst {_band(key, w, digits, 'worst')}{unit}"
 
 
 def html(payload: Mapping[str, Any], settings: calc.Settings | None = None) -> safehtml.Markup:
@@ -70,6 +76,8 @@ def html(payload: Mapping[str, Any], settings: calc.Settings | None = None) -> s
     names = {c["id"]: c["name"] for c in payload["chips"]}
     chips = [(c, names[c]) for c in payload["tps"][s.model]]
     places = [(p["id"], p["name"]) for p in payload["places"]] + [("none", "No place: the kernel's default PUE")]
+    speeds = [("setup", "the setup's batch")] + [(f"{v:g}", f"{v:g} tokens/s or faster") for v in payload["speeds"]]
+    speed_key = "setup" if s.speed is None else f"{s.speed:g}"
     setup = next(m["setup"] for m in payload["models"] if m["id"] == s.model)
     chip = next(c for c in payload["chips"] if c["id"] == s.chip)
     price = chip["price"] if s.price_usd is None else s.price_usd
@@ -94,27 +102,30 @@ value at those defaults (the same numbers as the table after the calculator).</p
 <p class="tc-assumed" data-show="setup">{e(setup)}.</p>
 <div class="tc-field"><label for="{ID}-chip">Chip</label><select id="{ID}-chip" name="chip">{_options(chips, s.chip)}</select></div>
 <div class="tc-field"><label for="{ID}-place">Place (power price and PUE)</label><select id="{ID}-place" name="place">{_options(places, s.place or "none")}</select></div>
+<div class="tc-field"><label for="{ID}-speed">Speed per user</label><select id="{ID}-speed" name="speed">{_options(speeds, speed_key)}</select></div>
 {_range("util", "Utilisation (share of hours serving)", s.util, rg["util"], "any", f"{s.util:.3f}")}
 <div class="tc-field"><label for="{ID}-elecset">Set the electricity price</label><input type="checkbox" id="{ID}-elecset" name="elecset"{" checked" if s.elec is not None else ""}></div>
 {_range("elec", "Electricity, CNY/kWh", s.elec if s.elec is not None else _place_elec(payload, s), rg["elec"], "0.001", elec_shown)}
 {_number("price", "Chip price", float("nan") if s.price_usd is None else s.price_usd, rg["price"], "any", "USD",
          placeholder=(f"{price:,.0f} (chips.csv)" if chip["price"] is not None else "rented: $2/chip-hour"))}
 </fieldset>
+<p class="tc-url-note tc-unreachable" role="status" hidden></p>
 <div class="tc-results" aria-live="polite">
 <p class="tc-answer">{_answer("output", r["output"], 3, "Output tokens: ", " yuan per million")}
-(kernel error band {_band("output", r["band"]["output"], 3)})</p>
+({_bands("output", r, 3)})</p>
 <p class="tc-answer">{_answer("input", r["input"], 3, "Input tokens: ", " yuan per million")};
 cache hits {_answer("cached", r["cached"], 4, "", "")}</p>
 <p class="tc-assumed">Chip-hour cost {_answer("hour", r["hour"], 3, "", " yuan")}; calibrated throughput
 {_answer("tps_output", r["tps_output"], 1, "", "")} output and {_answer("tps_input", r["tps_input"], 1, "", "")} input
-tokens/s per chip. Kernel error band: the calibrated kernel's throughput was within a factor
-{err['max_factor']:g} of every one of the {err['n']:g} held-out measurements (median error {band_pct}%); the band
-divides and multiplies by that factor.</p>
+tokens/s per chip; each user sees <span data-out="user_speed" data-value="{r['user_speed']!r}">{fmt(r['user_speed'], 1)}</span>
+tokens/s. Kernel error: on the {err['n']:g} held-out measurements the calibrated kernel's throughput was off by
+{band_pct}% (median) and at worst by a factor {err['max_factor']:g}; cost, break-even utilisation and the margin price
+move inversely with throughput, by the same amounts.</p>
 </div>
 <fieldset><legend>Inverse questions</legend>
 {_number("list", "List price, output tokens", s.list_price, rg["list"], "any", "CNY per million")}
 <p class="tc-answer">Break-even utilisation: <strong data-out="breakeven_util" data-value="{be!r}">{e(be_text)}</strong>
-(band {_band("breakeven_util", tuple(100 * x for x in r["band"]["breakeven_util"]), 1)}%)</p>
+({_bands("breakeven_util", r, 1, 100.0, "%")})</p>
 <p class="tc-assumed" data-show="assumed-breakeven">The utilisation at which the output cost of this setting equals the list price.</p>
 {_number("target", "Target cost, output tokens", s.target, rg["target"], "any", "CNY per million")}
 <p class="tc-answer">Cheapest: <strong data-out="cheapest">{e(pname[first.place])}, {e(names[first.chip])}</strong>
@@ -122,10 +133,11 @@ at <span data-out="cheapest_cost" data-value="{float(first.cost)!r}">{fmt(first.
 <span data-out="n_under" data-value="{n_under}">{n_under}</span> of {len(r["cheapest"])} places and chips are under the target.</p>
 <ol class="tc-cheapest" data-out="cheapest_list">{cheap_rows}</ol>
 <p class="tc-assumed">Every place's own power price and PUE, each chip at its chips.csv price (or rented), at this model and
-utilisation; the band of each cost is ×/÷{err['max_factor']:g}, so costs closer than that are not told apart by the kernel.</p>
+utilisation and speed; chips that cannot reach the speed are left out. Each cost carries the kernel's error
+(typically ±{band_pct}%), so costs closer than that are not told apart by the kernel.</p>
 {_range("margin", "Gross margin", s.margin, rg["margin"], "0.01", f"{100 * s.margin:.0f}%")}
 <p class="tc-answer">{_answer("margin_price", r["margin_price"], 3, "Price for that margin: ", " yuan per million output tokens")}
-(band {_band("margin_price", r["band"]["margin_price"], 3)})</p>
+({_bands("margin_price", r, 3)})</p>
 <p class="tc-assumed">Gross margin = (price − cost) / price, over this setting's serving cost only.</p>
 </fieldset>
 </form>

@@ -9,7 +9,7 @@
   var root = document.querySelector(".tc-calc[data-payload-id]");
   if (!root) return;
   var P = JSON.parse(document.getElementById(root.getAttribute("data-payload-id")).textContent);
-  var K = P.k, D = P.defaults, R = P.ranges, F = P.error.max_factor;
+  var K = P.k, D = P.defaults, R = P.ranges, F = P.error.max_factor, M = P.error.median_pct / 100.0;
   var form = root.querySelector("form");
   var field = function (name) { return form.elements[name]; };
   var byId = function (list, id) { for (var i = 0; i < list.length; i++) if (list[i].id === id) return list[i]; return null; };
@@ -30,25 +30,37 @@
     return (price * mult * K.crf / K.hours + K.host) * K.fx + ch.watts / 1000.0 * K.load * pue * e;
   }
   function perMtok(hour, tps, util) { return hour / (tps * 3600.0 * util) * 1e6; }
+  // output tokens/s per chip at the setup's batch, or at the largest batch meeting the speed (null: none does)
+  function outTps(s, chip) {
+    var t = P.tps[s.model][chip];
+    return s.speed === null ? t.output : t.at_speed[String(s.speed)];
+  }
+  function typical(v) { return [v / (1 + M), v / (1 - M)]; }
+  function worst(v) { return [v / F, v * F]; }
   function results(s) {
-    var tps = P.tps[s.model], t = tps[s.chip];
+    var tps = P.tps[s.model], t = tps[s.chip], tOut = outTps(s, s.chip);
+    if (tOut === null || tOut === undefined) return null;
     var h = hourCost(s.chip, s.place, s.elec, s.price);
-    var out = perMtok(h, t.output, s.util), inp = perMtok(h, t.input, s.util);
+    var out = perMtok(h, tOut, s.util), inp = perMtok(h, t.input, s.util);
     var grid = [];
     P.places.forEach(function (pl) {
       Object.keys(tps).forEach(function (c) {
-        grid.push({ place: pl.id, chip: c, cost: perMtok(hourCost(c, pl.id, null, null), tps[c].output, s.util) });
+        var tc = outTps(s, c);
+        if (tc === null || tc === undefined) return;
+        grid.push({ place: pl.id, chip: c, cost: perMtok(hourCost(c, pl.id, null, null), tc, s.util) });
       });
     });
     grid.sort(function (a, b) {  // cost, then place, then chip (calculator.cheapest)
       return a.cost - b.cost || (a.place < b.place ? -1 : a.place > b.place ? 1 : 0) || (a.chip < b.chip ? -1 : a.chip > b.chip ? 1 : 0);
     });
-    var be = perMtok(h, t.output, 1.0) / s.list, mp = out / (1.0 - s.margin);
+    var be = perMtok(h, tOut, 1.0) / s.list, mp = out / (1.0 - s.margin);
     return {
-      hour: h, output: out, input: inp, cached: inp * K.cached, tps_output: t.output, tps_input: t.input,
+      hour: h, output: out, input: inp, cached: inp * K.cached, tps_output: tOut, tps_input: t.input,
+      user_speed: s.speed === null ? t.user_speed : s.speed,
       breakeven_util: be, margin_price: mp, cheapest: grid,
       n_under: grid.filter(function (g) { return g.cost <= s.target; }).length,
-      band: { output: [out / F, out * F], breakeven_util: [100 * be / F, 100 * be * F], margin_price: [mp / F, mp * F] },
+      band: { output: typical(out), breakeven_util: typical(be), margin_price: typical(mp) },
+      worst: { output: worst(out), breakeven_util: worst(be), margin_price: worst(mp) },
     };
   }
   window.tokenbookCalc = { results: results, hourCost: hourCost, payload: P };
@@ -64,7 +76,7 @@
     return { ok: true, value: v };
   }
   function defaults() {
-    return { model: D.model, chip: D.chip, place: D.place, util: D.util, elec: null, price: null,
+    return { model: D.model, chip: D.chip, place: D.place, speed: null, util: D.util, elec: null, price: null,
              list: D.list_price, target: D.target, margin: D.margin };
   }
   // The settings a URL asks for, and a note for each value that could not be used.
@@ -88,6 +100,16 @@
       else if (byId(P.places, pl)) s.place = pl;
       else bad("place", pl, "is not one of " + P.places.map(function (p) { return p.id; }).join(", ") + ", none", D.place);
     }
+    if (q.has("speed")) {
+      var sp = q.get("speed");
+      if (sp === "setup") s.speed = null;
+      else if (P.speeds.map(String).indexOf(sp) >= 0) s.speed = Number(sp);
+      else bad("speed", sp, "is not one of setup, " + P.speeds.join(", "), "(the setup's batch)");
+    }
+    if (s.speed !== null && outTps(s, s.chip) === null) {
+      bad("speed", String(s.speed), "is more than the " + chipName[s.chip] + " reaches for this model at its setup", "(the setup's batch)");
+      s.speed = null;
+    }
     Object.keys(NUMBERS).forEach(function (key) {
       if (!q.has(key)) return;
       var r = inRange(key, q.get(key));
@@ -103,6 +125,7 @@
     put("model", s.model, d.model);
     put("chip", s.chip, d.chip);
     put("place", s.place || "none", d.place || "none");
+    put("speed", s.speed === null ? "setup" : s.speed, "setup");
     ["util", "elec", "price", "list", "target", "margin"].forEach(function (k) { put(k, s[k], d[k]); });
   }
   function validOrNull(v, name) { return v !== null && isFinite(v) && v >= R[name][0] && v <= R[name][1] ? v : null; }
@@ -129,6 +152,7 @@
     }
     field("chip").value = s.chip;
     field("place").value = s.place || "none";
+    field("speed").value = s.speed === null ? "setup" : String(s.speed);
     set("util", String(s.util));
     field("elecset").checked = s.elec !== null;
     set("elec", String(s.elec !== null ? s.elec : placeElec(s)));
@@ -147,22 +171,35 @@
     node.setAttribute("data-value", String(value));
     node.textContent = value.toFixed(digits);
   }
-  function band(key, pair, digits) {
-    var node = root.querySelector('[data-band="' + key + '"]');
+  function band(key, pair, digits, kind) {
+    var node = root.querySelector('[data-' + (kind || "band") + '="' + key + '"]');
     node.setAttribute("data-low", String(pair[0]));
     node.setAttribute("data-high", String(pair[1]));
     node.textContent = pair[0].toFixed(digits) + "\u2013" + pair[1].toFixed(digits);
   }
   function render(s) {
     var r = results(s);
+    var miss = root.querySelector(".tc-unreachable");
+    if (r === null) {  // this chip cannot give every user that speed: say so, keep the last numbers out of view
+      miss.hidden = false;
+      miss.textContent = "The " + chipName[s.chip] + " does not reach " + s.speed + " tokens/s per user for this model at its setup (at most " +
+        P.tps[s.model][s.chip].user_speed.toFixed(1) + " at the setup's batch; fewer sequences per chip are not enough). Choose a lower speed or another chip.";
+      root.querySelector(".tc-results").hidden = true;
+      return;
+    }
+    miss.hidden = true;
+    root.querySelector(".tc-results").hidden = false;
     ["output", "input", "hour"].forEach(function (k) { show(k, r[k], 3); });
     show("cached", r.cached, 4);
     show("tps_output", r.tps_output, 1);
     show("tps_input", r.tps_input, 1);
+    show("user_speed", r.user_speed, 1);
     show("margin_price", r.margin_price, 3);
-    band("output", r.band.output, 3);
-    band("breakeven_util", r.band.breakeven_util, 1);
-    band("margin_price", r.band.margin_price, 3);
+    ["band", "worst"].forEach(function (kind) {
+      band("output", r[kind].output, 3, kind);
+      band("breakeven_util", r[kind].breakeven_util.map(function (x) { return 100 * x; }), 1, kind);
+      band("margin_price", r[kind].margin_price, 3, kind);
+    });
     var be = root.querySelector('[data-out="breakeven_util"]');
     be.setAttribute("data-value", String(r.breakeven_util));
     be.textContent = r.breakeven_util <= 1 ? (100 * r.breakeven_util).toFixed(1) + "%" : "never (above 100%)";
@@ -206,6 +243,7 @@
       if (!P.tps[ns.model][ns.chip]) ns.chip = Object.keys(P.tps[ns.model])[0];
     } else if (name === "chip") ns.chip = t.value;
     else if (name === "place") ns.place = t.value === "none" ? "" : t.value;
+    else if (name === "speed") ns.speed = t.value === "setup" ? null : Number(t.value);
     else if (name === "elecset") ns.elec = t.checked ? validOrNull(Number(field("elec").value), "elec") || placeElec(ns) : null;
     else if (NUMBERS[name]) {
       var v = validOrNull(t.value === "" ? null : Number(t.value), name);
