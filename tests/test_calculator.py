@@ -204,3 +204,13 @@ def test_every_payload_number_is_finite(payload: dict) -> None:
             yield x
     assert all(v == v and abs(v) != float("inf") for v in walk(payload))
     assert set(itertools.chain.from_iterable(payload["tps"].values())) <= {c["id"] for c in payload["chips"]}
+
+
+def test_page_scripts_load_the_calculator_only_where_it_is() -> None:
+    from tokenlib.book.sphinxext import BUNDLE_NAME, _page_scripts
+
+    names = ["tokenbook-state.js", BUNDLE_NAME, "tokenbook.js", "tokenbook-site.js", "tokenbook-calc.js"]
+    kept = {(charts, calc_): _page_scripts(names, charts, calc_) for charts in (False, True) for calc_ in (False, True)}
+    assert kept[(False, False)] == ["tokenbook-site.js"]
+    assert kept[(False, True)] == ["tokenbook-state.js", "tokenbook-site.js", "tokenbook-calc.js"]
+    assert kept[(True, False)] == ["tokenbook-state.js", BUNDLE_NAME, "tokenbook.js", "tokenbook-site.js"]
