@@ -213,4 +213,4 @@ def test_page_scripts_load_the_calculator_only_where_it_is() -> None:
     kept = {(charts, calc_): _page_scripts(names, charts, calc_) for charts in (False, True) for calc_ in (False, True)}
     assert kept[(False, False)] == ["tokenbook-site.js"]
     assert kept[(False, True)] == ["tokenbook-state.js", "tokenbook-site.js", "tokenbook-calc.js"]
-    assert kept[(True, False)] == ["tokenbook-state.js", BUNDLE_NAME, "tokenbook.js", "tokenbook-site.js"]
+    assert kept[(True, False)] == [BUNDLE_NAME, "tokenbook.js", "tokenbook-site.js"]  # state: loaded when needed

@@ -176,3 +176,14 @@ def test_whatif_bad_url_values_fall_back_with_a_note(browser: Any, server: str) 
         assert got[k] == pytest.approx(v, rel=0.005), k
     assert not errors, errors
     context.close()
+
+
+def test_whatif_url_follows_a_slider_on_a_plain_link(browser: Any, server: str) -> None:
+    """Without settings in the link the URL code loads only when the reader moves a slider, then writes it."""
+    context, page, errors = _open(browser, f"{server}/{PAGE}")
+    assert page.evaluate("() => !window.tokenbookState")  # not loaded up front: the page stays light
+    assert page.locator("#fig-04-whatif-state .tc-copy-link").is_visible()
+    _set(page, "dshare", 0.25)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('dshare') === '0.25'", timeout=5_000)
+    assert not errors, errors
+    context.close()

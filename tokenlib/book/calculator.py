@@ -16,6 +16,8 @@ from tokenlib import safehtml
 from tokenlib.analysis import calculator as calc
 
 ID = "tc-calc"
+CSS = '.tc-calc fieldset { border: 1px solid #ccc; border-radius: 4px; margin: 0.6rem 0; padding: 0.4rem 0.7rem; min-width: 0; } .tc-calc legend { font-weight: 600; font-size: 0.95rem; padding: 0 0.3rem; } .tc-calc .tc-field { display: flex; flex-wrap: wrap; align-items: center; gap: 0.2rem 0.6rem; margin: 0.35rem 0; } .tc-calc .tc-field label { flex: 0 0 13rem; font-weight: 600; font-size: 0.9rem; } .tc-calc .tc-field select, .tc-calc .tc-field input[type="number"] { min-height: 2rem; font-size: 0.9rem; max-width: 100%; } .tc-calc .tc-field input[type="range"] { flex: 1 1 8rem; min-width: 8rem; max-width: 18rem; height: 2rem; } .tc-calc output { font-variant-numeric: tabular-nums; min-width: 4rem; } .tc-calc .tc-answer { font-size: 1rem; margin: 0.3rem 0; } .tc-calc .tc-answer strong { font-variant-numeric: tabular-nums; } .tc-calc .tc-assumed { font-size: 0.8rem; color: #444; margin: 0.1rem 0 0.5rem; overflow-wrap: anywhere; } @media (max-width: 600px) { .tc-calc .tc-field label { flex: 1 0 100%; } } .tc-calc input[type="checkbox"] { width: 1.5rem; height: 1.5rem; margin: 0.25rem 0; }'
+"""The calculator's layout (inline in its block, so pages without it do not download it)."""
 CHEAPEST_SHOWN = 5
 
 
@@ -92,7 +94,8 @@ def html(payload: Mapping[str, Any], settings: calc.Settings | None = None) -> s
     be = r["breakeven_util"]
     be_text = (f"{100 * be:.1f}%" if be <= 1 else "never (above 100%)")
     data = safehtml.script_json(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return safehtml.Markup(f"""<div class="tc-calc" id="{ID}" data-payload-id="{ID}-data">
+    return safehtml.Markup(f"""<style>{CSS}</style>
+<div class="tc-calc" id="{ID}" data-payload-id="{ID}-data">
 <script type="application/json" id="{ID}-data">{data}</script>
 <noscript><p class="tc-url-note">JavaScript is off: the controls below show the defaults and every answer is the
 value at those defaults (the same numbers as the table after the calculator).</p></noscript>

@@ -129,7 +129,7 @@ def _on_config_inited(app: Sphinx, config: Any) -> None:
     app.add_js_file(BUNDLE_NAME, priority=400)
     app.add_js_file("tokenbook.js", priority=401)
     app.add_js_file("tokenbook-site.js", priority=402)
-    app.add_js_file("tokenbook-state.js", priority=399)  # what-if settings in the URL (charts and calculator)
+    app.add_js_file("tokenbook-state.js", priority=399)  # what-if settings in the URL (the calculator's page)
     app.add_js_file("tokenbook-calc.js", priority=403)  # the calculator page's script
     app.add_css_file("tokenbook.css")
 
@@ -148,7 +148,7 @@ def _page_scripts(scripts: list[Any], has_charts: bool, has_calculator: bool = F
     * sphinx-thebe: Jupyter Book 1 always loads it; it declares ``THEBE_JS_URL`` twice (an uncaught
       SyntaxError) and points at unpkg.com. Thebe is off in this book.
     * the Vega bundle and chart loader, on pages without a chart; the calculator's script on pages without
-      the calculator; the URL-state script on pages with neither.
+      the calculator, and the URL-state script too (chart pages load it only when needed, see tokenbook.js).
     """
     kept = []
     for js in scripts:
@@ -161,7 +161,7 @@ def _page_scripts(scripts: list[Any], has_charts: bool, has_calculator: bool = F
             continue
         if not has_calculator and base == "tokenbook-calc.js":
             continue
-        if not (has_charts or has_calculator) and base == "tokenbook-state.js":
+        if not has_calculator and base == "tokenbook-state.js":  # chart pages load it when needed (tokenbook.js)
             continue
         kept.append(js)
     return kept

@@ -128,4 +128,62 @@
     return key + "=" + shown + " " + result.note + (result.ok ? "" : ", so the default " + fallback + " is used");
   };
 
+  // Bound variable params of a Vega-Lite spec, wherever they sit (top level, layers, concats).
+  function boundParams(spec) {
+    var out = [];
+    (function walk(node) {
+      if (Array.isArray(node)) { node.forEach(walk); return; }
+      if (!node || typeof node !== "object") return;
+      (node.params || []).forEach(function (p) {
+        if (p && p.name && p.bind && typeof p.bind === "object" && p.bind.input && !p.select) out.push(p);
+      });
+      ["layer", "hconcat", "vconcat", "concat", "spec"].forEach(function (k) { if (node[k]) walk(node[k]); });
+    })(spec);
+    return out;
+  }
+  // URL keys: the param's name, or "<figure>.<name>" where two charts of the page bind the same name.
+  var keyCounts = null;
+  function urlKey(el, name) {
+    if (keyCounts === null) {
+      keyCounts = {};
+      document.querySelectorAll(".tc-chart[data-spec-id]").forEach(function (c) {
+        var node = document.getElementById(c.getAttribute("data-spec-id"));
+        try {
+          boundParams(JSON.parse(node.textContent)).forEach(function (p) { keyCounts[p.name] = (keyCounts[p.name] || 0) + 1; });
+        } catch (e) { /* drawn (and reported) by draw() */ }
+      });
+    }
+    return keyCounts[name] > 1 ? el.id.replace(/^fig-/, "").replace(/-chart$/, "") + "." + name : name;
+  }
+
+  state.chartStart = function (el, spec) {
+    var params = boundParams(spec), url = state.params(), notes = [], out = [];
+    params.forEach(function (p) {
+      var key = urlKey(el, p.name), item = { param: p, key: key, fallback: p.value };
+      if (url.has(key)) {
+        var raw = url.get(key), r = state.parse(p.bind, raw, p.value);
+        if (r.ok) p.value = r.value;  // the spec the chart is drawn from starts there
+        if (r.note) notes.push(state.describe(key, raw, r, state.format(p.bind, p.value)));
+        if (!r.ok) state.write(key, null);
+      }
+      out.push(item);
+    });
+    return { items: out, notes: notes };
+  };
+
+  state.chartLink = function (el, view, controls) {
+    if (!controls.items.length) return;
+    var bar = state.bar(el, el.id.replace(/-chart$/, "") + "-state");
+    var figure = el.closest ? el.closest("figure[id]") : null;
+    if (figure) bar.setAttribute("data-anchor", figure.id);
+    state.note(bar, controls.notes);
+    controls.items.forEach(function (item) {
+      view.addSignalListener(item.param.name, function (name, value) { state.changed(item, value); });
+    });
+  };
+  state.changed = function (item, value) {
+    var text = state.format(item.param.bind, value);
+    state.write(item.key, text === state.format(item.param.bind, item.fallback) ? null : text);
+  };
+
 })();

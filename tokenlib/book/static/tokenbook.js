@@ -174,9 +174,9 @@
       console.error("tokenbook: no spec for chart " + el.id);
       return;
     }
-    var spec = JSON.parse(specNode.textContent);
-    var controls = chartControls(el, spec);  // the chart's controls start where the page URL says
-    embed(el, spec)
+    var text = specNode.textContent, spec = JSON.parse(text), controls = null;
+    startControls(el, text, spec)  // the chart's controls start where the page URL says
+      .then(function (c) { controls = c; return embed(el, spec); })
       .then(function (drawn) {
         var avail = Math.floor(el.clientWidth);
         if (drawnWidth(el) <= avail) return drawn;
@@ -187,7 +187,7 @@
       .then(function (drawn) {
         var view = drawn.result.view, signals = drawn.signals;
         window.tokenbookViews[el.id] = view;
-        linkControls(el, view, controls);
+        linkControls(el, view, text, controls);
         el.setAttribute("data-drawn", "true");
         var lastWidth = el.clientWidth, timer = null;
         if (window.ResizeObserver) {
@@ -205,69 +205,63 @@
   }
 
   // ------------------------------------------------------------------ what-if state in the page URL
-  // Chart controls (Vega-Lite variable params bound to inputs) start where the page URL says and write
-  // their value back as the reader moves them (window.tokenbookState, tokenbook-state.js).
-  var state = window.tokenbookState;
-
-  // Bound variable params of a Vega-Lite spec, wherever they sit (top level, layers, concats).
-  function boundParams(spec) {
-    var out = [];
-    (function walk(node) {
-      if (Array.isArray(node)) { node.forEach(walk); return; }
-      if (!node || typeof node !== "object") return;
-      (node.params || []).forEach(function (p) {
-        if (p && p.name && p.bind && typeof p.bind === "object" && p.bind.input && !p.select) out.push(p);
-      });
-      ["layer", "hconcat", "vconcat", "concat", "spec"].forEach(function (k) { if (node[k]) walk(node[k]); });
-    })(spec);
-    return out;
-  }
-  // URL keys: the param's name, or "<figure>.<name>" where two charts of the page bind the same name.
-  var keyCounts = null;
-  function urlKey(el, name) {
-    if (keyCounts === null) {
-      keyCounts = {};
-      document.querySelectorAll(".tc-chart[data-spec-id]").forEach(function (c) {
-        var node = document.getElementById(c.getAttribute("data-spec-id"));
-        try {
-          boundParams(JSON.parse(node.textContent)).forEach(function (p) { keyCounts[p.name] = (keyCounts[p.name] || 0) + 1; });
-        } catch (e) { /* drawn (and reported) by draw() */ }
+  // Chart controls (Vega-Lite params bound to inputs) start where the page URL says and write their value
+  // back as the reader moves them. The code for it (tokenbook-state.js) loads before drawing when the URL
+  // holds settings, else when the reader first moves a control or asks for the link: pages stay light.
+  var STATE_SRC = ((document.currentScript || {}).src || "_static/tokenbook.js").replace(/tokenbook\.js(\?.*)?$/, "tokenbook-state.js");
+  var URL_SETTINGS = /=/.test(location.search + location.hash), statePromise = null;
+  function loadState() {
+    if (!statePromise) {
+      statePromise = new Promise(function (ok, fail) {
+        if (window.tokenbookState && window.tokenbookState.chartStart) { ok(window.tokenbookState); return; }
+        var js = document.createElement("script");
+        js.src = STATE_SRC;
+        js.onload = function () { ok(window.tokenbookState); };
+        js.onerror = fail;
+        document.head.appendChild(js);
       });
     }
-    return keyCounts[name] > 1 ? el.id.replace(/^fig-/, "").replace(/-chart$/, "") + "." + name : name;
+    return statePromise;
   }
-
-  function chartControls(el, spec) {
-    if (!state) return { items: [], notes: [] };
-    var params = boundParams(spec), url = state.params(), notes = [], out = [];
-    params.forEach(function (p) {
-      var key = urlKey(el, p.name), item = { param: p, key: key, fallback: p.value };
-      if (url.has(key)) {
-        var raw = url.get(key), r = state.parse(p.bind, raw, p.value);
-        if (r.ok) p.value = r.value;  // the spec the chart is drawn from starts there
-        if (r.note) notes.push(state.describe(key, raw, r, state.format(p.bind, p.value)));
-        if (!r.ok) state.write(key, null);
+  function startControls(el, text, spec) {
+    if (!/"bind":\{[^{}]*"input"/.test(text)) return Promise.resolve(null);
+    if (!URL_SETTINGS) return Promise.resolve({ lazy: true });
+    return loadState().then(function (st) { return st.chartStart(el, spec); }, function () { return null; });
+  }
+  function linkControls(el, view, text, controls) {
+    if (!controls) return;
+    if (!controls.lazy) { window.tokenbookState.chartLink(el, view, controls); return; }
+    var id = el.id.replace(/-chart$/, "") + "-state", linked = null;
+    var bar = document.createElement("div"), button = document.createElement("button");
+    bar.className = "tc-state"; bar.id = id;
+    button.type = "button"; button.className = "tc-copy-link"; button.textContent = "Copy link to these settings";
+    bar.appendChild(button);
+    el.parentNode.insertBefore(bar, el.nextSibling);
+    function link() {
+      if (!linked) {
+        linked = loadState().then(function (st) {
+          bar.parentNode.removeChild(bar);
+          var c = st.chartStart(el, JSON.parse(text));
+          st.chartLink(el, view, c);
+          c.items.forEach(function (item) { st.changed(item, view.signal(item.param.name)); });
+          return st;
+        });
       }
-      out.push(item);
+      return linked;
+    }
+    button.addEventListener("click", function () {
+      link().then(function () { document.querySelector("#" + id + " .tc-copy-link").click(); });
     });
-    return { items: out, notes: notes };
-  }
-
-  function linkControls(el, view, controls) {
-    if (!controls.items.length) return;
-    var bar = state.bar(el, el.id.replace(/-chart$/, "") + "-state");
-    var figure = el.closest ? el.closest("figure[id]") : null;
-    if (figure) bar.setAttribute("data-anchor", figure.id);
-    state.note(bar, controls.notes);
-    controls.items.forEach(function (item) {
-      view.addSignalListener(item.param.name, function (name, value) {
-        var text = state.format(item.param.bind, value);
-        state.write(item.key, text === state.format(item.param.bind, item.fallback) ? null : text);
-      });
+    JSON.parse(text, function (k, v) {  // every bound param, wherever it sits in the spec
+      if (v && typeof v === "object" && v.name && v.bind && v.bind.input && !v.select) {
+        view.addSignalListener(v.name, function () { if (!linked) link(); });
+      }
+      return v;
     });
   }
 
   function drawAll() {
+    if (!document.querySelector(".tc-chart[data-spec-id]")) return;
     if (typeof window.vegaEmbed !== "function") {
       console.error("tokenbook: the Vega bundle did not load (vegaEmbed missing)");
       return;

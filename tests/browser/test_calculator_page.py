@@ -71,7 +71,7 @@ def test_settings_in_the_url_round_trip(browser: Any, server: str) -> None:
     s = replace(calc.DEFAULTS, model="qwen2.5-72b", chip="ascend-910b", place="ulanqab", speed=10.0, util=0.6, list_price=6.0,
                 target=5.0, margin=0.4)
     _check(_numbers(page), _expect(s), "from the URL")
-    assert not page.is_visible(".tc-url-note")
+    assert not page.is_visible("#tc-calc-state .tc-url-note")
 
     # move a control: the URL follows
     page.select_option("#tc-calc-place", "zhongwei")
@@ -98,12 +98,12 @@ def test_settings_in_the_url_round_trip(browser: Any, server: str) -> None:
 def test_bad_values_in_the_url_fall_back_with_a_note(browser: Any, server: str) -> None:
     context, page, errors = _open(browser, f"{server}/{PAGE}?chip=tpu-v9&util=7&place=%3Cb%3Emars%3C/b%3E&margin=abc&list=-1&speed=50")
     page.wait_for_function(READY, timeout=10_000)
-    note = page.locator(".tc-url-note[role=status]")
+    note = page.locator("#tc-calc-state .tc-url-note[role=status]")
     assert note.is_visible()
     text = note.inner_text()
     for bad in ("chip=tpu-v9", "util=7", "margin=abc", "list=-1", "place=<b>mars</b>", "speed=50"):
         assert bad in text, (bad, text)
-    assert page.locator(".tc-url-note b").count() == 0  # the URL's text is shown as text, never as HTML
+    assert page.locator("#tc-calc-state .tc-url-note b").count() == 0  # the URL's text is shown as text, never as HTML
     _check(_numbers(page), _expect(calc.DEFAULTS), "defaults")
     page.wait_for_function("() => !/tpu-v9|util=7|abc/.test(location.search)", timeout=5_000)  # bad values leave the URL
     assert not errors, errors
