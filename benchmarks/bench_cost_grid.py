@@ -19,7 +19,7 @@ from tokenlib.model import kernel
 from tokenlib.data import places
 from tokenlib.data import specs
 
-MODELS = np.array(["deepseek-v3", "deepseek-r1", "qwen3-235b-a22b", "llama-3.1-70b", "qwen2.5-72b", "llama-2-70b"])
+MODELS = np.array(["deepseek-v3", "deepseek-r1", "qwen3-235b-a22b", "llama-3.1-70b", "qwen2.5-72b", "qwen3-32b"])
 CHIPS = np.array(["h800", "h100-sxm", "h200", "h20", "a100-sxm", "a800", "ascend-910b", "ascend-910c",
                   "b200", "mi300x", "l20", "biren-br100"])
 
@@ -28,7 +28,7 @@ def main() -> None:
     chips = np.array([c for c in CHIPS if c in specs.chip_ids()])
     plc = np.array(places.places_with_electricity())
     util = np.linspace(0.3, 0.9, 10)
-    batch = np.geomspace(8, 16384, 20)
+    batch = np.round(np.geomspace(8, 16384, 20))  # whole sequences (the kernel refuses fractional counts)
     context = np.geomspace(256, 32768, 10)
     shape = (len(MODELS), len(chips), len(plc), len(util), len(batch), len(context))
     n = int(np.prod(shape))

@@ -174,7 +174,7 @@ def test_load_providers_refuses_a_host_name_and_a_missing_url(tmp_path: Path) ->
     text = path.read_text(encoding="utf-8")
     first = text.splitlines()[1]
     url = first.split(",", 1)[0]
-    path.write_text(text.replace(first, f"{url},henan.baitongwang.com,"), encoding="utf-8")
+    path.write_text(text.replace(first, f"{url},henan.baitongwang.com,,no"), encoding="utf-8")
     with pytest.raises(data.DataValidationError, match="is a host name, not a provider"):
         data.load_providers(root)
     path.write_text(text.replace(first + "\n", ""), encoding="utf-8")
@@ -191,8 +191,23 @@ def test_sources_from_refuses_an_url_with_no_provider() -> None:
 # -- 3. self-contained downloads ------------------------------------------------------------------
 
 
+def _svg_lines(svg: str) -> list[str]:
+    return [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+
+
 def _svg_text(svg: str) -> str:
-    return " ".join(html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+    return " ".join(_svg_lines(svg))
+
+
+def test_credit_wrap_never_splits_the_licence_name() -> None:
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100" viewBox="0 0 200 100"></svg>'
+    credit = "Source: A provider with a long name · Chart: Token Capital v0.1.0 · CC BY 4.0"
+    for width in range(120, 420, 7):  # every place the wrap could fall
+        narrow = svg.replace("200", str(width))
+        lines = _svg_lines(figures.with_credit_lines(narrow, [credit]))
+        assert len(lines) > 1 or width > 300
+        assert any("CC BY 4.0" in line for line in lines), f"licence split at width {width}: {lines}"
+        assert " ".join(lines) == credit
 
 
 def test_svg_download_carries_title_units_source_and_licence(fig: figures.Figure) -> None:
@@ -319,8 +334,10 @@ def test_built_figures_credit_providers_and_carry_source_and_licence() -> None:
         for s in e["sources"]:
             assert not data.is_host_name(s["provider"]), f"{name}: credits the host {s['provider']!r}"
         assert e["licence"] == "CC BY 4.0"
-        svg_text = _svg_text((SITE / "figures" / f"{name}.svg").read_text(encoding="utf-8"))
-        assert "Source: " in svg_text and "CC BY 4.0" in svg_text and e["title"] in svg_text, name
+        svg_lines = _svg_lines((SITE / "figures" / f"{name}.svg").read_text(encoding="utf-8"))
+        svg_text = " ".join(svg_lines)
+        assert "Source: " in svg_text and e["title"] in svg_text, name
+        assert any("CC BY 4.0" in line for line in svg_lines), f"{name}: the licence name is split across lines"
         page = (SITE / "figures" / f"{name}.html").read_text(encoding="utf-8")
         assert f"<title>{html.escape('Figure ' + e['number'] + ': ' + e['title'])}" in page, name
         assert html.escape(e["caption"]) in page and "CC BY 4.0" in page and 'rel="icon"' in page, name

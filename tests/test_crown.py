@@ -306,3 +306,19 @@ def test_equation_table_shapes() -> None:
     # with no vouchers, cost rises with the place's electricity price
     nv = t[t["mix"] == "all-nvidia"].merge(el[el["origin"] == "nvidia"], on="place").sort_values("median")
     assert nv["output"].is_monotonic_increasing
+
+
+def test_tornado_marks_a_change_that_moves_nothing() -> None:
+    """A row whose assumption leaves the metric where it was still draws a mark (a dot at the base),
+    coloured "no change", instead of an empty row (Fig 5.4's utilisation-gap row drew nothing)."""
+    sens = pd.DataFrame({
+        "assumption": ["a", "a", "gap"], "label": ["low", "high", "10 points lower"], "metric": ["edge"] * 3,
+        "value": [0.05, 0.09, 0.07], "base": [0.07] * 3, "delta": [-0.02, 0.02, 0.0]})
+    spec = crown.tornado_chart(sens, "edge", title="edge, %").to_dict()
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
+    assert "point" in marks, marks
+    rows = spec["datasets"][next(iter(spec["datasets"]))] if "datasets" in spec else spec["layer"][0]["data"]["values"]
+    by_row = {r["row"]: r for r in rows if "row" in r}
+    assert by_row["gap: 10 points lower"]["direction"] == "no change"
+    assert by_row["a: low"]["direction"] == "lowers it" and by_row["a: high"]["direction"] == "raises it"
+    assert "no change" in spec["layer"][0]["encoding"]["color"]["scale"]["domain"]

@@ -74,6 +74,20 @@ def test_price_coverage() -> None:
     assert prices["effective_date"].min() <= pd.Timestamp("2024-05-31")
 
 
+def test_price_lanes_agree_with_price_type() -> None:
+    """A time-of-day or promotional price sits in its own lane; a list lane holds standard prices only."""
+    p = tokenlib.load("prices")
+    banded = p["price_type"].isin(["off_peak", "peak", "promotional"])
+    bad = p[banded & (p["lane"] != p["price_type"])]
+    assert bad.empty, bad[["provider", "model", "effective_date", "price_type", "lane"]].to_string()
+    listed = p["lane"].isin(["mainland_list", "international_list", "batch"])
+    bad = p[listed & (p["price_type"] != "standard")]
+    assert bad.empty, bad[["provider", "model", "effective_date", "price_type", "lane"]].to_string()
+    # the mainland list is the CNY page, the international list the USD page (no exception so far)
+    assert set(p.loc[p["lane"] == "mainland_list", "currency"]) <= {"CNY"}
+    assert set(p.loc[p["lane"] == "international_list", "currency"]) <= {"USD"}
+
+
 def test_fx_covers_every_price_month() -> None:
     prices = tokenlib.load("prices")
     fx = tokenlib.load("fx")

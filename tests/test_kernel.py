@@ -63,6 +63,8 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="context"):
         kernel.throughput("llama-2-70b", "h800", "decode", **{**kw, "context": -5})
     with pytest.raises(ValueError, match="precision"):
+        kernel.throughput("llama-2-70b", "h800", "decode", precision="fp3", **kw)
+    with pytest.raises(ValueError, match="h800.*fp4 peak"):  # fp4 only where chips.csv gives a dense FP4 peak
         kernel.throughput("llama-2-70b", "h800", "decode", precision="fp4", **kw)
     with pytest.raises(ValueError, match="efficiency"):
         kernel.throughput("llama-2-70b", "h800", "decode", **{**kw, "efficiencies": {**EFF, "decode": 1.5}})

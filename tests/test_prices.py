@@ -182,7 +182,10 @@ def test_real_median_path_and_cascade_before_date() -> None:
     assert moves.loc["baidu", "before_date"] < moves.loc["baidu", "date"]
     assert pd.isna(moves.loc["bytedance", "before_date"])
     series = tp.tier_series(norm)
-    med = tp.median_path(series[series["provider_country"] == "CN"], cohort_end="2024-05-31")
+    cn = series[series["provider_country"] == "CN"]
+    with pytest.raises(tp.MixedLaneError, match="mixes lanes"):     # DeepSeek lists in CNY and in USD
+        tp.median_path(cn, cohort_end="2024-05-31")
+    med = tp.median_path(cn[cn["lane"] == "mainland_list"], cohort_end="2024-05-31")
     assert (med.groupby("tier")["n_providers"].nunique() == 1).all()   # the cohort never changes size
     assert med["date"].min() == pd.Timestamp("2024-05-31")
 
@@ -241,3 +244,56 @@ def test_deepseek_v32_cut_dated_when_it_took_effect():
     assert len(v32) == 1
     assert str(v32["effective_date"].iloc[0].date()) == "2025-09-29" and v32["date_basis"].iloc[0] == "effective"
     assert "api-docs.deepseek.com/updates" in v32["notes"].iloc[0]
+
+
+def _lane_rows() -> pd.DataFrame:
+    """One provider, one tier, one date, two lanes: the CNY mainland list and the USD international list."""
+    base = {"provider": "deepseek", "provider_country": "CN", "model": "deepseek-chat", "tier": "flagship",
+            "effective_date": pd.Timestamp("2025-02-09"), "date_basis": "effective", "price_type": "standard",
+            "context_tier": None, "unit": "per_mtok", "cached_input_price": None}
+    return pd.DataFrame([
+        {**base, "lane": "mainland_list", "currency": "CNY", "input_price": 2.0, "output_price": 8.0},
+        {**base, "lane": "international_list", "currency": "USD", "input_price": 0.27, "output_price": 1.10},
+    ])
+
+
+def test_tier_series_keeps_each_lane_its_own_series() -> None:
+    fx = pd.DataFrame({"month": ["2025-02"], "cny_per_usd": [7.2]})
+    norm = tp.normalise(_lane_rows(), fx)
+    series = tp.tier_series(norm)
+    # two series, not one taking the cheaper of a CNY mainland price and a converted USD price
+    assert sorted(series["lane"]) == ["international_list", "mainland_list"]
+    got = series.set_index("lane")["input_cny"]
+    assert got["mainland_list"] == pytest.approx(2.0)
+    assert got["international_list"] == pytest.approx(0.27 * 7.2, rel=1e-9)
+    only = tp.tier_series(norm, lanes=("mainland_list",))
+    assert list(only["lane"]) == ["mainland_list"]
+    with pytest.raises(ValueError, match="lane"):
+        tp.tier_series(norm, lanes=("domestic",))
+
+
+def test_series_that_mix_lanes_are_refused() -> None:
+    fx = pd.DataFrame({"month": ["2025-02"], "cny_per_usd": [7.2]})
+    series = tp.tier_series(tp.normalise(_lane_rows(), fx))
+    with pytest.raises(tp.MixedLaneError, match="mixes lanes"):
+        tp.median_path(series, cohort_end="2025-02-28")
+    with pytest.raises(tp.MixedLaneError, match="international_list"):
+        tp.carry_forward(series, ["2025-02-28"], keys=("provider", "tier"))
+    # keyed by lane, the same rows are two clean series
+    cf = tp.carry_forward(series, ["2025-02-28"], keys=("provider", "tier", "lane"))
+    assert len(cf) == 2
+
+
+def test_no_chart_series_in_the_data_mixes_lanes() -> None:
+    """Every series the price chapter draws (tier_series keyed by provider, tier, lane) is of one lane,
+    and every price series of the table (SERIES_KEYS) is of one currency and one price type."""
+    prices = tokenlib.load("prices")
+    norm = tp.normalise(prices, tokenlib.load("fx"))
+    series = tp.tier_series(norm)
+    tp.check_one_lane(series, ("provider", "tier", "lane"))
+    cn_mainland = series[(series["provider_country"] == "CN") & (series["lane"] == "mainland_list")]
+    tp.check_one_lane(cn_mainland, ("tier", "provider"))
+    assert set(cn_mainland["lane"]) == {"mainland_list"}
+    keyed = prices.assign(context_tier=prices["context_tier"].fillna(""))
+    per_series = keyed.groupby(list(tp.SERIES_KEYS))["lane"].nunique()
+    assert (per_series == 1).all()

@@ -55,7 +55,7 @@ def test_real_models_have_required_ids():
         assert mid in ids
     v3, r1 = specs.model("deepseek-v3"), specs.model("deepseek-r1")
     for f in specs.MODEL_FIELDS:
-        if f != "max_context":
+        if f not in ("max_context", "mtp_params_b"):  # R1's MTP module size is not sourced (V3's README gives 14B)
             assert getattr(v3, f) == getattr(r1, f) or (np.isnan(getattr(v3, f)) and np.isnan(getattr(r1, f)))
 
 

@@ -165,7 +165,8 @@ def test_whatif_bad_url_values_fall_back_with_a_note(browser: Any, server: str) 
     assert "elec=5" in text and "util=abc" in text and "wmodel=gpt-9" in text, text
     assert "dprice=30250" in text and "30500 is used" in text, text  # between the slider's steps: put on the nearest
     spec = page.evaluate("() => JSON.parse(document.getElementById('fig-04-whatif-spec').textContent)")
-    defaults = {p["name"]: p["value"] for p in spec["params"]}
+    vg = spec.get("wide", spec)  # the chart compiled to Vega (wide layout), or a Vega-Lite spec
+    defaults = {p["name"]: p["value"] for p in vg.get("signals", vg.get("params", [])) if p.get("bind")}
     assert _slider(page, "wmodel") == defaults["wmodel"]
     assert float(_slider(page, "elec")) == pytest.approx(defaults["elec"])
     assert float(_slider(page, "util")) == pytest.approx(defaults["util"])

@@ -115,26 +115,70 @@ def normalise(prices: pd.DataFrame, fx: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+LIST_LANES = ("mainland_list", "international_list")
+"""The list-price lanes (``data/prices.csv`` column ``lane``): the mainland-China list and the
+international list. Off-peak, peak, batch and promotional prices are other lanes."""
+
+SERIES_KEYS = ("provider", "model", "lane", "price_type", "context_tier", "currency")
+"""What identifies one price series in ``data/prices.csv``: a price moves only against an earlier
+price with the same keys (never from a CNY mainland list to a USD international list)."""
+
+
+class MixedLaneError(ValueError):
+    """A series holds prices of more than one lane (e.g. mainland CNY list and international USD list)."""
+
+
+def check_one_lane(series: pd.DataFrame, keys: Iterable[str]) -> None:
+    """Raise :class:`MixedLaneError` if any group of ``series`` by ``keys`` holds more than one ``lane``.
+
+    A frame without a ``lane`` column, or with ``lane`` among ``keys``, passes. The error names the
+    group and the lanes it mixes.
+    """
+    keys = list(keys)
+    if "lane" not in series.columns or "lane" in keys or series.empty:
+        return
+    lanes = series.groupby(keys, sort=True, dropna=False)["lane"].agg(lambda s: sorted(set(map(str, s))))
+    mixed = lanes[lanes.map(len) > 1]
+    if len(mixed):
+        key, which = mixed.index[0], mixed.iloc[0]
+        raise MixedLaneError(f"series {key!r} (keys {keys}) mixes lanes {which}: select one lane "
+                             f"(valid lanes: mainland_list, international_list, off_peak, peak, batch, "
+                             f"promotional) or key the series by lane")
+
+
 def tier_series(
     norm: pd.DataFrame, tiers: Iterable[str] = ("flagship", "budget"), *, price_type: str = "standard",
-    agg: str = "min",
+    agg: str = "min", lanes: Iterable[str] = LIST_LANES,
 ) -> pd.DataFrame:
-    """One price per provider, tier and date: the series of a provider's flagship / budget tier.
+    """One price per provider, tier, lane and date: the series of a provider's flagship / budget tier.
 
-    Where a provider lists several models (or context bands, or both currencies) in one tier on one
-    date, ``agg`` picks ``min`` (the cheapest entry point, default) or ``median``. Only rows of
-    ``price_type`` (default list prices, ``standard``) are used. Returns columns provider,
-    provider_country, tier, effective_date, input_cny, output_cny, input_usd, output_usd, models.
+    Where a provider lists several models (or context bands) in one tier, lane and date, ``agg``
+    picks ``min`` (the cheapest entry point, default) or ``median``. Only rows of ``price_type``
+    (default list prices, ``standard``) in ``lanes`` (default the two list lanes) are used, and each
+    lane is its own series: a provider that lists in CNY on its Chinese page and in USD on its
+    international page has two series, never one that jumps between them. Returns columns
+    provider, provider_country, tier, lane, effective_date, date_basis (the bases of the rows
+    aggregated, joined), input_cny, output_cny, input_usd, output_usd, models.
     """
     check_choice("agg", agg, ("min", "median"))
-    tiers = list(tiers)
+    tiers, lanes = list(tiers), list(lanes)
+    valid_lanes = ["mainland_list", "international_list", "off_peak", "peak", "batch", "promotional"]
+    for lane in lanes:
+        check_choice("lane", lane, valid_lanes)
     sub = norm[norm["tier"].isin(tiers) & (norm["price_type"] == price_type)]
-    keys = ["provider", "provider_country", "tier", "effective_date"]
+    if "lane" in sub.columns:
+        sub = sub[sub["lane"].isin(lanes)]
+    else:
+        sub = sub.assign(lane="")
+    keys = ["provider", "provider_country", "tier", "lane", "effective_date"]
     value_cols = ["input_cny", "output_cny", "input_usd", "output_usd"]
     grouped = sub.groupby(keys, sort=True)
     values = grouped[value_cols].agg(agg)
     models = grouped["model"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
-    return values.join(models.rename("models")).reset_index()
+    out = values.join(models.rename("models"))
+    if "date_basis" in sub.columns:
+        out = out.join(grouped["date_basis"].agg(lambda s: ", ".join(sorted(set(map(str, s))))))
+    return out.reset_index()
 
 
 def blended_price(
@@ -283,7 +327,8 @@ def cascade_cuts(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str 
                  country: str = "CN", tiers: Iterable[str] = ("flagship", "budget")) -> pd.DataFrame:
     """Each provider's first input-price cut dated in [``start``, ``end``], where the data hold the price before it.
 
-    A cut is a pair of consecutive standard list prices of one model (same ``context_tier``) in a
+    A cut is a pair of consecutive standard list prices of one series (same model, ``lane``,
+    ``context_tier`` and currency, :data:`SERIES_KEYS`) in a
     ``tiers`` tier whose later input price (CNY per Mtok) is lower and dated in the window; the
     earlier price may be dated before ``start``. Per provider the earliest cut is kept; among cuts on
     the same date, the largest in percent, then the largest fall in yuan. Returns ``provider``,
@@ -299,8 +344,11 @@ def cascade_cuts(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str 
     std = norm[(norm["price_type"] == "standard") & (norm["provider_country"] == country)
                & norm["tier"].isin(tiers)].copy()
     std["context_tier"] = std["context_tier"].fillna("")
+    # one series per SERIES_KEYS: a cut is never read from a CNY mainland list to a USD international list
+    series_keys = [k for k in SERIES_KEYS if k in std.columns and k != "price_type"]
     cuts: list[dict[str, Any]] = []
-    for (provider, model, _ctx), grp in std.groupby(["provider", "model", "context_tier"], sort=True):
+    for key, grp in std.groupby(series_keys, sort=True):
+        provider, model = key[0], key[1]
         # one price per date (the lowest, if two sources disagree on a date)
         g = grp.sort_values(["effective_date", "input_cny"]).drop_duplicates("effective_date")
         when = pd.DatetimeIndex(g["effective_date"])
@@ -339,9 +387,11 @@ def carry_forward(series: pd.DataFrame, dates: Any, *, keys: Iterable[str] = ("p
     ``series`` has one row per ``keys`` and ``effective_date`` (e.g. :func:`tier_series`). A price
     holds until the series' next dated row, however long the gap (a tracker that stopped recording
     a provider keeps its last price). A group with no row yet on a date is left out for that date.
-    Returns ``keys``, ``date`` and ``value_cols``, one row per group and date.
+    Returns ``keys``, ``date`` and ``value_cols``, one row per group and date. A group that holds
+    more than one ``lane`` raises :class:`MixedLaneError` (key the series by lane, or select one).
     """
     keys, value_cols = list(keys), list(value_cols)
+    check_one_lane(series, keys)
     grid = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(np.asarray(dates, dtype=object)))).sort_values()
     out: list[pd.DataFrame] = []
     for key, grp in series.sort_values("effective_date").groupby(keys, sort=True):
@@ -368,8 +418,11 @@ def median_path(series: pd.DataFrame, *, cohort_end: str, end: Any = None,
     carried forward (:func:`carry_forward`); the path starts on ``cohort_end`` and has a point on
     every later date on which a member has a row, up to ``end`` (default: the last such date).
     Returns tier, date, n_providers and the median of each of ``value_cols`` (free tiers count as 0).
+    Each provider's series in a tier must be of one ``lane`` (:class:`MixedLaneError` otherwise):
+    select the lane first, e.g. ``series[series["lane"] == "mainland_list"]``.
     """
     value_cols = list(value_cols)
+    check_one_lane(series, ("tier", "provider"))
     t0 = pd.Timestamp(cohort_end)
     t1 = pd.Timestamp(end) if end is not None else None
     parts: list[pd.DataFrame] = []

@@ -78,6 +78,11 @@ MAX_TABLE_ROWS = 40
 #: Sources named in full under a figure; the rest fold into "and N more" (all are in the CSV header).
 SOURCES_SHOWN = 3
 PNG_SCALE = 2.0
+#: The flag a source (and a figure none of whose sources is primary) carries when the page read is not the
+#: publisher's own: news, a tracker, a wiki, a repost (``data/providers.csv`` ``primary=no``).
+SECONDARY_MARK = "secondary only"
+#: The mark a source carries on the page when its page is the publisher's own (``primary=yes``).
+PRIMARY_MARK = "primary"
 CJK_FONT_DIRS = ("/usr/share/fonts/opentype/noto", "/usr/share/fonts/truetype/noto")
 
 _fonts_registered = False
@@ -88,13 +93,16 @@ class Source:
     """A data provider credited under a figure: the original provider first, then the page.
 
     ``via`` names the site of the page read when it reposts, mirrors or relays the provider's number
-    (``data/providers.csv``); empty when the page is the provider's own.
+    (``data/providers.csv``); empty when the page is the provider's own. ``primary`` says whether that
+    page is the publisher's own (providers.csv ``primary``); ``None`` = not known, which :func:`publish`
+    fills from providers.csv where the URL has a row and otherwise counts as not primary.
     """
 
     provider: str
     title: str
     url: str
     via: str = ""
+    primary: bool | None = None
 
     def organisation(self) -> str:
         """The provider's name without the detail after its first comma ("DeepSeek, pricing page" -> "DeepSeek")."""
@@ -105,10 +113,14 @@ class Source:
         return f"{self.provider} via {self.via}" if self.via else self.provider
 
     def html(self) -> str:
-        return f"{safehtml.text(self.credit())}, {safehtml.link(self.url, self.title)}"
+        # on the page only the (few) primary sources are marked: a mark per secondary source would cost a phone
+        # page kilobytes; the caption's flag (Figure.sourcing) says which kind the unmarked ones are
+        mark = f" ({PRIMARY_MARK})" if self.primary else ""
+        return f"{safehtml.text(self.credit())}, {safehtml.link(self.url, self.title)}{mark}"
 
     def text(self) -> str:
-        return f"{self.credit()}, {self.title} ({self.url})"
+        mark = "" if self.primary else f" [{SECONDARY_MARK}]"
+        return f"{self.credit()}, {self.title} ({self.url}){mark}"
 
 
 @dataclass
@@ -147,6 +159,21 @@ class Figure:
             if credit not in seen:
                 seen.append(credit)
         return "; ".join(seen)
+
+    def sourcing(self) -> str:
+        """The caption's flag from the sources' ``primary``: empty when every source is the publisher's own page.
+
+        "Sources: secondary only." when none is (every number of the figure, its title's included, was read
+        on news, a tracker, a wiki or a repost); "Sources: partly secondary only (k of n; ...)" when some are.
+        """
+        n = len(self.sources)
+        k = sum(1 for s in self.sources if not s.primary)
+        if k == 0:
+            return ""
+        # short: it sits under every figure of a phone page near its byte budget (data appendix explains it)
+        if k == n:
+            return f"Sources: {SECONDARY_MARK}."
+        return f"Sources: partly {SECONDARY_MARK} ({k} of {n}; the others marked {PRIMARY_MARK})."
 
     def source_line(self, version: str = VERSION_PLACEHOLDER) -> str:
         """The credit line every download carries: "Source: <providers> · Chart: Token Capital <version> · <licence>"."""
@@ -235,7 +262,7 @@ class Figure:
     def html(self, link_prefix: str | None = None) -> str:
         """The ``<figure>`` block for the book page. ``link_prefix`` leads from the page to the site root."""
         prefix = link_prefix if link_prefix is not None else _relative_root(self.page)
-        spec_json = safehtml.script_json(page_spec(self.spec), ensure_ascii=False, sort_keys=True,
+        spec_json = safehtml.script_json(page_vega(self.spec), ensure_ascii=False, sort_keys=True,
                                          separators=(",", ":"))
         downloads = " · ".join(
             f'<a href="{prefix}figures/{self.name}{ext}" download>{label}</a>'
@@ -252,11 +279,13 @@ class Figure:
             if rest else ""
         )
         title = self.title if self.title.rstrip().endswith((".", "!", "?")) else self.title + "."
+        flag = self.sourcing()
+        sourcing = f' <span class="tc-sourcing">{e(flag)}</span>' if flag else ""
         return f"""<figure class="tc-figure" id="{self.name}">
 <div class="tc-chart" id="{self.name}-chart" data-spec-id="{self.name}-spec" role="img" aria-label="{e(self.description)}"></div>
 <script type="application/json" id="{self.name}-spec">{spec_json}</script>
 <figcaption>
-<p class="tc-caption"><a class="tc-number" href="#{self.name}">Figure {self.number}</a>. <strong>{e(title)}</strong> {e(self.caption)}</p>
+<p class="tc-caption"><a class="tc-number" href="#{self.name}">Figure {self.number}</a>. <strong>{e(title)}</strong> {e(self.caption)}{sourcing}</p>
 <p class="tc-sources">Sources: {sources}. Chart and processing: Token Capital.</p>
 {more_sources}<p class="tc-licence">{e(self.source_line())} (<a href="{LICENCE_URL}" rel="license">licence</a>: reuse with credit to the providers and Token Capital).</p>
 <p class="tc-downloads">Download: {downloads}</p>
@@ -317,13 +346,15 @@ class Figure:
         e = safehtml.text
         spec_json = safehtml.script_json(self.spec, ensure_ascii=False, sort_keys=True)
         sources = "; ".join(s.html() for s in self.sources)
+        flag = self.sourcing()
+        sourcing = f" <em>{e(flag)}</em>" if flag else ""
         bundle = ""
         if not _lab_bundle_sent:
             bundle = f"<script>{lab_bundle_js()}</script>"
             _lab_bundle_sent = True
         return f"""<div class="tc-lab-figure" id="{uid}-figure">
 <div class="tc-chart" id="{uid}" role="img" aria-label="{e(self.description)}"></div>
-<p><strong>Figure {e(self.number)}. {e(self.title)}</strong> {e(self.caption)}</p>
+<p><strong>Figure {e(self.number)}. {e(self.title)}</strong> {e(self.caption)}{sourcing}</p>
 <p><small>Sources: {sources}. Chart and processing: Token Capital.</small></p>
 </div>{bundle}
 <script>(function () {{
@@ -360,6 +391,138 @@ def page_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if k != "title"}
 
 
+#: The box width (CSS px) the narrow layout of a page chart is laid out for: a 360 px phone's text column.
+#: ``tokenbook.js`` draws the wide layout where it fits its box, else this one, then narrows its views to fit.
+NARROW_BOX_PX = 320
+
+_CHANNELS = ("x", "y", "x2", "y2", "color", "fill", "stroke", "size", "shape", "strokeDash", "opacity")
+
+
+def _wrap_title(text: Any, max_chars: int) -> Any:
+    """A title of more than ``max_chars`` as lines of at most about that many (Vega draws a list as lines)."""
+    if not isinstance(text, str) or len(text) <= max_chars:
+        return text
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        if line and len(f"{line} {word}") > max_chars:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return [*lines, line] if line else lines
+
+
+def narrow_spec(spec: dict[str, Any], avail: float = NARROW_BOX_PX) -> dict[str, Any]:
+    """A narrow layout of a Vega-Lite spec, for a box narrower than the chart's design (a phone): facets and
+    side-by-side views stacked, legends in one column, long axis and legend titles on several lines, long
+    category labels split at commas and limited. Text keeps its size."""
+    max_chars = max(16, int((avail - 24) // 6.8))
+    label_limit = int(avail * 0.5)
+    label_chars = label_limit // 7
+    x_chars, y_chars = max(14, int(avail * 0.45 // 6.8)), 40
+    taller_rows = False
+
+    def walk(node: Any) -> None:
+        nonlocal taller_rows
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict):
+            return
+        facet, enc = node.get("facet"), node.get("encoding")
+        if isinstance(facet, dict) and facet.get("column") and not facet.get("row"):
+            facet["row"] = facet.pop("column")
+        if isinstance(enc, dict) and enc.get("column") and not enc.get("row"):
+            enc["row"] = enc.pop("column")
+        for f in (facet, enc):  # long facet headers on two or more lines
+            row = f.get("row") if isinstance(f, dict) else None
+            if isinstance(row, dict):
+                row["header"] = dict(row.get("header") or {})
+                row["header"].setdefault("labelExpr", "split(datum.label, ', ')")
+        if "hconcat" in node:
+            node["vconcat"] = node.pop("hconcat")
+        if (node.get("facet") or node.get("concat")) and isinstance(node.get("columns"), (int, float)):
+            node["columns"] = 1
+        if isinstance(enc, dict):
+            for ch in _CHANNELS:
+                d = enc.get(ch)
+                if not isinstance(d, dict):
+                    continue
+                # an x title is centred under the plot, which is narrow now: lines of about half the box
+                chars = x_chars if ch in ("x", "x2") else y_chars if ch in ("y", "y2") else max_chars
+                if isinstance(d.get("title"), str):
+                    d["title"] = _wrap_title(d["title"], chars)
+                legend = d.get("legend")
+                if isinstance(legend, dict):
+                    if legend.get("columns"):
+                        legend["columns"] = 1
+                    legend["labelLimit"] = min(legend.get("labelLimit") or 1e9, avail - 40)
+                    if isinstance(legend.get("title"), str):
+                        legend["title"] = _wrap_title(legend["title"], max_chars)
+                if ch in ("x", "y") and d.get("type") in ("nominal", "ordinal") and ("axis" not in d or d["axis"] is not None):
+                    d["axis"] = dict(d.get("axis") or {})  # long category labels: a line per comma-separated part
+                    if "labelExpr" not in d["axis"]:
+                        d["axis"]["labelExpr"] = (f"length(datum.label) > {label_chars} ? split(datum.label, ', ') "
+                                                  ": datum.label")
+                        taller_rows = taller_rows or ch == "y"
+                axis = d.get("axis")
+                if isinstance(axis, dict):
+                    if isinstance(axis.get("title"), str):
+                        axis["title"] = _wrap_title(axis["title"], chars)
+                    axis["labelLimit"] = min(axis.get("labelLimit") or 1e9, label_limit)
+        for key, value in node.items():
+            if key not in ("data", "datasets"):
+                walk(value)
+
+    out: dict[str, Any] = json.loads(json.dumps(spec))
+    walk(out)
+    if taller_rows:  # rows whose labels now take two lines get the room for them
+        for view in (out, out.get("spec")):
+            if isinstance(view, dict) and isinstance(view.get("height"), (int, float)) and not isinstance(view["height"], bool):
+                view["height"] = int(view["height"] * 1.6 + 0.5)
+    cfg = out.setdefault("config", {})
+    # one column per legend, and several legends stacked, not side by side
+    cfg["legend"] = {**cfg.get("legend", {}), "columns": 1, "labelLimit": avail - 40,
+                     "layout": {"bottom": {"anchor": "start", "direction": "vertical", "margin": 6}}}
+    cfg["axis"] = {**cfg.get("axis", {}), "labelLimit": label_limit}
+    cfg["header"] = {**cfg.get("header", {}), "labelLimit": avail - 20}
+    return out
+
+
+def to_vega(spec: dict[str, Any]) -> dict[str, Any]:
+    """The Vega spec vl-convert compiles a Vega-Lite spec to (what Vega-Lite in the browser would make)."""
+    return dict(vlc.vegalite_to_vega(spec, vl_version=vl_version()))
+
+
+def page_vega(spec: dict[str, Any]) -> dict[str, Any]:
+    """What a book page embeds for a chart: its wide (designed) and narrow layouts compiled to Vega, with
+    the data they share stored once under ``data`` (each layout's data entries name theirs in
+    ``tc_values``).
+
+    Compiling at build time lets the page load Vega alone, without the Vega-Lite compiler (about 100 KB
+    of a phone's first load, compressed); the narrow layout is :func:`narrow_spec` at :data:`NARROW_BOX_PX`.
+    """
+    shared: dict[str, Any] = {}
+
+    def split_data(vg: dict[str, Any]) -> dict[str, Any]:
+        for entry in vg.get("data", []):
+            if "values" in entry:
+                values = entry.pop("values")
+                key = f"d{len(shared)}"
+                for k, v in shared.items():
+                    if v == values:
+                        key = k
+                        break
+                shared[key] = values
+                entry["tc_values"] = key
+        return vg
+
+    base = page_spec(spec)
+    return {"wide": split_data(to_vega(base)), "narrow": split_data(to_vega(narrow_spec(base))), "data": shared}
+
+
 def lab_bundle_js() -> str:
     """The Vega bundle for JupyterLab: defines ``window.vegaEmbed`` and draws the figures waiting for it."""
     snippet = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
@@ -383,7 +546,7 @@ def sources_from(df: pd.DataFrame, limit: int = 12, root: Path | str | None = No
     """
     if not {"source_url", "source_title"} <= set(df.columns):
         raise ValueError("sources_from needs the provenance columns source_url and source_title")
-    from tokenlib.data import load_providers
+    from tokenlib.data import load_primary, load_providers
 
     known = load_providers(root)
     counts = df.groupby(["source_url", "source_title"], sort=False).size().sort_values(ascending=False)
@@ -393,7 +556,24 @@ def sources_from(df: pd.DataFrame, limit: int = 12, root: Path | str | None = No
         raise ValueError(
             f"no provider for {', '.join(missing)}: add a row (source_url, provider, via) to data/providers.csv"
         )
-    return [Source(known[url][0], title, url, known[url][1]) for url, title in pairs]
+    primary = load_primary(root)
+    return [Source(known[url][0], title, url, known[url][1], primary[url]) for url, title in pairs]
+
+
+def _with_primary(sources: list[Source]) -> list[Source]:
+    """Fill ``primary`` of sources that do not state it from ``data/providers.csv`` (the book's), where the URL has a
+    row; a URL with no row stays ``None`` (not known: flagged like a secondary source)."""
+    if all(s.primary is not None for s in sources):
+        return sources
+    from dataclasses import replace
+
+    from tokenlib.data import DataValidationError, load_primary
+
+    try:
+        known = load_primary()
+    except (DataValidationError, FileNotFoundError):
+        return sources
+    return [replace(s, primary=known[s.url]) if s.primary is None and s.url in known else s for s in sources]
 
 
 def fill_placeholders(text: str, version: str, date: str) -> str:
@@ -599,11 +779,19 @@ def svg_size(svg: str) -> tuple[float, float]:
 CREDIT_FONT_SIZE = 11
 
 
+#: Phrases a credit line never breaks inside (a licence name split as "CC BY" / "4.0" reads as two things).
+UNBREAKABLE = (LICENCE,)
+_GLUE = "\u2060"  # joins the words of an unbreakable phrase while wrapping; never left in the output
+
+
 def _wrap(text: str, width_px: float, font_size: float) -> list[str]:
-    """Greedy word wrap by estimated text width (CJK glyphs one em, others about 0.58 em)."""
+    """Greedy word wrap by estimated text width (CJK glyphs one em, others about 0.58 em), never inside
+    one of :data:`UNBREAKABLE`."""
     def px(t: str) -> float:
         return sum(font_size if ord(c) > 0x2E80 else 0.58 * font_size for c in t)
 
+    for phrase in UNBREAKABLE:
+        text = text.replace(phrase, phrase.replace(" ", _GLUE))
     lines: list[str] = []
     current = ""
     for word in text.split(" "):
@@ -613,7 +801,7 @@ def _wrap(text: str, width_px: float, font_size: float) -> list[str]:
             current = word
         else:
             current = candidate
-    return [*lines, current] if current else lines
+    return [line.replace(_GLUE, " ") for line in ([*lines, current] if current else lines)]
 
 
 def with_credit_lines(svg: str, lines: list[str], font_size: float = CREDIT_FONT_SIZE) -> str:
@@ -671,6 +859,7 @@ def _csv_with_header(fig: Figure, version: str = VERSION_PLACEHOLDER) -> str:
         f"# Figure {fig.number} of {BOOK_TITLE}",
         *([f"# Units: {fig.units}"] if fig.units else []),
         "# Sources: " + "; ".join(s.text() for s in fig.sources),
+        *([f"# Sourcing: {fig.sourcing()}"] if fig.sourcing() else []),
         f"# {fig.source_line(version)}",
         f"# Licence: {LICENCE} ({LICENCE_URL}); credit the providers above and Token Capital",
         f"# Cite as: {fig.citation_short()}",
@@ -679,16 +868,22 @@ def _csv_with_header(fig: Figure, version: str = VERSION_PLACEHOLDER) -> str:
     return "\n".join(lines) + "\n" + fig.data.to_csv(index=False, lineterminator="\n")
 
 
+#: vl-convert 1.9's own snippet imports bind ``vega`` to a default export Vega does not have (null), so the
+#: page bundle imports Vega's namespace itself, by the vendored module URL (resolved offline, never fetched).
+VEGA_MODULE = "https://cdn.jsdelivr.net/npm/vega@6.2.0/+esm.js"
+
+
 def vega_bundle_js() -> str:
-    """The Vega/Vega-Lite/Vega-Embed bundle, wrapped so its top-level names stay out of the page's scope."""
+    """The Vega bundle of book pages and standalone figure pages (``window.vega``; charts arrive compiled,
+    see :func:`page_vega`), wrapped so its top-level names stay out of the page's scope."""
     return _vega_bundle_js(vl_version())
 
 
 @lru_cache(maxsize=2)
 def _vega_bundle_js(vl: str) -> str:
-    snippet = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
+    snippet = f'import * as vegaModule from "{VEGA_MODULE}"; window.vega = vegaModule;'
     body = vlc.javascript_bundle(snippet, vl_version=vl)
-    header = f"/* Vega, Vega-Lite {vl} and Vega-Embed, bundled by vl-convert {getattr(vlc, '__version__', 'unknown')} */\n"
+    header = f"/* Vega, bundled by vl-convert {getattr(vlc, '__version__', 'unknown')} */\n"
     return header + "(function () {\n" + body + "\n})();\n"
 
 
@@ -741,7 +936,7 @@ def publish(
     name: str,
     title: str,
     caption: str,
-    sources: list[Source] | list[dict[str, str]],
+    sources: list[Source] | list[dict[str, Any]],
     data: pd.DataFrame,
     description: str | None = None,
     units: str = "",
@@ -765,7 +960,7 @@ def publish(
     page = page_for(name)
     if not sources:
         raise ValueError(f"figure {name!r} has no sources: every figure cites where its data come from")
-    src = [s if isinstance(s, Source) else Source(**s) for s in sources]
+    src = _with_primary([s if isinstance(s, Source) else Source(**s) for s in sources])
     if data.empty:
         raise ValueError(f"figure {name!r}: the data behind the chart is empty")
     desc = description or f"{title} {caption}"

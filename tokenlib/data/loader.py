@@ -47,6 +47,7 @@ __all__ = [
     "schema_path",
     "data_stamp",
     "table_names",
+    "load_primary",
     "table_spec",
     "sources_spec",
     "number_shown",
@@ -750,11 +751,30 @@ def load_providers(root: Path | str | None = None) -> dict[str, tuple[str, str]]
                 f"{path}:{_line(idx)}: provider: value {row['provider']!r} is a host name, not a provider: name the "
                 "agency, vendor, paper or tracker, or write 'unknown provider' and put the host in via"
             )
+        if "primary" in raw.columns and row["primary"] == "yes" and str(row["via"]).strip():
+            problems.append(
+                f"{path}:{_line(idx)}: primary: value 'yes' with via {row['via']!r}: a page read through a repost, "
+                "mirror or tracker is never the primary source; write primary=no, or cite the publisher's own page"
+            )
     missing = sorted(used_source_urls(root_path) - set(raw["source_url"]))
     problems += [f"{path}: source_url: no row for {u} (add its provider and, for a repost, via)" for u in missing]
     if problems:
         raise DataValidationError(path, problems)
     return {str(r.source_url): (str(r.provider), str(r.via)) for r in raw.itertuples(index=False)}
+
+
+def load_primary(root: Path | str | None = None) -> dict[str, bool]:
+    """``source_url -> primary`` from ``data/providers.csv`` (validated as :func:`load_providers` does).
+
+    True when the page read is the original publisher's own (vendor page or notice, agency or grid document,
+    the paper, the official repository); False for news, trackers, wikis and reposts (schema ``providers``).
+    """
+    root_path = Path(root) if root is not None else default_data_dir()
+    load_providers(root_path)
+    raw = _read_raw(root_path / PROVIDERS_FILE)
+    if "primary" not in raw.columns:
+        raise DataValidationError(root_path / PROVIDERS_FILE, ["primary: column missing (yes/no for every source_url)"])
+    return {str(u): p == "yes" for u, p in zip(raw["source_url"], raw["primary"])}
 
 
 def check_all(root: Path | None = None) -> dict[str, int]:
@@ -786,6 +806,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"FAIL {name}: {exc}")
         else:
             print(f"ok   {name}: {len(df)} rows ({path})")
+    if not args.table and not failed:
+        from tokenlib.data import provenance
+
+        try:
+            share = provenance.primary_share()
+        except DataValidationError as exc:
+            print(f"FAIL providers: {exc}")
+            return 1
+        print(provenance.share_report(share))
     return 1 if failed else 0
 
 

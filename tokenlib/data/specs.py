@@ -22,19 +22,21 @@ import pandas as pd
 from tokenlib.data import data_stamp, load
 from tokenlib.errors import check_choice
 
-PRECISIONS = ("bf16", "fp16", "fp8", "int8")
+PRECISIONS = ("bf16", "fp16", "fp8", "int8", "fp4")
 """Precisions the kernel understands (weights and matmul inputs)."""
 
-BYTES_PER_VALUE = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
+BYTES_PER_VALUE = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
 """Bytes per stored value for each precision."""
 
-PEAK_COLUMN = {"bf16": "bf16_tflops", "fp16": "fp16_tflops", "fp8": "fp8_tflops", "int8": "int8_tops"}
+PEAK_COLUMN = {"bf16": "bf16_tflops", "fp16": "fp16_tflops", "fp8": "fp8_tflops", "int8": "int8_tops",
+               "fp4": "fp4_tflops"}
 
 PEAK_FALLBACK = {
     "bf16": ("bf16_tflops", "fp16_tflops"),
     "fp16": ("fp16_tflops", "bf16_tflops"),
     "fp8": ("fp8_tflops", "int8_tops", "bf16_tflops", "fp16_tflops"),
     "int8": ("int8_tops", "fp8_tflops", "bf16_tflops", "fp16_tflops"),
+    "fp4": ("fp4_tflops",),
 }
 """Documented fallback when a chip has no published peak for a precision.
 
@@ -43,10 +45,12 @@ at its INT8 peak if it has one, else at its BF16/FP16 peak (weights stay 1 byte:
 quantisation, W8A16). INT8 without a published INT8 peak falls back the same way. Memory traffic
 always uses the requested precision's bytes. The fallback never *raises* throughput above a
 published figure for that precision; it can only understate a chip whose low-precision peak is
-simply unpublished (a gap in chips.csv, listed in its notes)."""
+simply unpublished (a gap in chips.csv, listed in its notes). FP4 has no fallback: it is priced only on a chip
+whose row gives a dense FP4 peak (``fp4_tflops``), and raises elsewhere. INT8 is W8A8 (weights and activations
+in INT8, at the INT8 peak), as the Ascend deployments run it; KV-cache precision is a separate argument."""
 
 CHIP_FIELDS = (
-    "bf16_tflops", "fp16_tflops", "fp8_tflops", "int8_tops", "hbm_gb", "hbm_tbps",
+    "bf16_tflops", "fp16_tflops", "fp8_tflops", "int8_tops", "fp4_tflops", "hbm_gb", "hbm_tbps",
     "interconnect_gbps", "tdp_w", "price_usd",
 )
 MODEL_FIELDS = (
@@ -76,6 +80,8 @@ class Chip:
     price_usd: float
     price_basis: str = ""
     """What ``price_usd`` buys: ``"card"``, ``"system_share"`` (see data/schema.yaml) or ``""`` when no price."""
+    fp4_tflops: float = float("nan")
+    """Dense FP4 peak, where published."""
 
     def peak_tflops(self, precision: str) -> float:
         """Dense peak (TFLOPS/TOPS) used for ``precision``, with the :data:`PEAK_FALLBACK` rule."""

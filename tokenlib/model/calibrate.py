@@ -220,6 +220,11 @@ def row_options(r: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:
     precision = _cell(rr, "precision", "bf16")
     if precision not in specs.PRECISIONS:
         reasons.append(f"precision {precision}: the kernel has no {precision} peak")
+    elif "chip_id" in rr:
+        try:
+            specs.chip(str(rr["chip_id"])).peak_tflops(precision)
+        except ValueError:
+            reasons.append(f"precision {precision}: chip {rr['chip_id']} has no {precision} peak in chips.csv")
     for name in ("attention", "expert_parallel"):
         value = _cell(rr, name, "")
         if not value:

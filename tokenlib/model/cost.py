@@ -16,7 +16,10 @@ where one exists, :mod:`tokenlib.data.places`) and the PUE is the place's (:func
 ``cost per Mtok = chip-hour cost / (tokens/s per chip x 3600 x utilisation) x 1e6``.
 ``phase="cached_input"`` prices cache-hit input tokens as a fixed fraction of prefill cost.
 
-Every assumption is a named parameter whose default sits in :data:`ASSUMPTIONS` with its basis.
+Every assumption is a named parameter whose default sits in :data:`ASSUMPTIONS` with its basis; together they
+are one frozen :class:`CostAssumptions` (``cost_per_mtok(..., assumptions=CostAssumptions(wacc=0.1))``), and the
+kernel's options one :class:`tokenlib.model.kernel.KernelOptions` (``options=``). The old keywords still work.
+``cost_per_mtok(..., tokens_per_s_per_user=20)`` prices output at the largest batch giving users that speed.
 Prices are converted with a dated monthly CNY/USD rate from ``data/fx.csv``.
 """
 
@@ -188,14 +191,14 @@ def node_power_w(chip: Any, *, power_basis: str | None = None, root: Path | str 
     return float(out) if np.ndim(out) == 0 else out
 
 
-def costing_basis(chip: str, *, capex_usd: Any = None, cost_basis: str | None = None,
+def costing_basis(chip: str, *, capex_usd: ArrayLike | None = None, cost_basis: str | None = None,
                   root: Path | str | None = None) -> str:
     """``"owned"`` or ``"rental"``: how the book costs ``chip`` (the one rule, stated once; see the module doc)."""
     basis = check_choice("cost_basis", str(ASSUMPTIONS["cost_basis"]["value"]) if cost_basis is None else cost_basis,
                          COST_BASES)
     if basis == "rental":
         return "rental"
-    price = specs.chip(chip, root).price_usd if capex_usd is None else float(capex_usd)
+    price = specs.chip(chip, root).price_usd if capex_usd is None else float(np.asarray(capex_usd, dtype=float))
     return "owned" if np.isfinite(price) else "rental"
 
 
@@ -215,7 +218,8 @@ def default_electricity_cny_per_kwh(root: Path | str | None = None) -> float:
     return float(np.median(df["value"].to_numpy(dtype=float)))
 
 
-def _electricity(place: Any, electricity_cny_per_kwh: Any, root: Path | str | None, chip: Any = None) -> FloatArray:
+def _electricity(place: Ids | None, electricity_cny_per_kwh: ArrayLike | None, root: Path | str | None,
+                 chip: Ids | None = None) -> FloatArray:
     """The electricity price: given, or the place's price for each chip's origin, or the default median."""
     if electricity_cny_per_kwh is not None:
         if place is not None:
@@ -235,7 +239,7 @@ def _electricity(place: Any, electricity_cny_per_kwh: Any, root: Path | str | No
     return result
 
 
-def _place_pue(place: Any, root: Path | str | None) -> FloatArray:
+def _place_pue(place: Ids, root: Path | str | None) -> FloatArray:
     """The place's PUE (:func:`tokenlib.data.places.pue`); the default ``pue`` where its region has no PUE rows."""
     def one(pl: str) -> float:
         try:
@@ -247,12 +251,12 @@ def _place_pue(place: Any, root: Path | str | None) -> FloatArray:
 
 
 def chip_hour_cost(
-    chip: Ids, *, electricity_cny_per_kwh: Any = None, place: Any = None, currency: str = "CNY",
-    capex_usd: Any = None, life_years: Any = None, pue: Any = None, load_factor: Any = None,
-    hosting_usd_per_chip_hour: Any = None, server_capex_multiplier: Any = None,
-    rental_usd_per_chip_hour: Any = None, cny_per_usd: float | None = None, fx_month: str | None = None,
-    wacc: Any = None, cost_basis: str | None = None, power_basis: str | None = None,
-    root: Path | str | None = None, system_share_capex_multiplier: Any = None, price_basis: str | None = None,
+    chip: Ids, *, electricity_cny_per_kwh: ArrayLike | None = None, place: Ids | None = None, currency: str = "CNY",
+    capex_usd: ArrayLike | None = None, life_years: ArrayLike | None = None, pue: ArrayLike | None = None, load_factor: ArrayLike | None = None,
+    hosting_usd_per_chip_hour: ArrayLike | None = None, server_capex_multiplier: ArrayLike | None = None,
+    rental_usd_per_chip_hour: ArrayLike | None = None, cny_per_usd: float | None = None, fx_month: str | None = None,
+    wacc: ArrayLike | None = None, cost_basis: str | None = None, power_basis: str | None = None,
+    root: Path | str | None = None, system_share_capex_multiplier: ArrayLike | None = None, price_basis: str | None = None,
     assumptions: CostAssumptions | None = None,
 ) -> Any:
     """Cost of one chip for one hour (capex recovery + power + hosting), in ``currency``.
@@ -333,7 +337,7 @@ def _hour_kw(a: CostAssumptions) -> dict[str, Any]:
 
 def cost_per_mtok(
     model: Ids, chip: Ids, phase: str, *, batch: ArrayLike | None = None, context: ArrayLike, precision: str = "bf16",
-    n_chips: ArrayLike = 1, place: Any = None, currency: str = "CNY", root: Path | str | None = None,
+    n_chips: ArrayLike = 1, place: Ids | None = None, currency: str = "CNY", root: Path | str | None = None,
     tokens_per_s_per_user: ArrayLike | None = None, assumptions: CostAssumptions | None = None,
     options: kernel.KernelOptions | None = None, **legacy: Any,
 ) -> Any:

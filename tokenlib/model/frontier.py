@@ -75,9 +75,15 @@ def frontier(
     ok = np.broadcast_to(r.ok, grid).ravel()
     out: dict[str, Any] = {}
     for name, arr in (("model", ids_m), ("chip", ids_c), ("context", c), ("n_chips", n)):
-        if arr.ndim:
-            full = np.broadcast_to(col(arr), grid).ravel()[ok]
-            out[name] = pd.Categorical(full) if arr.dtype.kind in "UOS" else full
+        if not arr.ndim:
+            continue
+        if arr.dtype.kind in "UOS":  # ids: categorical codes of the (few) scenarios, not a million strings
+            cats, codes = np.unique(arr, return_inverse=True)
+            full_codes = np.broadcast_to(col(codes.reshape(arr.shape)), grid).ravel()[ok]
+            out[name] = pd.Categorical.from_codes(np.asarray(full_codes, dtype=np.intp),
+                                                  dtype=pd.CategoricalDtype([str(v) for v in cats]))
+        else:
+            out[name] = np.broadcast_to(col(arr), grid).ravel()[ok]
     out["batch"] = np.broadcast_to(bb, grid).ravel()[ok]
     per_user = np.broadcast_to(r.per_user, grid).ravel()[ok]
     out["tokens_per_s_per_chip"] = np.broadcast_to(r.per_chip, grid).ravel()[ok]

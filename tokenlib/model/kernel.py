@@ -8,20 +8,40 @@ Two layers, always labelled:
   ``t_memory = bytes read from HBM / HBM bandwidth`` (resident weights touched + KV cache read/written),
   ``t_network = bytes exchanged / link bandwidth`` (MoE expert dispatch/combine or tensor-parallel
   all-reduce). It is what the hardware allows.
-* **calibrated** (``calibrated=True``): the same terms, *serialised* and divided by named
-  phase-specific efficiencies, plus a fixed per-layer latency in decode, all fitted once, globally,
-  on published measurements (:mod:`tokenlib.model.calibrate`, stored in ``tokenlib/model/calibration.json``):
-  ``t = L * tau_decode [decode only] + (t_compute + t_memory) / eff[phase] + t_network / eff["network"]``.
-  ``tau_decode`` (``decode_layer_latency_s``) is the time each of the ``L`` layers costs per decode
-  step whatever the batch: kernel launches, synchronisation and the latency (not bandwidth) of the
-  expert dispatch/combine or all-reduce. It dominates at small batch / tight TPOT. Because every
-  efficiency is <= 1, ``tau >= 0`` and a sum is >= a max, calibrated <= ideal always.
+* **calibrated** (``calibrated=True``): the same terms divided by named phase-specific efficiencies, plus a
+  fixed per-layer latency in decode, all fitted once, globally, on published measurements
+  (:mod:`tokenlib.model.calibrate`, stored in ``tokenlib/model/calibration.json``). Per pass:
+  ``t = L * tau [decode only] + X + Y - overlap * min(X, Y)`` with ``X = (t_compute + t_memory) / eff[phase]``
+  and ``Y = t_network / eff["network"]``. Three named terms:
+
+  - ``tau`` (``decode_layer_latency_s``): the time each of the ``L`` layers costs per decode step whatever
+    the batch (kernel launches, synchronisation, the latency of dispatch/combine or all-reduce);
+  - ``overlap`` in [0, 1]: the share of the shorter of X and Y hidden under the longer (0: serialised, the
+    sum; 1: perfect overlap, the max), as engines with two micro-batches overlap communication;
+  - ``decode_small_batch`` in (0, 1], the small-batch decode curve: in decode ``X`` is at least
+    ``t_weights / decode_small_batch``, i.e. a step never streams the weights faster than that share of HBM
+    bandwidth. At batch 1 the weights are nearly all the traffic, so the effective efficiency is about
+    ``decode_small_batch``; as KV reads and compute grow with the batch it rises to ``eff["decode"]``. Being a
+    maximum of terms that never fall with the batch, it keeps speed per user non-increasing in the batch.
+
+  Because every efficiency is <= 1, ``tau >= 0`` and ``X + Y - overlap * min(X, Y) >= max(X, Y)``,
+  calibrated <= ideal always.
+
+Speculative decoding (``speculative={"draft_tokens": k, "accept_length": a}``, :class:`Speculative`): an
+engine step is ``k`` draft passes at the batch plus one verification pass over ``k + 1`` tokens per sequence,
+and yields ``a`` tokens per sequence; each pass is timed as above and the times add. Memory counts the
+draft's weights and KV cache.
 
 Physics common to both layers (see :data:`ASSUMPTIONS`): weight-GEMM FLOPs run at the peak of the
-requested precision, attention FLOPs at the BF16 peak; MoE groups of at least
-``moe_dp_attention_min_chips`` chips are served with data-parallel attention + expert parallelism,
-so every chip holds (and reads each step) the whole non-expert part of the model plus its share of
-the experts; smaller MoE groups and dense models are tensor-parallel (all weights sharded).
+requested precision (``fp4`` only where chips.csv gives a dense FP4 peak; ``int8`` is W8A8), attention
+FLOPs at the BF16 peak. Parallel layout (``attention``, ``expert_parallel``; see :data:`ATTENTION_LAYOUTS`):
+by default MoE groups of at least ``moe_dp_attention_min_chips`` chips are served with data-parallel
+attention + expert parallelism over the group, so every chip holds (and reads each step) the whole
+non-expert part of the model plus its share of the experts; smaller MoE groups and dense models are
+tensor-parallel (all weights sharded). Both can be set per call.
+
+This module is above the ~400-line guide (issue 21): the formulas, the layouts, speculation and the
+calibrated timer share private terms; the latency frontier table is in :mod:`tokenlib.model.frontier`.
 
 Conventions: ``batch`` = concurrent sequences served by the ``n_chips`` group; ``context`` = prompt
 length (prefill) or mean KV length (decode); results are tokens per second **per chip** (prefill:
@@ -135,11 +155,11 @@ ASSUMPTIONS: dict[str, dict[str, Any]] = {
     "draft_layer": {
         "value": 1,
         "kind": "assumption",
-        "note": "A draft token of MTP or EAGLE-3 costs one decoder layer of the target model (its per-layer share of "
-        "the compute, weight reads, KV cache and expert traffic, plus the fixed per-layer latency): DeepSeek-V3's "
-        "MTP module is 'a Transformer block' with a shared embedding and output head (arXiv 2412.19437, sec. 2.2), "
-        "EAGLE-3's draft head one decoder layer. The output head's own cost is not counted. The MTP module's "
-        "resident weights are models.csv mtp_params_b where sourced, else one layer's share (total / n_layers).",
+        "note": "Our assumption: a draft token of MTP or EAGLE-3 costs one decoder layer of the target model (its "
+        "per-layer share of the compute, weight reads, KV cache and expert traffic, plus the fixed per-layer "
+        "latency); the output head's own cost is not counted. The MTP module's resident weights are models.csv "
+        "mtp_params_b where sourced (DeepSeek-V3: 14B, its README), else one layer's share (total / n_layers); "
+        "its KV cache is one more layer's.",
     },
     "scale_up_domain": {
         "value": {"default": 8, "ascend-910c": 384},
@@ -157,7 +177,7 @@ class MemoryFitError(ValueError):
     """Weights + KV cache for the requested batch do not fit in the chips' HBM."""
 
 
-def _arr(x: Any) -> FloatArray:
+def _arr(x: ArrayLike) -> FloatArray:
     return np.asarray(x, dtype=float)
 
 
@@ -169,8 +189,8 @@ def _out(x: FloatArray, scalar: bool) -> Any:
 
 
 def kv_bytes_per_token_raw(
-    attention_code: Any, n_layers: Any, n_kv_heads: Any, head_dim: Any,
-    kv_lora_rank: Any, qk_rope_head_dim: Any, kv_bytes: Any,
+    attention_code: ArrayLike, n_layers: ArrayLike, n_kv_heads: ArrayLike, head_dim: ArrayLike,
+    kv_lora_rank: ArrayLike, qk_rope_head_dim: ArrayLike, kv_bytes: ArrayLike,
 ) -> FloatArray:
     """KV-cache bytes per token (all layers). attention_code: 0 MHA, 1 GQA, 2 MLA.
 
@@ -185,8 +205,8 @@ def kv_bytes_per_token_raw(
 
 
 def attention_flops_per_token(
-    attention_code: Any, n_layers: Any, n_heads: Any, head_dim: Any, kv_lora_rank: Any,
-    qk_rope_head_dim: Any, attended: Any, phase_is_decode: Any,
+    attention_code: ArrayLike, n_layers: ArrayLike, n_heads: ArrayLike, head_dim: ArrayLike,
+    kv_lora_rank: ArrayLike, qk_rope_head_dim: ArrayLike, attended: ArrayLike, phase_is_decode: ArrayLike,
 ) -> FloatArray:
     """Attention FLOPs per token attending over ``attended`` earlier tokens (score + value matmuls).
 
@@ -209,7 +229,7 @@ def attention_flops_per_token(
 # ----------------------------------------------------------------------------- helpers on ids
 
 
-def _check_common(batch: Any, context: Any, n_chips: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _check_common(batch: ArrayLike, context: ArrayLike, n_chips: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
     b = check_count("batch", batch)
     c = check_number("context", context, allow_zero=False)
     n = check_count("n_chips", n_chips)
@@ -232,7 +252,7 @@ def _missing(what: str, ids: Any, values: Any, field: str, table: str, needed: A
         raise MissingSpecError(what, [str(x) for x in names.ravel()], field, table, hint)
 
 
-def _check_model(model: Any, m: Mapping[str, FloatArray], context: Any = None) -> None:
+def _check_model(model: Ids, m: Mapping[str, FloatArray], context: ArrayLike | None = None) -> None:
     """The model fields the kernel needs are present, and ``context`` is within the model's maximum."""
     _missing("model", model, m["kv_lora_rank"], "kv_lora_rank", "models", m["attention_code"] == 2)
     _missing("model", model, m["qk_rope_head_dim"], "qk_rope_head_dim", "models", m["attention_code"] == 2)
@@ -508,7 +528,7 @@ def _memory_per_chip(m: Mapping[str, FloatArray], b: FloatArray, c: FloatArray, 
     return result
 
 
-def _capacity(ch: dict[str, FloatArray], overhead: float, chip: Any = None) -> FloatArray:
+def _capacity(ch: dict[str, FloatArray], overhead: float, chip: Ids | None = None) -> FloatArray:
     if chip is not None:
         _missing("chip", chip, ch["hbm_gb"], "hbm_gb", "chips")
     result: FloatArray = ch["hbm_gb"] * 1e9 * (1.0 - overhead)
@@ -562,7 +582,7 @@ def _fits(
     ok = need <= _capacity(specs.chip_fields(chip, root), ov, chip)
     return bool(ok) if np.ndim(ok) == 0 else ok
 def min_chips(
-    model: Any, chip: Any, *, batch: Any, context: Any, precision: str = "bf16",
+    model: Ids, chip: Ids, *, batch: ArrayLike, context: ArrayLike, precision: str = "bf16",
     kv_precision: str = "bf16", memory_overhead: float | None = None, root: Path | str | None = None,
     on_oom: str = "raise",
 ) -> Any:
@@ -716,7 +736,7 @@ def _resolve_calibration(efficiencies: Mapping[str, float] | None, decode_layer_
 # ----------------------------------------------------------------------------- roofline terms
 
 
-def _domain_size(chip: Any) -> FloatArray:
+def _domain_size(chip: Ids) -> FloatArray:
     dom = ASSUMPTIONS["scale_up_domain"]["value"]
     chip_arr = np.asarray(chip)
     if chip_arr.ndim == 0:
@@ -726,7 +746,7 @@ def _domain_size(chip: Any) -> FloatArray:
     return result
 
 
-def _link_gbps(ch: dict[str, FloatArray], chip: Any, n: FloatArray, scale_out_gbps: float,
+def _link_gbps(ch: dict[str, FloatArray], chip: Ids, n: FloatArray, scale_out_gbps: float,
                missing_link: str = "raise") -> FloatArray:
     inside = (n > 1) & (n <= _domain_size(chip))
     if missing_link == "raise":
@@ -872,10 +892,6 @@ def step_seconds(t: Mapping[str, Any] | Step, phase: str, *, calibrated: bool,
     return _part_seconds(t, phase, cal)
 
 
-def _options(o: KernelOptions | None, **kw: Any) -> KernelOptions:
-    return KernelOptions.of(o, **kw)
-
-
 class _Scenario(NamedTuple):
     x: _Ctx
     b: FloatArray
@@ -894,7 +910,7 @@ def _scenario(model: Ids, chip: Ids, phase: str, batch: ArrayLike, context: Arra
     _check_model(model, m, c if check_context else None)
     d = _draft(o.speculative, root)
     if d is not None and d.m is not None:
-        _check_model(d.spec.draft_model, d.m)
+        _check_model(str(d.spec.draft_model), d.m)
     x = _context(model, chip, precision, n, o, root, m)
     return _Scenario(x, b, c, n, _layout(m, n, o.attention, o.expert_parallel), d)
 

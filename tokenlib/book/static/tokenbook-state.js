@@ -128,16 +128,17 @@
     return key + "=" + shown + " " + result.note + (result.ok ? "" : ", so the default " + fallback + " is used");
   };
 
-  // Bound variable params of a Vega-Lite spec, wherever they sit (top level, layers, concats).
+  // Bound params of a chart (Vega-Lite params or compiled Vega signals, in both layouts of a block), wherever
+  // they sit; a name bound in both layouts is the same control.
   function boundParams(spec) {
     var out = [];
     (function walk(node) {
       if (Array.isArray(node)) { node.forEach(walk); return; }
       if (!node || typeof node !== "object") return;
-      (node.params || []).forEach(function (p) {
+      (node.params || []).concat(node.signals || []).forEach(function (p) {
         if (p && p.name && p.bind && typeof p.bind === "object" && p.bind.input && !p.select) out.push(p);
       });
-      ["layer", "hconcat", "vconcat", "concat", "spec"].forEach(function (k) { if (node[k]) walk(node[k]); });
+      ["layer", "hconcat", "vconcat", "concat", "spec", "wide", "narrow"].forEach(function (k) { if (node[k]) walk(node[k]); });
     })(spec);
     return out;
   }
@@ -149,7 +150,11 @@
       document.querySelectorAll(".tc-chart[data-spec-id]").forEach(function (c) {
         var node = document.getElementById(c.getAttribute("data-spec-id"));
         try {
-          boundParams(JSON.parse(node.textContent)).forEach(function (p) { keyCounts[p.name] = (keyCounts[p.name] || 0) + 1; });
+          var seen = {};
+          boundParams(JSON.parse(node.textContent)).forEach(function (p) {
+            if (!seen[p.name]) keyCounts[p.name] = (keyCounts[p.name] || 0) + 1;
+            seen[p.name] = true;
+          });
         } catch (e) { /* drawn (and reported) by draw() */ }
       });
     }
@@ -157,16 +162,20 @@
   }
 
   state.chartStart = function (el, spec) {
-    var params = boundParams(spec), url = state.params(), notes = [], out = [];
+    var params = boundParams(spec), url = state.params(), notes = [], out = [], byName = {};
     params.forEach(function (p) {
-      var key = urlKey(el, p.name), item = { param: p, key: key, fallback: p.value };
-      if (url.has(key)) {
-        var raw = url.get(key), r = state.parse(p.bind, raw, p.value);
-        if (r.ok) p.value = r.value;  // the spec the chart is drawn from starts there
-        if (r.note) notes.push(state.describe(key, raw, r, state.format(p.bind, p.value)));
-        if (!r.ok) state.write(key, null);
-      }
+      if (byName[p.name]) { byName[p.name].copies.push(p); return; }  // the same control in the other layout
+      var key = urlKey(el, p.name), item = { param: p, key: key, fallback: p.value, copies: [p] };
+      byName[p.name] = item;
       out.push(item);
+    });
+    out.forEach(function (item) {
+      var p = item.param, key = item.key;
+      if (!url.has(key)) return;
+      var raw = url.get(key), r = state.parse(p.bind, raw, p.value);
+      if (r.ok) item.copies.forEach(function (c) { c.value = r.value; });  // the spec the chart is drawn from starts there
+      if (r.note) notes.push(state.describe(key, raw, r, state.format(p.bind, p.value)));
+      if (!r.ok) state.write(key, null);
     });
     return { items: out, notes: notes };
   };
