@@ -100,17 +100,18 @@ class Settings:
 
 DEFAULTS = Settings()
 """The page's defaults. ``list_price`` 8 CNY per million output tokens is deepseek-chat's February-2025 list
-price (data/prices.csv, the row :func:`default_list_price_row` returns); ``target`` (1 CNY) and ``margin``
+price (data/prices.csv, the row :func:`default_list_price_row` returns; a test checks they agree); ``target`` (1 CNY) and ``margin``
 (50%) are example inputs, not sourced figures."""
 
 
 def default_list_price_row(prices: pd.DataFrame) -> pd.Series:
-    """The prices.csv row behind the default list price: deepseek-chat, standard, effective 2025-02-06 (CNY)."""
+    """The prices.csv row behind the default list price: deepseek-chat's standard CNY price effective in
+    February 2025 (DeepSeek-V3's price after its promotion ended), the first such row."""
     rows = prices[(prices["model"] == "deepseek-chat") & (prices["price_type"] == "standard")
-                  & (prices["effective_date"].astype(str) == "2025-02-06") & (prices["currency"] == "CNY")]
+                  & prices["effective_date"].astype(str).str.startswith("2025-02") & (prices["currency"] == "CNY")]
     if rows.empty:
-        raise ValueError("data/prices.csv has no deepseek-chat standard CNY row effective 2025-02-06 (the default list price)")
-    return rows.iloc[0]
+        raise ValueError("data/prices.csv has no deepseek-chat standard CNY row effective in 2025-02 (the default list price)")
+    return rows.sort_values("effective_date").iloc[0]
 
 
 def serving_for(model: str, chip: str) -> dict[str, float]:
