@@ -114,8 +114,9 @@
       return;
     }
     // the chart compiled to Vega at build time, in its designed (wide) and its narrow layout
-    var block = JSON.parse(specNode.textContent);
-    embed(el, withData(block.wide, block.data))
+    var text = specNode.textContent, block = JSON.parse(text), controls = null;
+    startControls(el, text, block)  // the chart's controls start where the page URL says
+      .then(function (c) { controls = c; return embed(el, withData(block.wide, block.data)); })
       .then(function (drawn) {
         var avail = Math.floor(el.clientWidth);
         if (drawnWidth(el) <= avail) return drawn;
@@ -126,6 +127,7 @@
       .then(function (drawn) {
         var view = drawn.view, signals = drawn.signals;
         window.tokenbookViews[el.id] = view;
+        linkControls(el, view, text, controls);
         el.setAttribute("data-drawn", "true");
         var lastWidth = el.clientWidth, timer = null;
         if (window.ResizeObserver) {
@@ -142,7 +144,64 @@
       });
   }
 
+  // ------------------------------------------------------------------ what-if state in the page URL
+  // Chart controls (Vega-Lite params bound to inputs) start where the page URL says and write their value
+  // back as the reader moves them. The code for it (tokenbook-state.js) loads before drawing when the URL
+  // holds settings, else when the reader first moves a control or asks for the link: pages stay light.
+  var STATE_SRC = ((document.currentScript || {}).src || "_static/tokenbook.js").replace(/tokenbook\.js(\?.*)?$/, "tokenbook-state.js");
+  var URL_SETTINGS = /=/.test(location.search + location.hash), statePromise = null;
+  function loadState() {
+    if (!statePromise) {
+      statePromise = new Promise(function (ok, fail) {
+        if (window.tokenbookState && window.tokenbookState.chartStart) { ok(window.tokenbookState); return; }
+        var js = document.createElement("script");
+        js.src = STATE_SRC;
+        js.onload = function () { ok(window.tokenbookState); };
+        js.onerror = fail;
+        document.head.appendChild(js);
+      });
+    }
+    return statePromise;
+  }
+  function startControls(el, text, spec) {
+    if (!/"bind":\{[^{}]*"input"/.test(text)) return Promise.resolve(null);
+    if (!URL_SETTINGS) return Promise.resolve({ lazy: true });
+    return loadState().then(function (st) { return st.chartStart(el, spec); }, function () { return null; });
+  }
+  function linkControls(el, view, text, controls) {
+    if (!controls) return;
+    if (!controls.lazy) { window.tokenbookState.chartLink(el, view, controls); return; }
+    var id = el.id.replace(/-chart$/, "") + "-state", linked = null;
+    var bar = document.createElement("div"), button = document.createElement("button");
+    bar.className = "tc-state"; bar.id = id;
+    button.type = "button"; button.className = "tc-copy-link"; button.textContent = "Copy link to these settings";
+    bar.appendChild(button);
+    el.parentNode.insertBefore(bar, el.nextSibling);
+    function link() {
+      if (!linked) {
+        linked = loadState().then(function (st) {
+          bar.parentNode.removeChild(bar);
+          var c = st.chartStart(el, JSON.parse(text));
+          st.chartLink(el, view, c);
+          c.items.forEach(function (item) { st.changed(item, view.signal(item.param.name)); });
+          return st;
+        });
+      }
+      return linked;
+    }
+    button.addEventListener("click", function () {
+      link().then(function () { document.querySelector("#" + id + " .tc-copy-link").click(); });
+    });
+    JSON.parse(text, function (k, v) {  // every bound param, wherever it sits in the spec
+      if (v && typeof v === "object" && v.name && v.bind && v.bind.input && !v.select) {
+        view.addSignalListener(v.name, function () { if (!linked) link(); });
+      }
+      return v;
+    });
+  }
+
   function drawAll() {
+    if (!document.querySelector(".tc-chart[data-spec-id]")) return;
     if (!window.vega || typeof window.vega.View !== "function") {
       console.error("tokenbook: the Vega bundle did not load (window.vega missing)");
       return;
