@@ -312,8 +312,8 @@ def test_equation_table_shapes() -> None:
 
 def test_serving_at_a_stated_speed_uses_the_speed_constrained_kernel():
     from tokenlib.model import kernel
-    cfg = crown.Serving("fp8", 32, 32, 12686, 144, 4989, tokens_per_s_per_user=20.0)
-    t = crown.chip_throughputs(["deepseek-v3"], CHIPS, {"deepseek-v3": cfg}).set_index(["origin", "phase"])["tps"]
+    cfg = city_cost.Serving("fp8", 32, 32, 12686, 144, 4989, tokens_per_s_per_user=20.0)
+    t = city_cost.chip_throughputs(["deepseek-v3"], CHIPS, {"deepseek-v3": cfg}).set_index(["origin", "phase"])["tps"]
     for origin, chip in CHIPS.items():
         want = kernel.throughput("deepseek-v3", chip, "decode", context=4989, precision="fp8", n_chips=144,
                                  tokens_per_s_per_user=20.0)
