@@ -77,7 +77,7 @@ def test_publish_writes_the_bundle(tmp_figures: Path) -> None:
     data = pd.read_csv(tmp_figures / f"{fig.name}.csv", comment="#")
     assert list(data["provider"]) == ["豆包 Doubao", "DeepSeek"]
     html = (tmp_figures / f"{fig.name}.html").read_text()
-    assert "cdn.jsdelivr" not in html and "vegaEmbed" in html, "standalone HTML must inline Vega"
+    assert "cdn.jsdelivr" not in html and "window.vega=" in html, "standalone HTML must inline Vega"
     meta = json.loads((tmp_figures / f"{fig.name}.json").read_text())
     assert meta["number"] == "0.1" and meta["page"] == "intro"
     assert not list(tmp_figures.glob(".*.tmp")), "temporary files left behind"
@@ -163,3 +163,32 @@ def test_figure_index_lists_every_figure() -> None:
     index = (SITE / "appendix" / "figures.html").read_text(encoding="utf-8")
     for name in _figure_names_in_book():
         assert f'id="index-{name}"' in index, f"{name} missing from the figures index"
+
+
+def test_page_charts_arrive_compiled_in_two_layouts_with_their_data_once() -> None:
+    """A page embeds Vega (not Vega-Lite): the designed layout and a phone layout, sharing one copy of the data."""
+    df = pd.DataFrame({"place, province": ["Ulanqab, Inner Mongolia", "Beijing"], "cost": [1.0, 2.0]})
+    left = alt.Chart(df).mark_bar().encode(y="place, province:N", x=alt.X("cost:Q", title="cost per million tokens, "
+                                                                                     "CNY, at the base utilisation"))
+    spec = alt.hconcat(left, left.mark_point(), data=df).properties(title="t").to_dict()
+    block = figures.page_vega(spec)
+    assert set(block) == {"wide", "narrow", "data"}
+    for layout in ("wide", "narrow"):
+        vg = block[layout]
+        assert vg["$schema"].startswith("https://vega.github.io/schema/vega/"), "not compiled to Vega"
+        refs = [d["tc_values"] for d in vg["data"] if "tc_values" in d]
+        assert refs and all("values" not in d for d in vg["data"]) and set(refs) <= set(block["data"])
+    assert len(block["data"]) == 1, "both layouts should share one copy of the data"
+    assert "title" not in block["wide"] or not block["wide"]["title"], "the page sets the title as text"
+    narrow = figures.narrow_spec(figures.page_spec(spec))
+    assert "vconcat" in narrow and "hconcat" not in narrow, "side-by-side views are stacked on a phone"
+    x_title = narrow["vconcat"][0]["encoding"]["x"]["title"]
+    assert isinstance(x_title, list) and all(len(line) <= 40 for line in x_title), x_title
+    assert "split(datum.label" in narrow["vconcat"][0]["encoding"]["y"]["axis"]["labelExpr"]
+    assert narrow["config"]["legend"]["columns"] == 1
+
+
+def test_page_bundle_is_vega_alone() -> None:
+    bundle = figures.vega_bundle_js()
+    assert bundle.rstrip().endswith("})();") and "window.vega=" in bundle
+    assert "vegaEmbed" not in bundle and len(bundle) < 700_000, "the page bundle carries Vega-Lite or Vega-Embed"

@@ -68,8 +68,9 @@
     const lines = el.textContent.split("\n").filter((l) => l.trim());
     if (lines.filter((l) => /\S {2,}\S/.test(l.trim())).length >= 2) out.printedTables.push(lines[0].trim().slice(0, 60));
   }
-  // controls of interactive charts: a touch target of at least 24 x 24 CSS px, inside the viewport
-  for (const el of document.querySelectorAll(".tc-chart input, .tc-chart select")) {
+  // controls of interactive charts and of the calculator (and their "Copy link" buttons): a touch target
+  // of at least 24 x 24 CSS px, inside the viewport
+  for (const el of document.querySelectorAll(".tc-chart input, .tc-chart select, .tc-calc input, .tc-calc select, .tc-state button")) {
     if (!visible(el)) continue;
     const r = el.getBoundingClientRect();
     let [l, t, rt, b] = [r.left, r.top, r.right, r.bottom];

@@ -26,6 +26,12 @@ registry entry) is written by :func:`write_bundle`, which the book's Sphinx exte
 under ``_build/jupyter_execute``; it writes them to ``_build/figures`` and copies them into the site.
 So a page served from the execution cache and its downloads always agree, and an interactive run in
 JupyterLab changes neither the repository nor the published site.
+
+Why this module is long (about 850 lines): it is the book's one figure choke point (the figure model,
+numbering, citations in four formats, the HTML block, the download bundle and the registry) and a
+shared file that several branches edit at once; it is kept whole so that every rule a figure must pass
+sits in one place. Charts' style is :mod:`tokenlib.book.charts`; scatter labels
+:mod:`tokenlib.book.chart_labels`.
 """
 
 from __future__ import annotations
@@ -262,7 +268,7 @@ class Figure:
     def html(self, link_prefix: str | None = None) -> str:
         """The ``<figure>`` block for the book page. ``link_prefix`` leads from the page to the site root."""
         prefix = link_prefix if link_prefix is not None else _relative_root(self.page)
-        spec_json = safehtml.script_json(page_spec(self.spec), ensure_ascii=False, sort_keys=True,
+        spec_json = safehtml.script_json(page_vega(self.spec), ensure_ascii=False, sort_keys=True,
                                          separators=(",", ":"))
         downloads = " · ".join(
             f'<a href="{prefix}figures/{self.name}{ext}" download>{label}</a>'
@@ -389,6 +395,138 @@ def page_spec(spec: dict[str, Any]) -> dict[str, Any]:
     narrower (a phone), so its text is never scaled down.
     """
     return {k: v for k, v in spec.items() if k != "title"}
+
+
+#: The box width (CSS px) the narrow layout of a page chart is laid out for: a 360 px phone's text column.
+#: ``tokenbook.js`` draws the wide layout where it fits its box, else this one, then narrows its views to fit.
+NARROW_BOX_PX = 320
+
+_CHANNELS = ("x", "y", "x2", "y2", "color", "fill", "stroke", "size", "shape", "strokeDash", "opacity")
+
+
+def _wrap_title(text: Any, max_chars: int) -> Any:
+    """A title of more than ``max_chars`` as lines of at most about that many (Vega draws a list as lines)."""
+    if not isinstance(text, str) or len(text) <= max_chars:
+        return text
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        if line and len(f"{line} {word}") > max_chars:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return [*lines, line] if line else lines
+
+
+def narrow_spec(spec: dict[str, Any], avail: float = NARROW_BOX_PX) -> dict[str, Any]:
+    """A narrow layout of a Vega-Lite spec, for a box narrower than the chart's design (a phone): facets and
+    side-by-side views stacked, legends in one column, long axis and legend titles on several lines, long
+    category labels split at commas and limited. Text keeps its size."""
+    max_chars = max(16, int((avail - 24) // 6.8))
+    label_limit = int(avail * 0.5)
+    label_chars = label_limit // 7
+    x_chars, y_chars = max(14, int(avail * 0.45 // 6.8)), 40
+    taller_rows = False
+
+    def walk(node: Any) -> None:
+        nonlocal taller_rows
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict):
+            return
+        facet, enc = node.get("facet"), node.get("encoding")
+        if isinstance(facet, dict) and facet.get("column") and not facet.get("row"):
+            facet["row"] = facet.pop("column")
+        if isinstance(enc, dict) and enc.get("column") and not enc.get("row"):
+            enc["row"] = enc.pop("column")
+        for f in (facet, enc):  # long facet headers on two or more lines
+            row = f.get("row") if isinstance(f, dict) else None
+            if isinstance(row, dict):
+                row["header"] = dict(row.get("header") or {})
+                row["header"].setdefault("labelExpr", "split(datum.label, ', ')")
+        if "hconcat" in node:
+            node["vconcat"] = node.pop("hconcat")
+        if (node.get("facet") or node.get("concat")) and isinstance(node.get("columns"), (int, float)):
+            node["columns"] = 1
+        if isinstance(enc, dict):
+            for ch in _CHANNELS:
+                d = enc.get(ch)
+                if not isinstance(d, dict):
+                    continue
+                # an x title is centred under the plot, which is narrow now: lines of about half the box
+                chars = x_chars if ch in ("x", "x2") else y_chars if ch in ("y", "y2") else max_chars
+                if isinstance(d.get("title"), str):
+                    d["title"] = _wrap_title(d["title"], chars)
+                legend = d.get("legend")
+                if isinstance(legend, dict):
+                    if legend.get("columns"):
+                        legend["columns"] = 1
+                    legend["labelLimit"] = min(legend.get("labelLimit") or 1e9, avail - 40)
+                    if isinstance(legend.get("title"), str):
+                        legend["title"] = _wrap_title(legend["title"], max_chars)
+                if ch in ("x", "y") and d.get("type") in ("nominal", "ordinal") and ("axis" not in d or d["axis"] is not None):
+                    d["axis"] = dict(d.get("axis") or {})  # long category labels: a line per comma-separated part
+                    if "labelExpr" not in d["axis"]:
+                        d["axis"]["labelExpr"] = (f"length(datum.label) > {label_chars} ? split(datum.label, ', ') "
+                                                  ": datum.label")
+                        taller_rows = taller_rows or ch == "y"
+                axis = d.get("axis")
+                if isinstance(axis, dict):
+                    if isinstance(axis.get("title"), str):
+                        axis["title"] = _wrap_title(axis["title"], chars)
+                    axis["labelLimit"] = min(axis.get("labelLimit") or 1e9, label_limit)
+        for key, value in node.items():
+            if key not in ("data", "datasets"):
+                walk(value)
+
+    out: dict[str, Any] = json.loads(json.dumps(spec))
+    walk(out)
+    if taller_rows:  # rows whose labels now take two lines get the room for them
+        for view in (out, out.get("spec")):
+            if isinstance(view, dict) and isinstance(view.get("height"), (int, float)) and not isinstance(view["height"], bool):
+                view["height"] = int(view["height"] * 1.6 + 0.5)
+    cfg = out.setdefault("config", {})
+    # one column per legend, and several legends stacked, not side by side
+    cfg["legend"] = {**cfg.get("legend", {}), "columns": 1, "labelLimit": avail - 40,
+                     "layout": {"bottom": {"anchor": "start", "direction": "vertical", "margin": 6}}}
+    cfg["axis"] = {**cfg.get("axis", {}), "labelLimit": label_limit}
+    cfg["header"] = {**cfg.get("header", {}), "labelLimit": avail - 20}
+    return out
+
+
+def to_vega(spec: dict[str, Any]) -> dict[str, Any]:
+    """The Vega spec vl-convert compiles a Vega-Lite spec to (what Vega-Lite in the browser would make)."""
+    return dict(vlc.vegalite_to_vega(spec, vl_version=vl_version()))
+
+
+def page_vega(spec: dict[str, Any]) -> dict[str, Any]:
+    """What a book page embeds for a chart: its wide (designed) and narrow layouts compiled to Vega, with
+    the data they share stored once under ``data`` (each layout's data entries name theirs in
+    ``tc_values``).
+
+    Compiling at build time lets the page load Vega alone, without the Vega-Lite compiler (about 100 KB
+    of a phone's first load, compressed); the narrow layout is :func:`narrow_spec` at :data:`NARROW_BOX_PX`.
+    """
+    shared: dict[str, Any] = {}
+
+    def split_data(vg: dict[str, Any]) -> dict[str, Any]:
+        for entry in vg.get("data", []):
+            if "values" in entry:
+                values = entry.pop("values")
+                key = f"d{len(shared)}"
+                for k, v in shared.items():
+                    if v == values:
+                        key = k
+                        break
+                shared[key] = values
+                entry["tc_values"] = key
+        return vg
+
+    base = page_spec(spec)
+    return {"wide": split_data(to_vega(base)), "narrow": split_data(to_vega(narrow_spec(base))), "data": shared}
 
 
 def lab_bundle_js() -> str:
@@ -736,16 +874,22 @@ def _csv_with_header(fig: Figure, version: str = VERSION_PLACEHOLDER) -> str:
     return "\n".join(lines) + "\n" + fig.data.to_csv(index=False, lineterminator="\n")
 
 
+#: vl-convert 1.9's own snippet imports bind ``vega`` to a default export Vega does not have (null), so the
+#: page bundle imports Vega's namespace itself, by the vendored module URL (resolved offline, never fetched).
+VEGA_MODULE = "https://cdn.jsdelivr.net/npm/vega@6.2.0/+esm.js"
+
+
 def vega_bundle_js() -> str:
-    """The Vega/Vega-Lite/Vega-Embed bundle, wrapped so its top-level names stay out of the page's scope."""
+    """The Vega bundle of book pages and standalone figure pages (``window.vega``; charts arrive compiled,
+    see :func:`page_vega`), wrapped so its top-level names stay out of the page's scope."""
     return _vega_bundle_js(vl_version())
 
 
 @lru_cache(maxsize=2)
 def _vega_bundle_js(vl: str) -> str:
-    snippet = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
+    snippet = f'import * as vegaModule from "{VEGA_MODULE}"; window.vega = vegaModule;'
     body = vlc.javascript_bundle(snippet, vl_version=vl)
-    header = f"/* Vega, Vega-Lite {vl} and Vega-Embed, bundled by vl-convert {getattr(vlc, '__version__', 'unknown')} */\n"
+    header = f"/* Vega, bundled by vl-convert {getattr(vlc, '__version__', 'unknown')} */\n"
     return header + "(function () {\n" + body + "\n})();\n"
 
 

@@ -16,6 +16,10 @@
   ``findings-changes`` directive (the findings that moved, from the git history of ``findings.csv``);
 * puts the licence, the version and a version switcher in every page's footer, and writes
   ``versions.json`` (the versions the switcher lists; the publish workflow rewrites it for the whole site).
+
+Why this module is long (about 550 lines): a Sphinx extension is one ``setup`` with its hooks, and each hook
+here (the Vega bundle, page weight, placeholders, download bundles, the figure index) is short; they
+share the build's state, so they stay in one module.
 """
 
 from __future__ import annotations
@@ -74,11 +78,8 @@ def strip_unused_assets(page_html: str, pagename: str) -> str:
 
 
 def vega_bundle_js() -> str:
-    """The Vega/Vega-Lite/Vega-Embed bundle, wrapped so its top-level names stay out of the page's scope.
-
-    (A bundle of Vega alone would be 100 KB lighter, but vl-convert 1.9's snippet bundler binds
-    ``vega`` to its missing default export, null: only ``vegaEmbed.vega`` reaches the runtime.)
-    """
+    """The Vega bundle every page loads (Vega alone: charts arrive compiled from Vega-Lite at build time,
+    :func:`tokenlib.book.figures.page_vega`, which keeps about 100 KB of Vega-Lite off a phone's first load)."""
     return figures.vega_bundle_js()
 
 
@@ -129,6 +130,8 @@ def _on_config_inited(app: Sphinx, config: Any) -> None:
     app.add_js_file(BUNDLE_NAME, priority=400)
     app.add_js_file("tokenbook.js", priority=401)
     app.add_js_file("tokenbook-site.js", priority=402)
+    app.add_js_file("tokenbook-state.js", priority=399)  # what-if settings in the URL (the calculator's page)
+    app.add_js_file("tokenbook-calc.js", priority=403)  # the calculator page's script
     app.add_css_file("tokenbook.css")
 
 
@@ -140,12 +143,13 @@ def _on_config_footer(app: Sphinx, config: Any) -> None:
     config.html_theme_options = options
 
 
-def _page_scripts(scripts: list[Any], has_charts: bool) -> list[Any]:
+def _page_scripts(scripts: list[Any], has_charts: bool, has_calculator: bool = False) -> list[Any]:
     """The page's scripts, less what a reader should not download.
 
     * sphinx-thebe: Jupyter Book 1 always loads it; it declares ``THEBE_JS_URL`` twice (an uncaught
       SyntaxError) and points at unpkg.com. Thebe is off in this book.
-    * the Vega bundle and chart loader, on pages without a chart.
+    * the Vega bundle and chart loader, on pages without a chart; the calculator's script on pages without
+      the calculator, and the URL-state script too (chart pages load it only when needed, see tokenbook.js).
     """
     kept = []
     for js in scripts:
@@ -153,7 +157,12 @@ def _page_scripts(scripts: list[Any], has_charts: bool) -> list[Any]:
         name = str(getattr(js, "filename", js) or "").split("?", 1)[0]
         if "THEBE_JS_URL" in body or name.endswith("sphinx-thebe.js") or "unpkg.com" in name:
             continue
-        if not has_charts and name.rsplit("/", 1)[-1] in (BUNDLE_NAME, "tokenbook.js"):
+        base = name.rsplit("/", 1)[-1]
+        if not has_charts and base in (BUNDLE_NAME, "tokenbook.js"):
+            continue
+        if not has_calculator and base == "tokenbook-calc.js":
+            continue
+        if not has_calculator and base == "tokenbook-state.js":  # chart pages load it when needed (tokenbook.js)
             continue
         kept.append(js)
     return kept
@@ -195,7 +204,8 @@ def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dic
         body = context["body"] = _with_rerun_note(body, pagename, repo)
     if "script_files" in context:
         has_charts = isinstance(body, str) and 'class="tc-chart"' in body
-        context["script_files"] = _page_scripts(list(context["script_files"]), has_charts)
+        has_calculator = isinstance(body, str) and 'class="tc-calc"' in body
+        context["script_files"] = _page_scripts(list(context["script_files"]), has_charts, has_calculator)
     if isinstance(body, str):
         context["body"] = figures.fill_placeholders(body, app.config.tokenbook_version, app.config.tokenbook_build_date)
 

@@ -1,0 +1,151 @@
+"""The calculator page in headless Chromium: settings in the URL, the numbers against the kernel.
+
+* A URL with settings: the controls show them and every number equals tokenlib's kernel for them; moving
+  a control changes the URL; that URL opened in a new page gives the same numbers.
+* A URL with values no control can take: a visible note names them, and the page shows the defaults.
+* The page's own arithmetic (``window.tokenbookCalc.results``) on a grid of settings, the inverse answers
+  included, equals the kernel (``calculator.kernel_cost`` / ``kernel_answers``) within 1e-9.
+* With JavaScript off, the page shows the defaults' numbers (the HTML the build wrote).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from dataclasses import replace
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tokenlib.analysis import calculator as calc
+
+pytestmark = pytest.mark.browser
+
+PAGE = "appendix/calculator.html"
+REL = 1e-9
+READY = "() => document.querySelector('.tc-calc')?.dataset.ready === 'true'"
+
+
+def _open(browser: Any, url: str, **kw: Any) -> tuple[Any, Any, list[str]]:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, service_workers="block", **kw)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url, wait_until="load")
+    return context, page, errors
+
+
+def _numbers(page: Any) -> dict[str, float]:
+    return page.eval_on_selector_all(
+        ".tc-calc [data-out][data-value]", "els => Object.fromEntries(els.map(e => [e.dataset.out, Number(e.dataset.value)]))")
+
+
+@functools.lru_cache(maxsize=None)
+def _cheapest(model: str, util: float, target: float, speed: float | None) -> Any:
+    """The kernel's (place, chip) grid: it depends on the model, utilisation, target and speed only."""
+    return calc.kernel_answers(replace(calc.DEFAULTS, model=model, util=util, target=target, speed=speed))["cheapest"]
+
+
+def _expect(s: calc.Settings) -> dict[str, float]:
+    out = calc.kernel_cost(s, "output")
+    cheap = _cheapest(s.model, s.util, s.target, s.speed)
+    return {"output": out, "input": calc.kernel_cost(s, "input"),
+            "breakeven_util": calc.breakeven_utilization(calc.kernel_cost(replace(s, util=1.0)), s.list_price),
+            "margin_price": calc.price_for_margin(out, s.margin), "cheapest_cost": float(cheap["cost"].iloc[0]),
+            "n_under": float(cheap["under_target"].sum())}
+
+
+def _check(got: dict[str, float], want: dict[str, float], label: str) -> None:
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, rel=REL), f"{label}: {k}"
+
+
+def test_settings_in_the_url_round_trip(browser: Any, server: str) -> None:
+    query = "?model=qwen2.5-72b&chip=ascend-910b&place=ulanqab&speed=10&util=0.6&list=6&target=5&margin=0.4"
+    context, page, errors = _open(browser, f"{server}/{PAGE}{query}")
+    page.wait_for_function(READY, timeout=10_000)
+    form = {n: page.input_value(f"#tc-calc-{n}") for n in ("model", "chip", "place", "speed", "util", "list", "target", "margin")}
+    assert form == {"model": "qwen2.5-72b", "chip": "ascend-910b", "place": "ulanqab", "speed": "10", "util": "0.6", "list": "6",
+                    "target": "5", "margin": "0.4"}
+    s = replace(calc.DEFAULTS, model="qwen2.5-72b", chip="ascend-910b", place="ulanqab", speed=10.0, util=0.6, list_price=6.0,
+                target=5.0, margin=0.4)
+    _check(_numbers(page), _expect(s), "from the URL")
+    assert not page.is_visible("#tc-calc-state .tc-url-note")
+
+    # move a control: the URL follows
+    page.select_option("#tc-calc-place", "zhongwei")
+    page.fill("#tc-calc-price", "30000")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('price') === '30000'", timeout=5_000)
+    q = parse_qs(urlparse(page.url).query)
+    assert q["place"] == ["zhongwei"] and q["price"] == ["30000"] and q["util"] == ["0.6"] and q["speed"] == ["10"]
+    moved = _numbers(page)
+    _check(moved, _expect(replace(s, place="zhongwei", price_usd=30000.0)), "after moving")
+    button = page.locator(".tc-copy-link")
+    assert button.count() == 1 and button.is_visible()
+    url = page.url
+
+    # the same URL in a new page: the same numbers
+    context2, page2, errors2 = _open(browser, url)
+    page2.wait_for_function(READY, timeout=10_000)
+    assert page2.input_value("#tc-calc-place") == "zhongwei" and page2.input_value("#tc-calc-price") == "30000"
+    _check(_numbers(page2), moved, "reopened")
+    assert not errors and not errors2, errors + errors2
+    context.close()
+    context2.close()
+
+
+def test_bad_values_in_the_url_fall_back_with_a_note(browser: Any, server: str) -> None:
+    context, page, errors = _open(browser, f"{server}/{PAGE}?chip=tpu-v9&util=7&place=%3Cb%3Emars%3C/b%3E&margin=abc&list=-1&speed=50")
+    page.wait_for_function(READY, timeout=10_000)
+    note = page.locator("#tc-calc-state .tc-url-note[role=status]")
+    assert note.is_visible()
+    text = note.inner_text()
+    for bad in ("chip=tpu-v9", "util=7", "margin=abc", "list=-1", "place=<b>mars</b>", "speed=50"):
+        assert bad in text, (bad, text)
+    assert page.locator("#tc-calc-state .tc-url-note b").count() == 0  # the URL's text is shown as text, never as HTML
+    _check(_numbers(page), _expect(calc.DEFAULTS), "defaults")
+    page.wait_for_function("() => !/tpu-v9|util=7|abc/.test(location.search)", timeout=5_000)  # bad values leave the URL
+    assert not errors, errors
+    context.close()
+
+
+def _grid() -> list[calc.Settings]:
+    out = []
+    for (m, c), (pl, e), u, (price, speed), (lp, mg, tg) in itertools.product(
+            (("deepseek-v3", "h20"), ("deepseek-v3", "ascend-910c"), ("deepseek-v3", "h100-sxm"), ("qwen2.5-72b", "h200")),
+            (("beijing", None), ("zhongwei", None), ("", None), ("", 0.9)),
+            (0.25, 0.9),
+            ((None, None), (15000.0, 10.0)),
+            ((8.0, 0.5, 1.0), (2.0, 0.8, 4.0))):
+        out.append(replace(calc.DEFAULTS, model=m, chip=c, place=pl, elec=e, util=u, price_usd=price, speed=speed,
+                           list_price=lp, margin=mg, target=tg))
+    return out
+
+
+def test_page_arithmetic_equals_the_kernel_on_a_grid(browser: Any, server: str) -> None:
+    context, page, errors = _open(browser, f"{server}/{PAGE}")
+    page.wait_for_function(READY, timeout=10_000)
+    grid = _grid()
+    js = page.evaluate(
+        """(grid) => grid.map(s => { const r = window.tokenbookCalc.results(s);
+             return {output: r.output, input: r.input, breakeven_util: r.breakeven_util, margin_price: r.margin_price,
+                     cheapest_cost: r.cheapest[0].cost, n_under: r.n_under,
+                     order: r.cheapest.map(g => g.place + '/' + g.chip)}; })""",
+        [{"model": s.model, "chip": s.chip, "place": s.place, "elec": s.elec, "util": s.util, "price": s.price_usd, "speed": s.speed,
+          "list": s.list_price, "margin": s.margin, "target": s.target} for s in grid])
+    assert len(js) == len(grid) >= 100
+    for s, got in zip(grid, js):
+        truth = _cheapest(s.model, s.util, s.target, s.speed)
+        _check(got, _expect(s), str(s))
+        assert got["order"] == [f"{p}/{c}" for p, c in zip(truth["place"], truth["chip"])]
+    assert not errors, errors
+    context.close()
+
+
+def test_without_javascript_the_defaults_show(browser: Any, server: str) -> None:
+    context, page, errors = _open(browser, f"{server}/{PAGE}", java_script_enabled=False)
+    got = _numbers(page)
+    _check(got, _expect(calc.DEFAULTS), "no JavaScript")
+    assert page.locator("table.tc-reader-table").count() >= 2  # the defaults' tables, rendered at build time
+    context.close()

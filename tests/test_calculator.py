@@ -1,0 +1,216 @@
+"""The calculator page's arithmetic (tokenlib.analysis.calculator) against the kernel, and its HTML.
+
+``results`` is what the page's script computes from the embedded payload; the kernel
+(``cost.cost_per_mtok`` via ``kernel_cost``) is the truth. Also: the inverse answers solve the question
+they answer, the defaults give the book's glued numbers, bad input raises, text from data is escaped.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+from dataclasses import replace
+
+import pytest
+
+from tokenlib.analysis import calculator as calc
+from tokenlib.book import calculator as calcpage
+from tokenlib.book import findings
+
+REL = 1e-12  # same floating-point formula on the same inputs: only rounding-order noise allowed
+
+
+@pytest.fixture(scope="module")
+def payload() -> dict:
+    return calc.payload()
+
+
+GRID = [
+    dict(model=m, chip=c, place=pl, elec=e, util=u, price_usd=p)
+    for m, c in (("deepseek-v3", "h20"), ("deepseek-v3", "ascend-910b"), ("deepseek-v3", "h800"),
+                 ("qwen2.5-72b", "h100-sxm"), ("qwen2.5-72b", "ascend-910c"))
+    for pl, e in (("beijing", None), ("ulanqab", None), ("", None), ("", 0.35))
+    for u in (0.3, 0.816)
+    for p in (None, 20000.0)
+    for v in (None, 10.0)
+]
+
+
+@pytest.mark.parametrize("setting", GRID, ids=lambda s: "-".join(str(v) for v in s.values()))
+def test_results_equal_the_kernel(payload: dict, setting: dict) -> None:
+    s = replace(calc.DEFAULTS, **setting)
+    got = calc.results(payload, s)
+    for phase in ("output", "input"):
+        assert got[phase] == pytest.approx(calc.kernel_cost(s, phase), rel=REL), phase
+
+
+def test_inverse_answers_solve_their_questions(payload: dict) -> None:
+    s = replace(calc.DEFAULTS, model="deepseek-v3", chip="ascend-910b", margin=0.3, target=3.0, speed=20.0)
+    s = replace(s, list_price=2 * calc.kernel_cost(replace(s, util=1.0)))  # breaks even at utilisation 0.5
+    got = calc.results(payload, s)
+    truth = calc.kernel_answers(s)
+    # at the break-even utilisation the kernel's cost is the list price
+    assert got["breakeven_util"] == pytest.approx(0.5, rel=1e-12)
+    assert calc.kernel_cost(replace(s, util=got["breakeven_util"])) == pytest.approx(s.list_price, rel=1e-9)
+    assert got["breakeven_util"] == pytest.approx(truth["breakeven_util"], rel=REL)
+    # the margin price leaves exactly that gross margin
+    p = got["margin_price"]
+    assert (p - got["output"]) / p == pytest.approx(s.margin, rel=1e-12)
+    assert p == pytest.approx(truth["margin_price"], rel=REL)
+    # cheapest: same order and costs as the kernel's own grid, first is the minimum
+    mine, theirs = got["cheapest"], truth["cheapest"]
+    assert list(zip(mine["place"], mine["chip"])) == list(zip(theirs["place"], theirs["chip"]))
+    assert mine["cost"].tolist() == pytest.approx(theirs["cost"].tolist(), rel=REL)
+    assert mine["cost"].is_monotonic_increasing
+    assert (mine["under_target"] == (mine["cost"] <= s.target)).all()
+    lo, hi = got["worst"]["output"]
+    f = payload["error"]["max_factor"]
+    assert lo == pytest.approx(got["output"] / f) and hi == pytest.approx(got["output"] * f)
+    m = payload["error"]["median_pct"] / 100
+    lo, hi = got["band"]["output"]
+    assert lo * (1 + m) == pytest.approx(got["output"]) and hi * (1 - m) == pytest.approx(got["output"])
+
+
+def test_a_speed_no_batch_reaches_is_refused(payload: dict) -> None:
+    s = replace(calc.DEFAULTS, speed=50.0)
+    with pytest.raises(ValueError, match="50 tokens/s"):
+        calc.results(payload, s)
+    with pytest.raises(ValueError, match="50"):
+        calc.kernel_cost(s)
+    with pytest.raises(ValueError, match="offers"):
+        calc.results(payload, replace(calc.DEFAULTS, speed=12.0))
+
+
+def test_speed_costs_the_largest_batch_meeting_it(payload: dict) -> None:
+    from tokenlib.model import kernel
+
+    s = replace(calc.DEFAULTS, speed=20.0)
+    sv = calc.serving_for(s.model, s.chip)
+    b = kernel.batch_for_speed(s.model, s.chip, context=4096, tokens_per_s_per_user=20.0, precision="fp8",
+                               n_chips=sv["n_chips"])
+    tps = kernel.throughput(s.model, s.chip, "decode", batch=b, context=4096, precision="fp8", n_chips=sv["n_chips"])
+    assert calc.results(payload, s)["tps_output"] == pytest.approx(tps, rel=1e-12)
+    base = calc.results(payload, calc.DEFAULTS)
+    assert 20.0 < base["user_speed"] < 30.0  # the setup's batch sits between the two speeds
+    assert calc.results(payload, s)["output"] <= base["output"]  # slower users: a bigger batch, cheaper tokens
+    assert calc.results(payload, replace(s, speed=30.0))["output"] >= base["output"]
+
+
+def test_error_band_is_the_held_out_error(payload: dict) -> None:
+    cal = json.loads(calc.calibrate.kernel.CALIBRATION_FILE.read_text())["errors"]["validation"]
+    assert payload["error"]["max_factor"] == pytest.approx(cal["max_factor_calibrated"], abs=0.005)
+    assert payload["error"]["median_pct"] == pytest.approx(cal["median_abs_error_pct_calibrated"], abs=0.05)
+    assert payload["error"]["max_factor"] >= 1.0
+
+
+def test_breakeven_above_one_means_never() -> None:
+    assert calc.breakeven_utilization(10.0, 5.0) == 2.0
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: calc.breakeven_utilization(1.0, 0.0), "list_price"),
+    (lambda: calc.breakeven_utilization(-1.0, 2.0), "cost_at_full_use"),
+    (lambda: calc.price_for_margin(1.0, 1.0), "margin"),
+    (lambda: calc.price_for_margin(1.0, float("nan")), "margin"),
+    (lambda: calc.error_band(1.0, 0.5), "factor"),
+    (lambda: calc.kernel_cost(replace(calc.DEFAULTS, model="gpt-9")), "gpt-9"),
+])
+def test_bad_input_names_the_value(call, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_unknown_chip_or_place_lists_the_choices(payload: dict) -> None:
+    with pytest.raises(ValueError, match="h20"):
+        calc.results(payload, replace(calc.DEFAULTS, chip="tpu-v9"))
+    with pytest.raises(ValueError, match="beijing"):
+        calc.results(payload, replace(calc.DEFAULTS, place="atlantis"))
+
+
+def _ledger() -> dict[str, float]:
+    return {f.name: float(f.value) for f in findings.read() if f.unit != "text" and re.fullmatch(r"[-0-9.e+]+", str(f.value))}
+
+
+def test_calculator_gives_the_chapters_glued_costs(payload: dict) -> None:
+    """Chapter 3's Beijing costs (place semantics) and chapter 2's (0.681 yuan/kWh set by hand, default PUE)."""
+    led = _ledger()
+    q = replace(calc.DEFAULTS, model="qwen2.5-72b", place="beijing")
+    assert calc.results(payload, replace(q, chip="h100-sxm"))["output"] == pytest.approx(led["ch3_cost_h100_ref"], rel=1e-9)
+    assert calc.results(payload, replace(q, chip="ascend-910b"))["output"] == pytest.approx(led["ch3_cost_910b_ref"], rel=1e-9)
+    elec = led["ch2_elec"]
+    for chip, name in (("h100-sxm", "ch2_cost_h100"), ("h20", "ch2_cost_h20"), ("h800", "ch2_cost_h800"),
+                       ("ascend-910b", "ch2_cost_910b")):
+        got = calc.results(payload, replace(calc.DEFAULTS, model="deepseek-v3", chip=chip, place="", elec=elec))["output"]
+        # chapter 2 glues the sum of its table's components, each rounded to 4 decimals: up to 4 x 5e-5 off
+        assert got == pytest.approx(led[name], abs=2e-4), name
+
+
+def test_defaults_are_the_pages_glued_numbers(payload: dict) -> None:
+    """Every number the calculator shows at its defaults is a finding of the calculator page."""
+    led = _ledger()
+    names = {"calc_output": "output", "calc_input": "input", "calc_margin_price": "margin_price"}
+    if not all(n in led for n in names):
+        pytest.fail("findings.csv has no calc_* findings: build the book and run `make findings`")
+    r = calc.results(payload, calc.DEFAULTS)
+    for n, key in names.items():
+        assert r[key] == pytest.approx(led[n], rel=1e-9), n
+    assert 100 * r["breakeven_util"] == pytest.approx(led["calc_breakeven_pct"], rel=1e-9)
+    assert float(r["cheapest"]["cost"].iloc[0]) == pytest.approx(led["calc_cheapest_cost"], rel=1e-9)
+
+
+def test_default_list_price_is_sourced() -> None:
+    import tokenlib
+
+    row = calc.default_list_price_row(tokenlib.load("prices"))
+    assert float(row["output_price"]) == calc.DEFAULTS.list_price
+    assert row["source_url"].startswith("http")
+
+
+def test_html_escapes_text_from_data(payload: dict) -> None:
+    evil = copy.deepcopy(payload)
+    bad = '<img src=x onerror=alert(1)>"</script>'
+    for c in evil["chips"]:
+        c["name"] = bad + c["name"]
+    for p in evil["places"]:
+        p["name"] = bad
+    evil["models"][0]["setup"] = bad
+    out = calcpage.html(evil)
+    assert "<img" not in out and "</script>\"" not in out
+    assert out.count("</script>") == 1  # the payload's own closing tag only
+    assert "&lt;img src=x onerror=alert(1)&gt;" in out
+
+
+def test_html_shows_the_defaults(payload: dict) -> None:
+    out = calcpage.html(payload)
+    r = calc.results(payload, calc.DEFAULTS)
+    for key in ("output", "input", "margin_price"):
+        m = re.search(rf'data-out="{key}" data-value="([^"]+)">([^<]+)<', out)
+        assert m, key
+        assert float(m.group(1)) == r[key] and m.group(2) == f"{r[key]:.3f}"
+    assert 'value="deepseek-v3" selected' in out and 'value="h20" selected' in out
+
+
+def test_every_payload_number_is_finite(payload: dict) -> None:
+    def walk(x):
+        if isinstance(x, dict):
+            for v in x.values():
+                yield from walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                yield from walk(v)
+        elif isinstance(x, float):
+            yield x
+    assert all(v == v and abs(v) != float("inf") for v in walk(payload))
+    assert set(itertools.chain.from_iterable(payload["tps"].values())) <= {c["id"] for c in payload["chips"]}
+
+
+def test_page_scripts_load_the_calculator_only_where_it_is() -> None:
+    from tokenlib.book.sphinxext import BUNDLE_NAME, _page_scripts
+
+    names = ["tokenbook-state.js", BUNDLE_NAME, "tokenbook.js", "tokenbook-site.js", "tokenbook-calc.js"]
+    kept = {(charts, calc_): _page_scripts(names, charts, calc_) for charts in (False, True) for calc_ in (False, True)}
+    assert kept[(False, False)] == ["tokenbook-site.js"]
+    assert kept[(False, True)] == ["tokenbook-state.js", "tokenbook-site.js", "tokenbook-calc.js"]
+    assert kept[(True, False)] == [BUNDLE_NAME, "tokenbook.js", "tokenbook-site.js"]  # state: loaded when needed

@@ -1,0 +1,154 @@
+"""The calculator page's HTML: the controls, the answers at their defaults and the inputs as data.
+
+:func:`html` writes the block the page's script (``static/tokenbook-calc.js``) makes live: every control
+holds its default, every answer its value at the defaults (so the page reads without JavaScript), and
+the payload of :func:`tokenlib.analysis.calculator.payload` sits in a ``<script type="application/json">``
+(escaped with :func:`tokenlib.safehtml.script_json`). Every text that comes from data (chip, model and
+place names, setup notes, credits) is escaped with :func:`tokenlib.safehtml.text`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tokenlib import safehtml
+from tokenlib.analysis import calculator as calc
+
+ID = "tc-calc"
+CSS = '.tc-calc fieldset { border: 1px solid #ccc; border-radius: 4px; margin: 0.6rem 0; padding: 0.4rem 0.7rem; min-width: 0; } .tc-calc legend { font-weight: 600; font-size: 0.95rem; padding: 0 0.3rem; } .tc-calc .tc-field { display: flex; flex-wrap: wrap; align-items: center; gap: 0.2rem 0.6rem; margin: 0.35rem 0; } .tc-calc .tc-field label { flex: 0 0 13rem; font-weight: 600; font-size: 0.9rem; } .tc-calc .tc-field select, .tc-calc .tc-field input[type="number"] { min-height: 2rem; font-size: 0.9rem; max-width: 100%; } .tc-calc .tc-field input[type="range"] { flex: 1 1 8rem; min-width: 8rem; max-width: 18rem; height: 2rem; } .tc-calc output { font-variant-numeric: tabular-nums; min-width: 4rem; } .tc-calc .tc-answer { font-size: 1rem; margin: 0.3rem 0; } .tc-calc .tc-answer strong { font-variant-numeric: tabular-nums; } .tc-calc .tc-assumed { font-size: 0.8rem; color: #444; margin: 0.1rem 0 0.5rem; overflow-wrap: anywhere; } @media (max-width: 600px) { .tc-calc .tc-field label { flex: 1 0 100%; } } .tc-calc input[type="checkbox"] { width: 1.5rem; height: 1.5rem; margin: 0.25rem 0; }'
+"""The calculator's layout (inline in its block, so pages without it do not download it)."""
+CHEAPEST_SHOWN = 5
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    """A number as the page's script writes it (``toFixed``)."""
+    return f"{x:.{digits}f}"
+
+
+def _options(items: Sequence[tuple[str, str]], selected: str) -> str:
+    e = safehtml.text
+    return "".join(f'<option value="{e(v)}"{" selected" if v == selected else ""}>{e(label)}</option>'
+                   for v, label in items)
+
+
+def _number(name: str, label: str, value: float, bounds: Sequence[float], step: str, unit: str,
+            placeholder: str = "") -> str:
+    e = safehtml.text
+    lo, hi = bounds
+    ph = f' placeholder="{e(placeholder)}"' if placeholder else ""
+    shown = "" if value != value else f"{value:g}"  # NaN: empty (chips.csv's price or the rental rate)
+    return (f'<div class="tc-field"><label for="{ID}-{name}">{e(label)}</label>'
+            f'<input type="number" id="{ID}-{name}" name="{name}" value="{shown}" min="{lo:g}" max="{hi:g}" '
+            f'step="{step}"{ph} inputmode="decimal"> <span>{e(unit)}</span></div>')
+
+
+def _range(name: str, label: str, value: float, bounds: Sequence[float], step: str, shown: str) -> str:
+    e = safehtml.text
+    lo, hi = bounds
+    return (f'<div class="tc-field"><label for="{ID}-{name}">{e(label)}</label>'
+            f'<input type="range" id="{ID}-{name}" name="{name}" value="{value!r}" min="{lo:g}" max="{hi:g}" '
+            f'step="{step}"><output for="{ID}-{name}" data-show="{name}">{e(shown)}</output></div>')
+
+
+def _answer(key: str, value: float, digits: int, before: str, after: str) -> str:
+    e = safehtml.text
+    return (f'{e(before)}<strong data-out="{key}" data-value="{value!r}">{fmt(value, digits)}</strong>{e(after)}')
+
+
+def _band(key: str, band: tuple[float, float], digits: int, kind: str = "band") -> str:
+    lo, hi = float(band[0]), float(band[1])
+    return (f'<span data-{kind}="{key}" data-low="{lo!r}" data-high="{hi!r}">{fmt(lo, digits)}–{fmt(hi, digits)}</span>')
+
+
+def _bands(key: str, r: Mapping[str, Any], digits: int, scale: float = 1.0, unit: str = "") -> str:
+    t = tuple(scale * x for x in r["band"][key])
+    w = tuple(scale * x for x in r["worst"][key])
+    return f"kernel error: typically {_band(key, t, digits)}{unit}, at worst {_band(key, w, digits, 'worst')}{unit}"
+
+
+def html(payload: Mapping[str, Any], settings: calc.Settings | None = None) -> safehtml.Markup:
+    """The calculator block at ``settings`` (default: the page's defaults)."""
+    s = settings or calc.DEFAULTS
+    r = calc.results(payload, s)
+    e = safehtml.text
+    err = payload["error"]
+    rg = payload["ranges"]
+    models = [(m["id"], m["name"]) for m in payload["models"]]
+    names = {c["id"]: c["name"] for c in payload["chips"]}
+    chips = [(c, names[c]) for c in payload["tps"][s.model]]
+    places = [(p["id"], p["name"]) for p in payload["places"]] + [("none", "No place: the kernel's default PUE")]
+    speeds = [("setup", "the setup's batch")] + [(f"{v:g}", f"{v:g} tokens/s or faster") for v in payload["speeds"]]
+    speed_key = "setup" if s.speed is None else f"{s.speed:g}"
+    setup = next(m["setup"] for m in payload["models"] if m["id"] == s.model)
+    chip = next(c for c in payload["chips"] if c["id"] == s.chip)
+    price = chip["price"] if s.price_usd is None else s.price_usd
+    elec_shown = ("place's price" if s.elec is None else f"{s.elec:.3f}")
+    band_pct = f"{err['median_pct']:g}"
+    top = r["cheapest"].head(CHEAPEST_SHOWN)
+    pname = {p["id"]: p["name"] for p in payload["places"]}
+    cheap_rows = "".join(f"<li>{e(pname[row.place])}, {e(names[row.chip])}: {fmt(row.cost)}</li>"
+                         for row in top.itertuples())
+    n_under = int(r["cheapest"]["under_target"].sum())
+    first = r["cheapest"].iloc[0]
+    be = r["breakeven_util"]
+    be_text = (f"{100 * be:.1f}%" if be <= 1 else "never (above 100%)")
+    data = safehtml.script_json(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return safehtml.Markup(f"""<style>{CSS}</style>
+<div class="tc-calc" id="{ID}" data-payload-id="{ID}-data">
+<script type="application/json" id="{ID}-data">{data}</script>
+<noscript><p class="tc-url-note">JavaScript is off: the controls below show the defaults and every answer is the
+value at those defaults (the same numbers as the table after the calculator).</p></noscript>
+<form class="tc-calc-form" autocomplete="off">
+<fieldset><legend>Setting</legend>
+<div class="tc-field"><label for="{ID}-model">Model</label><select id="{ID}-model" name="model">{_options(models, s.model)}</select></div>
+<p class="tc-assumed" data-show="setup">{e(setup)}.</p>
+<div class="tc-field"><label for="{ID}-chip">Chip</label><select id="{ID}-chip" name="chip">{_options(chips, s.chip)}</select></div>
+<div class="tc-field"><label for="{ID}-place">Place (power price and PUE)</label><select id="{ID}-place" name="place">{_options(places, s.place or "none")}</select></div>
+<div class="tc-field"><label for="{ID}-speed">Speed per user</label><select id="{ID}-speed" name="speed">{_options(speeds, speed_key)}</select></div>
+{_range("util", "Utilisation (share of hours serving)", s.util, rg["util"], "any", f"{s.util:.3f}")}
+<div class="tc-field"><label for="{ID}-elecset">Set the electricity price</label><input type="checkbox" id="{ID}-elecset" name="elecset"{" checked" if s.elec is not None else ""}></div>
+{_range("elec", "Electricity, CNY/kWh", s.elec if s.elec is not None else _place_elec(payload, s), rg["elec"], "0.001", elec_shown)}
+{_number("price", "Chip price", float("nan") if s.price_usd is None else s.price_usd, rg["price"], "any", "USD",
+         placeholder=(f"{price:,.0f} (chips.csv)" if chip["price"] is not None else "rented: $2/chip-hour"))}
+</fieldset>
+<p class="tc-url-note tc-unreachable" role="status" hidden></p>
+<div class="tc-results" aria-live="polite">
+<p class="tc-answer">{_answer("output", r["output"], 3, "Output tokens: ", " yuan per million")}
+({_bands("output", r, 3)})</p>
+<p class="tc-answer">{_answer("input", r["input"], 3, "Input tokens: ", " yuan per million")};
+cache hits {_answer("cached", r["cached"], 4, "", "")}</p>
+<p class="tc-assumed">Chip-hour cost {_answer("hour", r["hour"], 3, "", " yuan")}; calibrated throughput
+{_answer("tps_output", r["tps_output"], 1, "", "")} output and {_answer("tps_input", r["tps_input"], 1, "", "")} input
+tokens/s per chip; each user sees <span data-out="user_speed" data-value="{r['user_speed']!r}">{fmt(r['user_speed'], 1)}</span>
+tokens/s. Kernel error: on the {err['n']:g} held-out measurements the calibrated kernel's throughput was off by
+{band_pct}% (median) and at worst by a factor {err['max_factor']:g}; cost, break-even utilisation and the margin price
+move inversely with throughput, by the same amounts.</p>
+</div>
+<fieldset><legend>Inverse questions</legend>
+{_number("list", "List price, output tokens", s.list_price, rg["list"], "any", "CNY per million")}
+<p class="tc-answer">Break-even utilisation: <strong data-out="breakeven_util" data-value="{be!r}">{e(be_text)}</strong>
+({_bands("breakeven_util", r, 1, 100.0, "%")})</p>
+<p class="tc-assumed" data-show="assumed-breakeven">The utilisation at which the output cost of this setting equals the list price.</p>
+{_number("target", "Target cost, output tokens", s.target, rg["target"], "any", "CNY per million")}
+<p class="tc-answer">Cheapest: <strong data-out="cheapest">{e(pname[first.place])}, {e(names[first.chip])}</strong>
+at <span data-out="cheapest_cost" data-value="{float(first.cost)!r}">{fmt(first.cost)}</span> yuan per million;
+<span data-out="n_under" data-value="{n_under}">{n_under}</span> of {len(r["cheapest"])} places and chips are under the target.</p>
+<ol class="tc-cheapest" data-out="cheapest_list">{cheap_rows}</ol>
+<p class="tc-assumed">Every place's own power price and PUE, each chip at its chips.csv price (or rented), at this model and
+utilisation and speed; chips that cannot reach the speed are left out. Each cost carries the kernel's error
+(typically ±{band_pct}%), so costs closer than that are not told apart by the kernel.</p>
+{_range("margin", "Gross margin", s.margin, rg["margin"], "0.01", f"{100 * s.margin:.0f}%")}
+<p class="tc-answer">{_answer("margin_price", r["margin_price"], 3, "Price for that margin: ", " yuan per million output tokens")}
+({_bands("margin_price", r, 3)})</p>
+<p class="tc-assumed">Gross margin = (price − cost) / price, over this setting's serving cost only.</p>
+</fieldset>
+</form>
+</div>""")
+
+
+def _place_elec(payload: Mapping[str, Any], s: calc.Settings) -> float:
+    chip = next(c for c in payload["chips"] if c["id"] == s.chip)
+    if not s.place:
+        return float(payload["k"]["elec_default"])
+    return float(next(p for p in payload["places"] if p["id"] == s.place)["elec"][chip["origin"]])

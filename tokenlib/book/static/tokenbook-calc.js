@@ -1,0 +1,264 @@
+// The calculator page (appendix/calculator): cost per million tokens and the inverse answers, computed
+// in the reader's browser from the inputs the build embedded (tokenlib.analysis.calculator.payload),
+// term for term what tokenlib.analysis.calculator.results computes (a browser test checks both against
+// the kernel). Settings live in the page URL (?model=...&chip=...&util=...), read at load and written
+// back as the reader moves a control; values a control cannot take fall back to the default, with a note.
+(function () {
+  "use strict";
+  function main() {
+  var root = document.querySelector(".tc-calc[data-payload-id]");
+  if (!root) return;
+  var P = JSON.parse(document.getElementById(root.getAttribute("data-payload-id")).textContent);
+  var K = P.k, D = P.defaults, R = P.ranges, F = P.error.max_factor, M = P.error.median_pct / 100.0;
+  var form = root.querySelector("form");
+  var field = function (name) { return form.elements[name]; };
+  var byId = function (list, id) { for (var i = 0; i < list.length; i++) if (list[i].id === id) return list[i]; return null; };
+  var placeName = {}, chipName = {};
+  P.places.forEach(function (p) { placeName[p.id] = p.name; });
+  P.chips.forEach(function (c) { chipName[c.id] = c.name; });
+
+  // ---------------------------------------------------------------- the closed form (calculator.results)
+  function hourCost(chipId, place, elec, priceUsd) {
+    var ch = byId(P.chips, chipId);
+    var price = priceUsd === null ? ch.price : priceUsd;
+    var mult = priceUsd === null || ch.price !== null ? ch.mult : K.mult_card;
+    var e, pue;
+    if (elec !== null) { e = elec; pue = K.pue; }
+    else if (place) { var pl = byId(P.places, place); e = pl.elec[ch.origin]; pue = pl.pue; }
+    else { e = K.elec_default; pue = K.pue; }
+    if (price === null) return K.rent * K.fx;
+    return (price * mult * K.crf / K.hours + K.host) * K.fx + ch.watts / 1000.0 * K.load * pue * e;
+  }
+  function perMtok(hour, tps, util) { return hour / (tps * 3600.0 * util) * 1e6; }
+  // output tokens/s per chip at the setup's batch, or at the largest batch meeting the speed (null: none does)
+  function outTps(s, chip) {
+    var t = P.tps[s.model][chip];
+    return s.speed === null ? t.output : t.at_speed[String(s.speed)];
+  }
+  function typical(v) { return [v / (1 + M), v / (1 - M)]; }
+  function worst(v) { return [v / F, v * F]; }
+  function results(s) {
+    var tps = P.tps[s.model], t = tps[s.chip], tOut = outTps(s, s.chip);
+    if (tOut === null || tOut === undefined) return null;
+    var h = hourCost(s.chip, s.place, s.elec, s.price);
+    var out = perMtok(h, tOut, s.util), inp = perMtok(h, t.input, s.util);
+    var grid = [];
+    P.places.forEach(function (pl) {
+      Object.keys(tps).forEach(function (c) {
+        var tc = outTps(s, c);
+        if (tc === null || tc === undefined) return;
+        grid.push({ place: pl.id, chip: c, cost: perMtok(hourCost(c, pl.id, null, null), tc, s.util) });
+      });
+    });
+    grid.sort(function (a, b) {  // cost, then place, then chip (calculator.cheapest)
+      return a.cost - b.cost || (a.place < b.place ? -1 : a.place > b.place ? 1 : 0) || (a.chip < b.chip ? -1 : a.chip > b.chip ? 1 : 0);
+    });
+    var be = perMtok(h, tOut, 1.0) / s.list, mp = out / (1.0 - s.margin);
+    return {
+      hour: h, output: out, input: inp, cached: inp * K.cached, tps_output: tOut, tps_input: t.input,
+      user_speed: s.speed === null ? t.user_speed : s.speed,
+      breakeven_util: be, margin_price: mp, cheapest: grid,
+      n_under: grid.filter(function (g) { return g.cost <= s.target; }).length,
+      band: { output: typical(out), breakeven_util: typical(be), margin_price: typical(mp) },
+      worst: { output: worst(out), breakeven_util: worst(be), margin_price: worst(mp) },
+    };
+  }
+  window.tokenbookCalc = { results: results, hourCost: hourCost, payload: P };
+
+  // ---------------------------------------------------------------- settings <-> controls <-> URL
+  var state = window.tokenbookState;
+  var NUMBERS = { util: "util", elec: "elec", price: "price", list: "list", target: "target", margin: "margin" };
+  function inRange(name, raw) {
+    var v = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
+    if (!isFinite(v)) return { ok: false, note: "is not a number" };
+    var r = R[name];
+    if (v < r[0] || v > r[1]) return { ok: false, note: "is outside " + r[0] + "\u2013" + r[1] };
+    return { ok: true, value: v };
+  }
+  function defaults() {
+    return { model: D.model, chip: D.chip, place: D.place, speed: null, util: D.util, elec: null, price: null,
+             list: D.list_price, target: D.target, margin: D.margin };
+  }
+  // The settings a URL asks for, and a note for each value that could not be used.
+  function fromURL() {
+    var q = state ? state.params() : new URLSearchParams(location.search), s = defaults(), notes = [];
+    function bad(key, raw, note, fallback) {
+      notes.push(key + "=" + (raw.length > 40 ? raw.slice(0, 40) + "\u2026" : raw) + " " + note + ", so the default " + fallback + " is used");
+    }
+    if (q.has("model")) {
+      if (P.tps[q.get("model")]) s.model = q.get("model");
+      else bad("model", q.get("model"), "is not one of " + Object.keys(P.tps).join(", "), D.model);
+    }
+    if (q.has("chip")) {
+      if (P.tps[s.model][q.get("chip")]) s.chip = q.get("chip");
+      else bad("chip", q.get("chip"), "is not a chip this model is costed on (" + Object.keys(P.tps[s.model]).join(", ") + ")", s.chip);
+    }
+    if (!P.tps[s.model][s.chip]) s.chip = Object.keys(P.tps[s.model])[0];
+    if (q.has("place")) {
+      var pl = q.get("place");
+      if (pl === "none") s.place = "";
+      else if (byId(P.places, pl)) s.place = pl;
+      else bad("place", pl, "is not one of " + P.places.map(function (p) { return p.id; }).join(", ") + ", none", D.place);
+    }
+    if (q.has("speed")) {
+      var sp = q.get("speed");
+      if (sp === "setup") s.speed = null;
+      else if (P.speeds.map(String).indexOf(sp) >= 0) s.speed = Number(sp);
+      else bad("speed", sp, "is not one of setup, " + P.speeds.join(", "), "(the setup's batch)");
+    }
+    if (s.speed !== null && outTps(s, s.chip) === null) {
+      bad("speed", String(s.speed), "is more than the " + chipName[s.chip] + " reaches for this model at its setup", "(the setup's batch)");
+      s.speed = null;
+    }
+    Object.keys(NUMBERS).forEach(function (key) {
+      if (!q.has(key)) return;
+      var r = inRange(key, q.get(key));
+      var target = key === "list" ? "list" : key;
+      if (r.ok) s[target] = r.value;
+      else bad(key, q.get(key), r.note, key === "elec" ? "(the place's price)" : key === "price" ? "(chips.csv's price)" : String(Number(s[target].toFixed(3))));
+    });
+    return { settings: s, notes: notes };
+  }
+  function toURL(s) {
+    var d = defaults();
+    var put = function (k, v, dv) { if (state) state.write(k, v === dv ? null : String(v)); };
+    put("model", s.model, d.model);
+    put("chip", s.chip, d.chip);
+    put("place", s.place || "none", d.place || "none");
+    put("speed", s.speed === null ? "setup" : s.speed, "setup");
+    ["util", "elec", "price", "list", "target", "margin"].forEach(function (k) { put(k, s[k], d[k]); });
+  }
+  function validOrNull(v, name) { return v !== null && isFinite(v) && v >= R[name][0] && v <= R[name][1] ? v : null; }
+  function placeElec(s) {
+    var ch = byId(P.chips, s.chip);
+    if (!s.place) return K.elec_default;
+    return byId(P.places, s.place).elec[ch.origin];
+  }
+  function fillChips(model, chip) {
+    var sel = field("chip");
+    sel.textContent = "";
+    Object.keys(P.tps[model]).forEach(function (c) {
+      var o = document.createElement("option");
+      o.value = c; o.textContent = chipName[c]; o.selected = c === chip;
+      sel.appendChild(o);
+    });
+  }
+  function writeControls(s, editing) {
+    var set = function (name, value) { if (field(name) !== editing) field(name).value = value; };
+    field("model").value = s.model;
+    if (field("chip").getAttribute("data-model") !== s.model) {
+      fillChips(s.model, s.chip);
+      field("chip").setAttribute("data-model", s.model);
+    }
+    field("chip").value = s.chip;
+    field("place").value = s.place || "none";
+    field("speed").value = s.speed === null ? "setup" : String(s.speed);
+    set("util", String(s.util));
+    field("elecset").checked = s.elec !== null;
+    set("elec", String(s.elec !== null ? s.elec : placeElec(s)));
+    field("elec").disabled = s.elec === null;
+    set("price", s.price === null ? "" : String(s.price));
+    var ch = byId(P.chips, s.chip);
+    field("price").placeholder = ch.price !== null ? Math.round(ch.price).toLocaleString("en") + " (chips.csv)" : "rented: $2/chip-hour";
+    set("list", String(s.list));
+    set("target", String(s.target));
+    set("margin", String(s.margin));
+  }
+
+  function show(key, value, digits) {
+    var node = root.querySelector('[data-out="' + key + '"]');
+    if (!node) return;
+    node.setAttribute("data-value", String(value));
+    node.textContent = value.toFixed(digits);
+  }
+  function band(key, pair, digits, kind) {
+    var node = root.querySelector('[data-' + (kind || "band") + '="' + key + '"]');
+    node.setAttribute("data-low", String(pair[0]));
+    node.setAttribute("data-high", String(pair[1]));
+    node.textContent = pair[0].toFixed(digits) + "\u2013" + pair[1].toFixed(digits);
+  }
+  function render(s) {
+    var r = results(s);
+    var miss = root.querySelector(".tc-unreachable");
+    if (r === null) {  // this chip cannot give every user that speed: say so, keep the last numbers out of view
+      miss.hidden = false;
+      miss.textContent = "The " + chipName[s.chip] + " does not reach " + s.speed + " tokens/s per user for this model at its setup (at most " +
+        P.tps[s.model][s.chip].user_speed.toFixed(1) + " at the setup's batch; fewer sequences per chip are not enough). Choose a lower speed or another chip.";
+      root.querySelector(".tc-results").hidden = true;
+      return;
+    }
+    miss.hidden = true;
+    root.querySelector(".tc-results").hidden = false;
+    ["output", "input", "hour"].forEach(function (k) { show(k, r[k], 3); });
+    show("cached", r.cached, 4);
+    show("tps_output", r.tps_output, 1);
+    show("tps_input", r.tps_input, 1);
+    show("user_speed", r.user_speed, 1);
+    show("margin_price", r.margin_price, 3);
+    ["band", "worst"].forEach(function (kind) {
+      band("output", r[kind].output, 3, kind);
+      band("breakeven_util", r[kind].breakeven_util.map(function (x) { return 100 * x; }), 1, kind);
+      band("margin_price", r[kind].margin_price, 3, kind);
+    });
+    var be = root.querySelector('[data-out="breakeven_util"]');
+    be.setAttribute("data-value", String(r.breakeven_util));
+    be.textContent = r.breakeven_util <= 1 ? (100 * r.breakeven_util).toFixed(1) + "%" : "never (above 100%)";
+    var first = r.cheapest[0];
+    root.querySelector('[data-out="cheapest"]').textContent = placeName[first.place] + ", " + chipName[first.chip];
+    show("cheapest_cost", first.cost, 3);
+    var nu = root.querySelector('[data-out="n_under"]');
+    nu.setAttribute("data-value", String(r.n_under));
+    nu.textContent = String(r.n_under);
+    var list = root.querySelector('[data-out="cheapest_list"]');
+    list.textContent = "";
+    r.cheapest.slice(0, 5).forEach(function (g) {
+      var li = document.createElement("li");
+      li.textContent = placeName[g.place] + ", " + chipName[g.chip] + ": " + g.cost.toFixed(3);
+      list.appendChild(li);
+    });
+    var m = byId(P.models, s.model);
+    root.querySelector('[data-show="setup"]').textContent = m.setup + ".";
+    root.querySelector('[data-show="util"]').textContent = s.util.toFixed(3);
+    root.querySelector('[data-show="elec"]').textContent = s.elec === null ? "place's price (" + placeElec(s).toFixed(3) + ")" : s.elec.toFixed(3);
+    root.querySelector('[data-show="margin"]').textContent = (100 * s.margin).toFixed(0) + "%";
+    root.setAttribute("data-ready", "true");
+  }
+
+  var start = fromURL(), s = start.settings;
+  writeControls(s);
+  render(s);
+  if (state) {
+    var bar = state.bar(form, "tc-calc-state");
+    bar.setAttribute("data-anchor", root.id);
+    state.note(bar, start.notes);
+    if (start.notes.length) toURL(s);  // the bad values leave the URL
+  }
+  // A moved control changes its own setting only (the others keep their exact values, not the DOM's
+  // rounding of them); a number being typed that a control cannot take counts as its default meanwhile.
+  function update(event) {
+    var t = event.target, name = t.name, ns = {};
+    Object.keys(s).forEach(function (k) { ns[k] = s[k]; });
+    if (name === "model") {
+      ns.model = t.value;
+      if (!P.tps[ns.model][ns.chip]) ns.chip = Object.keys(P.tps[ns.model])[0];
+    } else if (name === "chip") ns.chip = t.value;
+    else if (name === "place") ns.place = t.value === "none" ? "" : t.value;
+    else if (name === "speed") ns.speed = t.value === "setup" ? null : Number(t.value);
+    else if (name === "elecset") ns.elec = t.checked ? validOrNull(Number(field("elec").value), "elec") || placeElec(ns) : null;
+    else if (NUMBERS[name]) {
+      var v = validOrNull(t.value === "" ? null : Number(t.value), name);
+      var fallback = { util: D.util, elec: null, price: null, list: D.list_price, target: D.target, margin: D.margin }[name];
+      ns[name] = v === null ? fallback : v;
+    } else return;
+    s = ns;
+    writeControls(s, t);
+    render(s);
+    toURL(s);
+  }
+  form.addEventListener("input", update);
+  form.addEventListener("change", update);
+  form.addEventListener("submit", function (e) { e.preventDefault(); });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", main);
+  else main();
+})();
