@@ -243,7 +243,8 @@ def payload() -> dict[str, Any]:
     a = cost.ASSUMPTIONS
     wacc, life = float(a["wacc"]["value"]), float(a["life_years"]["value"])
     k = {"fx": float(fx.cny_per_usd()[0]), "crf": float(cost.capital_recovery_factor(wacc, life)),
-         "hours": cost.HOURS_PER_YEAR, "host": float(a["hosting_usd_per_chip_hour"]["value"]),
+         "hours": cost.HOURS_PER_YEAR, "host_kw_month": float(a["hosting_usd_per_kw_month"]["value"]),
+         "hours_month": cost.HOURS_PER_MONTH,
          "load": float(a["load_factor"]["value"]), "pue": float(a["pue"]["value"]),
          "rent": float(a["rental_usd_per_chip_hour"]["value"]),
          "cached": float(a["cached_input_cost_fraction"]["value"]),
@@ -322,7 +323,8 @@ def hour_cost(p: Mapping[str, Any], chip: str, place: str, elec: float | None, p
         e, pue = k["elec_default"], k["pue"]
     if price is None:
         return float(k["rent"] * k["fx"])
-    return float((price * mult * k["crf"] / k["hours"] + k["host"]) * k["fx"] + ch["watts"] / 1000.0 * k["load"] * pue * e)
+    host = k["host_kw_month"] * ch["watts"] / 1000.0 / k["hours_month"]  # colocation is sold per kW of rated power
+    return float((price * mult * k["crf"] / k["hours"] + host) * k["fx"] + ch["watts"] / 1000.0 * k["load"] * pue * e)
 
 
 def results(p: Mapping[str, Any], s: Settings) -> dict[str, Any]:

@@ -27,7 +27,8 @@
     else if (place) { var pl = byId(P.places, place); e = pl.elec[ch.origin]; pue = pl.pue; }
     else { e = K.elec_default; pue = K.pue; }
     if (price === null) return K.rent * K.fx;
-    return (price * mult * K.crf / K.hours + K.host) * K.fx + ch.watts / 1000.0 * K.load * pue * e;
+    var host = K.host_kw_month * ch.watts / 1000.0 / K.hours_month;  // colocation is sold per kW of rated power
+    return (price * mult * K.crf / K.hours + host) * K.fx + ch.watts / 1000.0 * K.load * pue * e;
   }
   function perMtok(hour, tps, util) { return hour / (tps * 3600.0 * util) * 1e6; }
   // output tokens/s per chip at the setup's batch, or at the largest batch meeting the speed (null: none does)
