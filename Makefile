@@ -24,7 +24,7 @@ help:
 	@echo "make run CHAPTER=03 UTILIZATION=0.5   re-run one chapter with changed parameters; print the findings that moved"
 	@echo "make findings  rebuild, then rewrite findings.csv (the ledger of every glued number)"
 	@echo "make serve   serve the built book on http://127.0.0.1:8000"
-	@echo "make bench   run the cost-kernel benchmarks (the cost grid and the latency frontier)"
+	@echo "make bench   run the benchmarks (cost kernel grid, latency frontier, city-race Monte Carlo)"
 
 # Debian packages the book needs: CJK fonts for the PNG exports; Chromium for the browser test;
 # python3-venv where the system Python lacks ensurepip. Installed only when missing.
@@ -99,6 +99,7 @@ serve:
 bench: env
 	$(BIN)/python benchmarks/bench_cost_grid.py
 	$(BIN)/python benchmarks/bench_frontier.py
+	$(BIN)/python benchmarks/bench_monte_carlo.py
 
 calibrate: env
 	$(BIN)/python -m tokenlib.model.calibrate

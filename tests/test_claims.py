@@ -55,7 +55,7 @@ def test_chapter_links_resolve(claims) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_short_host() -> None:
-    from tokenlib.analysis.crown import short_host
+    from tokenlib.book.claims import short_host
 
     assert short_host("https://english.shanghai.gov.cn/en/x.html") == "shanghai.gov.cn"
     assert short_host("https://www.bg3.co/a/b") == "bg3.co"
@@ -65,7 +65,7 @@ def test_short_host() -> None:
 
 
 def test_claims_html_is_escaped_and_phone_friendly(claims) -> None:  # type: ignore[no-untyped-def]
-    from tokenlib.analysis.crown import claims_html
+    from tokenlib.book.claims import claims_html
 
     out = claims_html(claims, sections={"intro": "Introduction"})
     assert out.count("<tr>") == len(claims) + 1  # header + one row per claim
@@ -77,7 +77,7 @@ def test_claims_html_is_escaped_and_phone_friendly(claims) -> None:  # type: ign
     assert "<script>" not in one and "&lt;script&gt;" in one
     assert "Ch. " not in one
     assert "The great token price war" in claims_html(claims)  # sections named by default
-    assert set(claims["section"]) <= set(__import__("tokenlib.analysis.crown", fromlist=["CLAIM_SECTIONS"]).CLAIM_SECTIONS)
+    assert set(claims["section"]) <= set(__import__("tokenlib.book.claims", fromlist=["CLAIM_SECTIONS"]).CLAIM_SECTIONS)
     bad = row.assign(verdict="maybe")
     with pytest.raises(ValueError):
         claims_html(bad)

@@ -16,7 +16,7 @@ def test_estimate_text_prints_assumptions():
     r = run(*ARGS)
     assert r.returncode == 0, r.stderr
     assert "calibrated" in r.stdout and "CNY/Mtok" in r.stdout
-    for name in ["life_years", "pue", "load_factor", "hosting_usd_per_chip_hour", "utilization",
+    for name in ["life_years", "pue", "load_factor", "hosting_usd_per_kw_month", "utilization",
                  "rental_usd_per_chip_hour", "memory_overhead_fraction"]:
         assert name in r.stdout
 

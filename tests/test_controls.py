@@ -6,6 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tokenlib.analysis import export_controls as controls
+from tokenlib.analysis import chip_costs
+from tokenlib.book import chart_labels
 from tokenlib.data import specs
 from tokenlib.data import load_sources
 
@@ -147,16 +149,16 @@ def test_tpp_is_max_over_precisions(values):
 
 def test_chips_to_match_and_cost_breakdown():
     kw = dict(batch_per_chip=16, context=2048, precision="fp8", n_chips=32)
-    one = controls.chips_to_match("deepseek-v3", "h100-sxm", "h100-sxm", "decode", **kw)
+    one = chip_costs.chips_to_match("deepseek-v3", "h100-sxm", "h100-sxm", "decode", **kw)
     assert one == pytest.approx(1.0)
-    parts = controls.cost_breakdown("deepseek-v3", "h20", "decode", batch=16 * 32, context=2048, precision="fp8",
+    parts = chip_costs.cost_breakdown("deepseek-v3", "h20", "decode", batch=16 * 32, context=2048, precision="fp8",
                                     n_chips=32, electricity_cny_per_kwh=0.5)
     assert parts["total"] == pytest.approx(parts["capex"] + parts["power"] + parts["hosting"] + parts["rental"])
     assert parts["rental"] == 0 and parts["power"] > 0
-    rented = controls.cost_breakdown("deepseek-v3", "h800", "decode", batch=16 * 32, context=2048,
+    rented = chip_costs.cost_breakdown("deepseek-v3", "h800", "decode", batch=16 * 32, context=2048,
                                      precision="fp8", n_chips=32, electricity_cny_per_kwh=0.5)
     assert rented["rental"] == pytest.approx(rented["total"]) and rented["capex"] == 0
-    kwh = controls.kwh_per_mtok("deepseek-v3", "h20", "decode", batch=16 * 32, context=2048, precision="fp8",
+    kwh = chip_costs.kwh_per_mtok("deepseek-v3", "h20", "decode", batch=16 * 32, context=2048, precision="fp8",
                                 n_chips=32)
     assert kwh == pytest.approx(parts["power"] / 0.5)
 
@@ -166,18 +168,18 @@ def test_label_positions_share_a_label_at_one_spot_and_apply_nudges():
 
     df = pd.DataFrame({"chip": ["H100", "H800", "H20", "A100"],
                        "tpp": [15832.0, 15832.0, 2368.0, 4992.0], "density": [19.4, 19.4, 2.9, 6.04]})
-    lab = controls.label_positions(df, "tpp", "density", nudge={"H20": (-8, 10, "right")})
+    lab = chart_labels.label_positions(df, "tpp", "density", nudge={"H20": (-8, 10, "right")})
     assert lab["chip"].tolist() == ["H100 / H800", "H20", "A100"]  # same spot: one joined label, row order kept
     assert lab.set_index("chip").loc["H20", ["dx", "dy", "align"]].tolist() == [-8, 10, "right"]
-    assert lab.set_index("chip").loc["A100", ["dx", "dy", "align"]].tolist() == list(controls.DEFAULT_NUDGE)
+    assert lab.set_index("chip").loc["A100", ["dx", "dy", "align"]].tolist() == list(chart_labels.DEFAULT_NUDGE)
     # within ~2 % on a log axis counts as the same spot; 10 % apart does not
-    near = controls.label_positions(pd.DataFrame({"chip": ["a", "b", "c"], "tpp": [1000.0, 1004.0, 1100.0],
+    near = chart_labels.label_positions(pd.DataFrame({"chip": ["a", "b", "c"], "tpp": [1000.0, 1004.0, 1100.0],
                                                   "density": [1.0, 1.0, 1.0]}), "tpp", "density")
     assert near["chip"].tolist() == ["a / b", "c"]
     with pytest.raises(ValueError, match="align"):
-        controls.label_positions(df, "tpp", "density", nudge={"H20": (0, 0, "middle")})
+        chart_labels.label_positions(df, "tpp", "density", nudge={"H20": (0, 0, "middle")})
     with pytest.raises(ValueError, match="log scale"):
-        controls.label_positions(df.assign(tpp=0.0), "tpp", "density")
+        chart_labels.label_positions(df.assign(tpp=0.0), "tpp", "density")
 
 
 def test_point_labels_layers_one_text_mark_per_offset():
@@ -186,7 +188,7 @@ def test_point_labels_layers_one_text_mark_per_offset():
 
     df = pd.DataFrame({"chip": ["H100", "H20", "A100"], "tpp": [15832.0, 2368.0, 4992.0], "density": [19.4, 2.9, 6.04]})
     xs, ys = alt.Scale(type="log"), alt.Scale(type="log")
-    chart = controls.point_labels(df, "tpp", "density", xs, ys, nudge={"H20": (-8, 10, "right")})
+    chart = chart_labels.point_labels(df, "tpp", "density", xs, ys, nudge={"H20": (-8, 10, "right")})
     spec = chart.to_dict()
     marks = [layer["mark"] for layer in spec["layer"]]
     assert len(marks) == 2 and {m["align"] for m in marks} == {"left", "right"}
@@ -211,7 +213,7 @@ def test_cost_ratio_sensitivity_hand_checks():
     swings = {"kernel error": [("2x faster", {"chip_throughput_factor": 2.0})],
               "910B price": [("20k", {"chip": {"capex_usd": 20000}})],
               "nothing": [("same", {})]}
-    t = controls.cost_ratio_sensitivity("deepseek-v3", "ascend-910b", "h100-sxm", "decode", swings=swings, **kw)
+    t = chip_costs.cost_ratio_sensitivity("deepseek-v3", "ascend-910b", "h100-sxm", "decode", swings=swings, **kw)
     base = one("ascend-910b") / one("h100-sxm")
     assert t["base_ratio"].iloc[0] == pytest.approx(base, rel=1e-9)
     r = t.set_index("assumption")["ratio"]
@@ -219,5 +221,5 @@ def test_cost_ratio_sensitivity_hand_checks():
     assert r["910B price"] == pytest.approx(one("ascend-910b", capex_usd=20000) / one("h100-sxm"), rel=1e-9)
     assert t["assumption"].iloc[0] == "kernel error" and t.set_index("assumption").loc["nothing", "swing"] == 0
     with pytest.raises(Exception, match="swing key"):
-        controls.cost_ratio_sensitivity("deepseek-v3", "ascend-910b", "h100-sxm", "decode",
+        chip_costs.cost_ratio_sensitivity("deepseek-v3", "ascend-910b", "h100-sxm", "decode",
                                         swings={"x": [("y", {"chips": {}})]}, **kw)

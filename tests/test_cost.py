@@ -20,7 +20,8 @@ def test_chip_hour_cost_hand_computed():
     want = (33600 * 1.5 / (5 * 8760) + 0.10) * 7.0 + 1.275 * 0.7 * 1.3 * 0.5
     assert got == pytest.approx(want)
     chip_only = cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, power_basis="chip", root=FIX)
-    assert chip_only == pytest.approx((33600 * 1.5 / (5 * 8760) + 0.10) * 7.0 + 0.7 * 0.7 * 1.3 * 0.5)
+    # hosting is sold per kW: on the TDP basis the H100 carries 0.7 / 1.275 of its node-basis hosting
+    assert chip_only == pytest.approx((33600 * 1.5 / (5 * 8760) + 0.10 * 0.7 / 1.275) * 7.0 + 0.7 * 0.7 * 1.3 * 0.5)
     usd = cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, currency="USD", root=FIX)
     assert usd == pytest.approx(want / 7.0)
     # no price in the table -> DeepSeek's $2/h rental, all-in
@@ -142,7 +143,7 @@ def test_capex_multiplier_follows_the_price_basis():
     # only the cluster-network factor; the H20's $12,000 is a card price and gets the 1.5 server multiplier.
     # The old model multiplied both by 1.5, counting the H100's server twice. (Power on the TDP basis here, so the
     # hand formulas isolate the capex; node power is tested in test_cost_of_capital_and_node_power.)
-    kw = dict(electricity_cny_per_kwh=0.5, cny_per_usd=7.0, power_basis="chip")
+    kw = dict(electricity_cny_per_kwh=0.5, cny_per_usd=7.0, power_basis="chip", hosting_usd_per_chip_hour=0.10)
     h100 = cost.chip_hour_cost("h100-sxm", **kw)
     assert h100 == pytest.approx((33600 * SYSTEM_SHARE_MULT / (5 * 8760) + 0.10) * 7.0 + 0.7 * 0.7 * 1.3 * 0.5, rel=1e-9)
     h20 = cost.chip_hour_cost("h20", **kw)
@@ -169,3 +170,52 @@ def test_priced_chip_without_basis_raises(tmp_path):
     (tmp_path / "chips.csv").write_text(text, encoding="utf-8")
     with pytest.raises(ValueError, match="price_basis"):
         cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=tmp_path)
+
+
+def test_node_power_comes_from_the_systems_table(tmp_path):
+    import shutil
+    # data/systems.csv: DGX B200 14.3 kW / 8 (NVIDIA's user guide), not the B200's TDP x the DGX H100 factor
+    assert cost.node_power_w("b200") == pytest.approx(14_300 / 8)
+    assert cost.node_power_factor() == pytest.approx(10_200 / 8 / 700)
+    # the factor follows the data: a DGX H100 rated 12 kW moves every chip without a system row
+    shutil.copytree(FIX, tmp_path / "d")
+    p = tmp_path / "d" / "systems.csv"
+    p.write_text(p.read_text().replace(",8,10.2,vendor_rating,https://www.nvidia.com", ",8,12,vendor_rating,https://www.nvidia.com")
+                 .replace("~10.2kW max", "~12kW max"))
+    assert cost.node_power_w("h100-sxm", root=tmp_path / "d") == pytest.approx(1500)
+    assert cost.node_power_w("a100-sxm", root=tmp_path / "d") == pytest.approx(400 * 1500 / 700)
+    # one system per chip, or the book would have to pick one silently
+    rows = p.read_text().splitlines()
+    p.write_text("\n".join(rows + [rows[1].replace("dgx-h100,", "dgx-h100-bis,", 1)]) + "\n")
+    with pytest.raises(ValueError, match="more than one system for chip"):
+        cost.node_power_w("h100-sxm", root=tmp_path / "d")
+
+
+def test_hosting_is_charged_per_kw_of_rated_power():
+    # colocation is sold per kW: two chips' hosting per chip-hour stand in the ratio of their rated node power
+    kw = dict(electricity_cny_per_kwh=0.0, cny_per_usd=7.0, currency="USD", capex_usd=30000.0, root=FIX)
+    def hosting(chip):
+        return (cost.chip_hour_cost(chip, hosting_usd_per_kw_month=100.0, **kw)
+                - cost.chip_hour_cost(chip, hosting_usd_per_kw_month=0.0, **kw))
+    assert hosting("h100-sxm") == pytest.approx(100.0 * 1.275 / (8760 / 12))
+    assert hosting("a100-sxm") / hosting("h100-sxm") == pytest.approx(400 / 700)  # TDP x the same DGX factor
+    # a flat rate per chip is still available and, where given, overrides the per-kW rule
+    assert (cost.chip_hour_cost("h100-sxm", hosting_usd_per_chip_hour=0.3, hosting_usd_per_kw_month=100.0, **kw)
+            - cost.chip_hour_cost("h100-sxm", hosting_usd_per_chip_hour=0.0, **kw)) == pytest.approx(0.3)
+
+
+def test_default_occupancy_is_deepseeks_own_accounting():
+    # DeepSeek's Day-6 cost charges only the nodes in service ($2/h x 226.75 nodes x 8 x 24 h = $87,072), and the
+    # kernel is calibrated to that day's production average per GPU in service. So by default a token costs the
+    # chip-hour over the tokens the chip makes in that hour, with no second division by average / peak nodes.
+    from tokenlib.model import fleet, kernel
+    d6 = dict(batch=12686, context=4989, precision="fp8", n_chips=144)
+    per_mtok = cost.cost_per_mtok("deepseek-v3", "h800", "decode", cost_basis="rental", currency="USD", **d6)
+    tps = kernel.throughput("deepseek-v3", "h800", "decode", **d6)
+    assert per_mtok == pytest.approx(2.0 / (tps * 3600) * 1e6, rel=1e-9)
+    day = fleet.fleet_economics()
+    assert day.cost / (day.chips * 24) == pytest.approx(2.0)  # the same $2 per GPU-hour in service
+    # an operator whose off-peak chips sit idle pays for the peak: pass the occupancy
+    peak = fleet.DAY6["average_nodes"] / fleet.DAY6["peak_nodes"]
+    assert cost.cost_per_mtok("deepseek-v3", "h800", "decode", cost_basis="rental", currency="USD", utilization=peak,
+                              **d6) == pytest.approx(per_mtok * 278 / 226.75, rel=1e-9)

@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tokenlib
 from tokenlib.model import cost
 from tokenlib.analysis import subsidies as subsidy
+from tokenlib.analysis import chip_costs
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -56,19 +58,56 @@ def test_bad_input(call):
 
 def test_voucher_terms_from_rows():
     rows = pd.DataFrame({
-        "place": ["a", "a", "a", "a", "b"],
+        "place": ["a", "a", "a", "a", "b", "c"],
         "metric": ["voucher_max_share", "voucher_max_share", "voucher_cap_per_firm_cny", "voucher_budget_cny",
-                   "voucher_budget_cny"],
-        "value": [0.2, 0.6, 8e6, 2.5e8, 1e8],
+                   "voucher_budget_cny", "voucher_max_share"],
+        "value": [0.2, 0.6, 8e6, 2.5e8, 1e8, 0.5],
+        "basis": ["compute voucher", "compute voucher for domestic chips", "per firm", "programme", "programme",
+                  "training voucher"],
+        "notes": ["", "", "", "", "", ""],
     })
-    t = subsidy.voucher_terms(rows).set_index("place")
-    assert t.loc["a", ["share_min", "share_max", "cap_per_firm_cny", "budget_cny"]].tolist() == [0.2, 0.6, 8e6, 2.5e8]
-    assert np.isnan(t.loc["b", "share_min"]) and np.isnan(t.loc["b", "cap_per_firm_cny"])
+    t = subsidy.voucher_terms(rows).set_index(["place", "origin"])
+    assert t.loc[("a", "domestic"), ["share_low", "share_high", "cap_low", "cap_high", "budget_cny"]].tolist() == [
+        0.2, 0.6, 8e6, 8e6, 2.5e8]
+    assert t.loc[("a", "nvidia"), "share_high"] == 0.2  # the 60 % names domestic chips only
+    places = set(t.index.get_level_values("place"))
+    assert "b" not in places  # a budget but no share: no discount can be computed
+    assert "c" not in places  # a training voucher pays for no inference token
+    per_place = subsidy.place_voucher_terms(rows).set_index("place")
+    assert per_place.loc["a", ["share_min", "share_max"]].tolist() == [0.2, 0.6]
+
+
+def _chapter3_terms(places: pd.DataFrame) -> pd.DataFrame:
+    """What chapter 3 (03_city_rivalry.md) calls for its voucher table."""
+    return subsidy.place_voucher_terms(places).set_index("place")
+
+
+def _chapter5_terms(places: pd.DataFrame) -> pd.DataFrame:
+    """What chapter 5 (04_crown.md) calls for its equation and draws."""
+    return subsidy.voucher_terms(places)
+
+
+def test_chapters_3_and_5_give_the_same_voucher_terms_for_the_same_city():
+    places = tokenlib.load("places")
+    ch3, ch5 = _chapter3_terms(places), _chapter5_terms(places)
+    assert set(ch3.index) == set(ch5["place"])  # the same cities have vouchers (Shenzhen in neither)
+    for city, g in ch5.groupby("place"):
+        row = ch3.loc[city]
+        assert float(row["share_min"]) == pytest.approx(float(g["share_low"].min()), abs=1e-12), city
+        assert float(row["share_max"]) == pytest.approx(float(g["share_high"].max()), abs=1e-12), city
+        assert float(row["cap_low"]) == pytest.approx(float(g["cap_low"].min()), rel=1e-12), city
+        assert float(row["cap_high"]) == pytest.approx(float(g["cap_high"].max()), rel=1e-12), city
+        # the discount each chapter computes from those terms, at full take-up and the same spend
+        spend = 20e6
+        for share, cap in ((row["share_max"], row["cap_low"]), (row["share_min"], row["cap_high"])):
+            ch3_disc = subsidy.effective_discount(spend, float(share), cap_per_firm_cny=float(cap))
+            ch5_disc = subsidy.voucher_discount(float(share), 1.0, float(cap), spend)
+            assert ch3_disc == pytest.approx(ch5_disc, rel=1e-12), city
 
 
 def test_cost_components_match_the_kernel_hand_computed():
     # fixture H100: capex $33,600 x 1.5 / (5 x 8760) x 7; hosting $0.10 x 7; power 1.275 kW (DGX H100 / 8) x 0.7 x 1.3 x 0.5
-    c = subsidy.cost_components("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX)
+    c = chip_costs.cost_components("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX)
     assert c["capex"] == pytest.approx(33600 * 1.5 / (5 * 8760) * 7.0)
     assert c["hosting"] == pytest.approx(0.70)
     assert c["power"] == pytest.approx(1.275 * 0.7 * 1.3 * 0.5)
@@ -76,13 +115,13 @@ def test_cost_components_match_the_kernel_hand_computed():
     assert c["total"] == pytest.approx(cost.chip_hour_cost("h100-sxm", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX))
     assert c["rental"] is False
     # a chip without a price is rented all-in: no power component to subsidise
-    r = subsidy.cost_components("h800", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX)
+    r = chip_costs.cost_components("h800", electricity_cny_per_kwh=0.5, cny_per_usd=7.0, root=FIX)
     assert r["rental"] is True and r["power"] == pytest.approx(0.0) and r["capex"] == pytest.approx(14.0)
 
 
 def test_cost_components_per_mtok_sum_to_cost_per_mtok():
     kw = dict(batch=4096, context=2048, precision="fp8", n_chips=64, root=FIX, cny_per_usd=7.0)
-    per = subsidy.cost_components_per_mtok("deepseek-v3", "h100-sxm", "decode", electricity_cny_per_kwh=0.5, **kw)
+    per = chip_costs.cost_components_per_mtok("deepseek-v3", "h100-sxm", "decode", electricity_cny_per_kwh=0.5, **kw)
     want = cost.cost_per_mtok("deepseek-v3", "h100-sxm", "decode", electricity_cny_per_kwh=0.5, **kw)
     assert per["total"] == pytest.approx(want)
     assert per["capex"] + per["hosting"] + per["power"] == pytest.approx(want)
@@ -101,8 +140,8 @@ def test_discount_bounded_and_falls_with_size_once_capped(spend, share, cap):
 @given(st.floats(min_value=0, max_value=2), st.floats(min_value=0, max_value=2))
 def test_power_share_rises_with_electricity_price(e1, e2):
     lo, hi = sorted((e1, e2))
-    a = subsidy.cost_components("h100-sxm", electricity_cny_per_kwh=lo, cny_per_usd=7.0, root=FIX)["power_share"]
-    b = subsidy.cost_components("h100-sxm", electricity_cny_per_kwh=hi, cny_per_usd=7.0, root=FIX)["power_share"]
+    a = chip_costs.cost_components("h100-sxm", electricity_cny_per_kwh=lo, cny_per_usd=7.0, root=FIX)["power_share"]
+    b = chip_costs.cost_components("h100-sxm", electricity_cny_per_kwh=hi, cny_per_usd=7.0, root=FIX)["power_share"]
     assert 0.0 <= a <= b + 1e-12 < 1.0
 
 
@@ -111,3 +150,22 @@ def test_unsubsidised_electricity_inverts_the_cut():
     assert subsidy.subsidised_electricity(subsidy.unsubsidised_electricity(0.37, 0.3), 0.3) == pytest.approx(0.37)
     with pytest.raises(ValueError):
         subsidy.unsubsidised_electricity(0.4, 1.0)
+
+
+def test_power_capital_grid_matches_the_kernel_and_moves_the_right_way():
+    from tokenlib.model import cost as _cost
+    run = dict(batch=64, context=4096, precision="bf16", n_chips={"h100-sxm": 4, "ascend-910b": 4})
+    g = subsidy.power_capital_grid("qwen2.5-72b", ["h100-sxm", "ascend-910b"], "decode", reference="beijing",
+                                   places=["ulanqab", "guizhou"], waccs=(0.0, 0.12), **run)
+    assert len(g) == 2 * 2 * 2 * 2  # bases x waccs x chips x places
+    r = g[(g.power_basis == "node") & (g.wacc == 0.12) & (g.chip == "ascend-910b") & (g.place == "ulanqab")].iloc[0]
+    kw = dict(batch=64, context=4096, precision="bf16", n_chips=4, wacc=0.12, power_basis="node")
+    ref = _cost.cost_per_mtok("qwen2.5-72b", "ascend-910b", "decode", place="beijing", **kw)
+    west = _cost.cost_per_mtok("qwen2.5-72b", "ascend-910b", "decode", place="ulanqab", **kw)
+    assert r["edge"] == pytest.approx(1 - west / ref, rel=1e-9)
+    share = subsidy.cost_components("ascend-910b", place="beijing", wacc=0.12, power_basis="node")["power_share"]
+    assert r["power_share"] == pytest.approx(share, rel=1e-9)
+    s = g.drop_duplicates(["power_basis", "wacc", "chip"]).set_index(["power_basis", "wacc", "chip"])["power_share"]
+    for chip in ("h100-sxm", "ascend-910b"):
+        assert s[("node", 0.0, chip)] > s[("chip", 0.0, chip)]  # the server draws more than its accelerators
+        assert s[("node", 0.12, chip)] < s[("node", 0.0, chip)]  # capital that costs more shrinks power's share

@@ -68,6 +68,17 @@ MOVED = {
     "tokenlib.run": "tokenlib.book.run", "tokenlib.lab": "tokenlib.book.lab",
 }
 
+#: Modules split in several (issue 21): the old name imports as one module holding every public name of
+#: the new ones (with a :class:`DeprecationWarning`). ``crown`` held the city equation, its Monte Carlo,
+#: the what-if, the voucher discount and the claims table.
+SPLIT = {
+    "tokenlib.analysis.crown": ("tokenlib.analysis.city_cost", "tokenlib.analysis.city_race",
+                                "tokenlib.analysis.whatif", "tokenlib.book.claims"),
+}
+_SPLIT_EXTRA = {"tokenlib.analysis.crown": {"voucher_discount": "tokenlib.analysis.subsidies",
+                                            "voucher_terms": "tokenlib.analysis.subsidies",
+                                            "tornado_chart": "tokenlib.book.charts"}}
+
 
 class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Resolves an old flat module name to the module at its new place (the same module object)."""
@@ -77,11 +88,13 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def find_spec(self, fullname: str, path: Sequence[str] | None = None,
                   target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in MOVED:
+        if fullname not in MOVED and fullname not in SPLIT:
             return None
         return importlib.machinery.ModuleSpec(fullname, self)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        if spec.name in SPLIT:
+            return _split_module(spec.name)
         new = MOVED[spec.name]
         warnings.warn(f"{spec.name} moved to {new}; import it from there", DeprecationWarning, stacklevel=2)
         module = importlib.import_module(new)
@@ -89,9 +102,26 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:
+        if module.__name__ in SPLIT:
+            return
         # The module is the one at the new place, already executed. The import system has just set its
         # __spec__ to the alias's spec; give it back its own, so reloads and ``-m`` see the real module.
         module.__spec__ = self._own_specs.get(module.__name__, module.__spec__)
+
+
+def _split_module(name: str) -> types.ModuleType:
+    """A module holding every public name of the modules ``name`` was split into (see :data:`SPLIT`)."""
+    parts = SPLIT[name]
+    warnings.warn(f"{name} was split into {', '.join(parts)}; import from those", DeprecationWarning, stacklevel=3)
+    module = types.ModuleType(name, f"Deprecated: {name} was split into {', '.join(parts)}.")
+    for part in parts:
+        m = importlib.import_module(part)
+        public = getattr(m, "__all__", [n for n in vars(m) if not n.startswith("_")])
+        for attr in public:
+            setattr(module, attr, getattr(m, attr))
+    for attr, where in _SPLIT_EXTRA.get(name, {}).items():
+        setattr(module, attr, getattr(importlib.import_module(where), attr))
+    return module
 
 
 if not any(isinstance(f, _MovedModuleFinder) for f in sys.meta_path):

@@ -25,7 +25,7 @@ import yaml
 
 from conftest import ROOT
 from tokenlib import data, safehtml
-from tokenlib.analysis import crown
+from tokenlib.book import claims as claims_table
 from tokenlib.book import datadoc
 from tokenlib.book import figures
 from tokenlib.book import sphinxext
@@ -51,7 +51,8 @@ URL_SUFFIXES = [
     "?'><img/src=x/onerror=window.__pwn(3)>",
     "#<!--<script>window.__pwn(4)</script>",
 ]
-REFERENCED = {("chips", "id"): [("deployments", "chip_id"), ("sources/chips", "item_id")],
+REFERENCED = {("chips", "id"): [("deployments", "chip_id"), ("sources/chips", "item_id"),
+                               ("scaleup_domains", "chip_id")],
               ("models", "id"): [("deployments", "model_id"), ("sources/models", "item_id")]}
 
 
@@ -140,6 +141,8 @@ def pages(poisoned: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         write(f"table-{name}", _page(safehtml.table(df, classes="tc-table", na_rep="–")))
         write(f"columns-{name}", _page(datadoc.column_table(name, poisoned)))
         write(f"heading-{name}", _page(md.render(datadoc.table_heading(name, poisoned))))
+        if not df["source_url"].notna().any():  # editorial labels only (labels.csv): never a figure's data
+            continue
         fig, _ = _chart(df, name, poisoned)
         figs.append(fig)
         write(f"figure-{name}", _page(fig.html(link_prefix="")))
@@ -152,7 +155,7 @@ def pages(poisoned: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
                                  description=PAYLOADS[2], units=PAYLOADS[3], write=False)
     write("standalone", figures.standalone_html(standalone, "0.0.0", "2026-12-01"))
     write("overview", _page(datadoc.table_overview(root=poisoned)))
-    write("claims", _page(crown.claims_html(data.load("claims", poisoned))))
+    write("claims", _page(claims_table.claims_html(data.load("claims", poisoned))))
     entries = [{"name": f.name, "page": f.page, "number": f.number, "title": f.title,
                 "files": {"svg": f"{f.name}.svg"}} for f in figs]
     write("figure-index", _page(sphinxext._index_html(entries, "")))

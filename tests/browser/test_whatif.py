@@ -3,7 +3,7 @@
 Opens the built chapter in headless Chromium, moves the Altair/Vega sliders (electricity price,
 utilisation, domestic chip price, domestic share, model) to several settings, reads the numbers the
 chart draws and compares them with :mod:`tokenlib` (kernel throughput, ``cost.chip_hour_cost`` and
-``crown.fleet_cost_per_mtok``) within 0.5%.
+``city_cost.fleet_cost_per_mtok``) within 0.5%.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 import tokenlib
 from tokenlib.model import cost
-from tokenlib.analysis import crown
+from tokenlib.analysis import city_cost
 
 pytestmark = pytest.mark.browser
 
@@ -32,23 +32,23 @@ SETTINGS = [
 ]
 
 
-def _serving() -> dict[str, crown.Serving]:
+def _serving() -> dict[str, city_cost.Serving]:
     d6 = tokenlib.load("deployments").set_index("id")
     pre, dec = d6.loc["deepseek-day6-prefill-h800"], d6.loc["deepseek-day6-decode-h800"]
     return {
-        "deepseek-v3": crown.Serving("fp8", float(pre["batch"]), float(pre["n_chips"]), float(dec["batch"]),
+        "deepseek-v3": city_cost.Serving("fp8", float(pre["batch"]), float(pre["n_chips"]), float(dec["batch"]),
                                      float(dec["n_chips"]), float(dec["context"])),
-        "qwen2.5-72b": crown.Serving("bf16", 8, 8, 128, 8, 4096),
+        "qwen2.5-72b": city_cost.Serving("bf16", 8, 8, 128, 8, 4096),
     }
 
 
 def expected(model: str, elec: float, util: float, price_d: float, share: float) -> dict[str, float]:
     """tokenlib's cost per Mtok (CNY) for input and output at this setting."""
-    tps = crown.chip_throughputs([model], CHIPS, _serving()).set_index(["origin", "phase"])["tps"]
+    tps = city_cost.chip_throughputs([model], CHIPS, _serving()).set_index(["origin", "phase"])["tps"]
     price_n = float(tokenlib.load("chips").set_index("id").loc[CHIPS["nvidia"], "price_usd"])
     hd = cost.chip_hour_cost(CHIPS["domestic"], electricity_cny_per_kwh=elec, capex_usd=price_d)
     hn = cost.chip_hour_cost(CHIPS["nvidia"], electricity_cny_per_kwh=elec, capex_usd=price_n)
-    return {label: float(crown.fleet_cost_per_mtok(hd, hn, tps[("domestic", ph)], tps[("nvidia", ph)], share, util))
+    return {label: float(city_cost.fleet_cost_per_mtok(hd, hn, tps[("domestic", ph)], tps[("nvidia", ph)], share, util))
             for label, ph in (("input", "prefill"), ("output", "decode"))}
 
 

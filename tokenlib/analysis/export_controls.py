@@ -14,10 +14,9 @@ come from a news summary of the rule; the lower bounds of 3A090.b were read only
 bill that reuses them (the 3A090.b rule text itself was not read: ``status="corroborated"``). The
 chapter says so beside every use.
 
-The second half of the module holds small helpers over the cost kernel (:mod:`tokenlib.model.kernel`,
-:mod:`tokenlib.model.cost`): how many chips of one kind match another, and the split of a cost per
-million tokens into capex, power and hosting. They call the kernel and never re-derive its formulas.
-The last helper, :func:`point_labels`, names the points of chapter 2's log-log chip scatters.
+Chip-by-chip comparisons through the cost kernel (how many chips match another, the split of a cost
+into capex, power and hosting) are :mod:`tokenlib.analysis.chip_costs`; the labels of chapter 2's
+scatters are :mod:`tokenlib.book.chart_labels`.
 """
 
 from __future__ import annotations
@@ -25,16 +24,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, cast
+from typing import Any
 
-import altair as alt
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tokenlib.analysis import subsidies as subsidy
-from tokenlib.model import cost
-from tokenlib.model import kernel
+from tokenlib.arrays import ArrayLike, FloatOrArray
 from tokenlib.data import specs
 from tokenlib.data import load_sources
 from tokenlib.errors import check_choice, check_number
@@ -123,7 +119,7 @@ def thresholds_table() -> pd.DataFrame:
 # ----------------------------------------------------------------------------- TPP and density
 
 
-def tpp(tops: Any, bit_length: Any) -> Any:
+def tpp(tops: ArrayLike, bit_length: ArrayLike) -> FloatOrArray:
     """TPP of one precision: dense peak (TOPS or TFLOPS, 2 ops per MAC) x bit length of the operation.
 
     Broadcasts; scalars give a float. ``tpp(989.5, 16) == 15832``.
@@ -151,7 +147,7 @@ def tpp_from_peaks(peaks: dict[str, Any]) -> Any:
     return float(res) if np.ndim(res) == 0 else res
 
 
-def performance_density(tpp_value: Any, die_area_mm2: Any) -> Any:
+def performance_density(tpp_value: ArrayLike, die_area_mm2: ArrayLike) -> FloatOrArray:
     """Performance density = TPP / applicable die area (mm2). NaN area gives NaN."""
     t = np.asarray(tpp_value, dtype=float)
     a = np.asarray(die_area_mm2, dtype=float)
@@ -168,7 +164,7 @@ OCT2022_CLASSES: tuple[str, ...] = ("controlled", "not controlled", "undetermine
 JAN2026_CLASSES: tuple[str, ...] = ("inside", "outside", "undetermined")
 
 
-def classify_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
+def classify_oct2022(tpp_value: ArrayLike, io_gbps: ArrayLike) -> Any:
     """Oct-2022 3A090 class: ``"controlled"`` (TPP >= 4800 **and** chip-to-chip I/O >= 600 GB/s),
     ``"not controlled"`` or ``"undetermined"``.
 
@@ -187,7 +183,7 @@ def classify_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
     return str(out) if np.ndim(out) == 0 else out
 
 
-def controlled_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
+def controlled_oct2022(tpp_value: ArrayLike, io_gbps: ArrayLike) -> Any:
     """Oct-2022 3A090: True when TPP >= 4800 **and** chip-to-chip I/O >= 600 GB/s. Returns bool(s).
 
     Raises ``ValueError`` where the answer is unknown (I/O or TPP missing on a chip the TPP test does not
@@ -204,7 +200,7 @@ def controlled_oct2022(tpp_value: Any, io_gbps: Any) -> Any:
     return bool(out) if np.ndim(out) == 0 else out
 
 
-def classify_oct2023(tpp_value: Any, density: Any) -> Any:
+def classify_oct2023(tpp_value: ArrayLike, density: ArrayLike) -> Any:
     """Oct-2023 3A090 class: ``"3A090.a"``, ``"3A090.b"``, ``"not controlled"`` or ``"undetermined"``.
 
     3A090.a: TPP >= 4800, or TPP >= 1600 and PD >= 5.92. 3A090.b (lower bounds corroborated, not
@@ -225,7 +221,7 @@ def classify_oct2023(tpp_value: Any, density: Any) -> Any:
     return str(out) if np.ndim(out) == 0 else out
 
 
-def classify_jan2026(tpp_value: Any, hbm_tbps: Any) -> Any:
+def classify_jan2026(tpp_value: ArrayLike, hbm_tbps: ArrayLike) -> Any:
     """Jan-2026 case-by-case licensing lane for China: ``"inside"`` when TPP < 21,000 and DRAM bandwidth
     < 6,500 GB/s, ``"outside"`` when either limit is reached, ``"undetermined"`` when a figure the
     answer needs is unknown (NaN): a missing bandwidth is not read as 0. Broadcasts; scalars give a str.
@@ -239,7 +235,7 @@ def classify_jan2026(tpp_value: Any, hbm_tbps: Any) -> Any:
     return str(out) if np.ndim(out) == 0 else out
 
 
-def within_jan2026_lane(tpp_value: Any, hbm_tbps: Any) -> Any:
+def within_jan2026_lane(tpp_value: ArrayLike, hbm_tbps: ArrayLike) -> Any:
     """Jan-2026 case-by-case licensing lane for China: TPP < 21,000 and DRAM bandwidth < 6,500 GB/s.
 
     Returns bool(s); raises ``ValueError`` where a needed figure is unknown (see :func:`classify_jan2026`).
@@ -363,174 +359,8 @@ def tpp_table(root: Path | str | None = None) -> pd.DataFrame:
     return out
 
 
-# ----------------------------------------------------------------------------- comparisons through the kernel
-
-
-def chips_to_match(
-    model: str, chip: Any, reference: str, phase: str, *, batch_per_chip: Any, context: Any,
-    precision: str = "bf16", n_chips: Any = 1, calibrated: bool = True, root: Path | str | None = None,
-    missing_link: str = "raise",
-) -> Any:
-    """How many ``chip`` deliver the tokens/s of one ``reference`` chip (kernel throughput ratio).
-
-    Both run ``model`` in groups of ``n_chips`` with ``batch_per_chip`` sequences per chip. NaN where
-    either does not fit in memory.
-    """
-    b = check_number("batch_per_chip", batch_per_chip, allow_zero=False)
-    n = check_number("n_chips", n_chips, allow_zero=False)
-    kw: dict[str, Any] = dict(batch=b * n, context=context, precision=precision, n_chips=n_chips,
-                              calibrated=calibrated, on_oom="nan", root=root, missing_link=missing_link)
-    ref = np.asarray(kernel.throughput(model, reference, phase, **kw), dtype=float)
-    other = np.asarray(kernel.throughput(model, chip, phase, **kw), dtype=float)
-    out = ref / other
-    return float(out) if np.ndim(out) == 0 else out
-
-
-def cost_breakdown(
-    model: str, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16", n_chips: Any = 1,
-    electricity_cny_per_kwh: Any, utilization: Any = None, capex_usd: Any = None, currency: str = "CNY",
-    root: Path | str | None = None,
-) -> dict[str, Any]:
-    """Split :func:`tokenlib.model.cost.cost_per_mtok` into capex, power and hosting (currency per Mtok).
-
-    The split itself is :func:`tokenlib.analysis.subsidies.cost_components_per_mtok` (each part is the kernel's
-    cost with the other inputs switched off); batches that do not fit give NaN. Chips without a price
-    are costed by the kernel at its all-in rental rate: their whole cost is reported as ``rental`` and
-    the other parts are 0. Returns arrays (or floats) under keys ``total``, ``capex``, ``power``,
-    ``hosting``, ``rental``.
-    """
-    extra: dict[str, Any] = {} if capex_usd is None else {"capex_usd": capex_usd}
-    comp = subsidy.cost_components_per_mtok(
-        model, chip, phase, batch=batch, context=context, precision=precision, n_chips=n_chips,
-        electricity_cny_per_kwh=electricity_cny_per_kwh, utilization=utilization, currency=currency,
-        root=root, on_oom="nan", **extra,
-    )
-    total = np.asarray(comp["total"], dtype=float)
-    rented = np.asarray(comp["rental"], dtype=bool) & np.isfinite(total)
-    parts = {
-        "total": total,
-        "capex": np.where(rented, 0.0, np.asarray(comp["capex"], dtype=float)),
-        "power": np.where(rented, 0.0, np.asarray(comp["power"], dtype=float)),
-        "hosting": np.where(rented, 0.0, np.asarray(comp["hosting"], dtype=float)),
-        "rental": np.where(rented, total, 0.0),
-    }
-    scalar = all(np.ndim(x) == 0 for x in (chip, batch, context, n_chips))
-    return {k: float(v) if scalar else v for k, v in parts.items()}
-
-
-def kwh_per_mtok(
-    model: str, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16", n_chips: Any = 1,
-    utilization: Any = None, root: Path | str | None = None,
-) -> Any:
-    """Electricity (kWh at the meter, PUE included) per million tokens, read off the kernel's cost:
-    the power part of the cost at 1 CNY/kWh. Chips costed at the rental rate give NaN."""
-    parts = cost_breakdown(model, chip, phase, batch=batch, context=context, precision=precision,
-                           n_chips=n_chips, electricity_cny_per_kwh=1.0, utilization=utilization, root=root)
-    power = np.asarray(parts["power"], dtype=float)
-    out = np.where(np.asarray(parts["rental"]) > 0, np.nan, power)
-    return float(out) if np.ndim(out) == 0 else out
-
-
-SWING_KEYS: tuple[str, ...] = ("chip", "reference", "both", "chip_throughput_factor")
-
-
-def cost_ratio_sensitivity(
-    model: str, chip: str, reference: str, phase: str, *, batch_per_chip: float, context: float,
-    swings: Mapping[str, Sequence[tuple[str, Mapping[str, Any]]]], precision: str = "bf16", n_chips: float = 1,
-    electricity_cny_per_kwh: float, root: Path | str | None = None,
-) -> pd.DataFrame:
-    """One-at-a-time sensitivity of ``cost(chip) / cost(reference)`` per million tokens (the kernel's cost).
-
-    ``swings`` maps an assumption's name to its settings, each ``(label, changes)``; ``changes`` may hold
-    ``"chip"``, ``"reference"`` or ``"both"`` (keyword arguments of :func:`tokenlib.model.cost.cost_per_mtok` for
-    that side, e.g. ``{"capex_usd": 20000}``) and ``"chip_throughput_factor"`` (the chip's tokens/s times this
-    factor, e.g. the kernel's error band). A ratio above 1 means ``reference`` is cheaper per token.
-
-    Returns one row per setting: ``assumption``, ``setting``, ``ratio``, ``base_ratio`` and ``swing`` (max - min
-    ratio over the assumption's settings and the base), sorted by swing, largest first.
-    """
-    b = float(check_number("batch_per_chip", batch_per_chip, allow_zero=False))
-    n = float(check_number("n_chips", n_chips, allow_zero=False))
-    common: dict[str, Any] = dict(batch=b * n, context=context, precision=precision, n_chips=n,
-                                  electricity_cny_per_kwh=electricity_cny_per_kwh, root=root)
-
-    def one(which: str, kw: Mapping[str, Any]) -> float:
-        return float(cost.cost_per_mtok(model, which, phase, **{**common, **kw}))
-
-    base = one(chip, {}) / one(reference, {})
-    rows = []
-    for name, settings in swings.items():
-        if not settings:
-            raise ValueError(f"swing {name!r} has no settings")
-        for label, changes in settings:
-            for k in changes:
-                check_choice("swing key", k, SWING_KEYS)
-            both = dict(changes.get("both", {}))
-            factor = float(check_number("chip_throughput_factor", changes.get("chip_throughput_factor", 1.0),
-                                        allow_zero=False))
-            r = one(chip, {**both, **dict(changes.get("chip", {}))}) / factor / one(
-                reference, {**both, **dict(changes.get("reference", {}))})
-            rows.append({"assumption": name, "setting": label, "ratio": r, "base_ratio": base})
-    out = pd.DataFrame(rows)
-    g = out.groupby("assumption")["ratio"]
-    swing = {str(k): max(float(hi), base) - min(float(lo), base) for k, hi, lo in zip(g.max().index, g.max(), g.min())}
-    out["swing"] = [swing[str(a)] for a in out["assumption"]]
-    return out.sort_values(["swing", "assumption"], ascending=[False, True], kind="stable").reset_index(drop=True)
-
-
-# ----------------------------------------------------------------------------- chart labels
-
-#: Default label offset for :func:`label_positions`: (dx, dy) in pixels and the text alignment.
-DEFAULT_NUDGE: tuple[int, int, str] = (6, -8, "left")
-ALIGNS: tuple[str, ...] = ("left", "center", "right")
-Align = Literal["left", "center", "right"]
-
-
-def label_positions(
-    df: pd.DataFrame, x: str, y: str, *, text: str = "chip",
-    nudge: dict[str, tuple[int, int, str]] | None = None, decimals: int = 2,
-) -> pd.DataFrame:
-    """One label per spot of a scatter: points whose log10 coordinates agree to ``decimals`` places
-    (within about 2% on a log axis) share one label (their texts joined by " / ", in row order). ``nudge`` maps a (joined)
-    label to its (dx, dy, align) offset in pixels; others get :data:`DEFAULT_NUDGE`.
-
-    Returns columns ``x``, ``y``, ``text`` (named as given) and ``dx``, ``dy``, ``align``.
-    ``x`` and ``y`` must be > 0 (log scales).
-    """
-    for col in (x, y, text):
-        check_choice("column", col, [str(c) for c in df.columns])
-    for col in (x, y):
-        v = df[col].to_numpy(dtype=float)
-        if np.any(~np.isfinite(v)) or np.any(v <= 0):
-            raise ValueError(f"{col} must be finite and > 0 on a log scale")
-    key = (np.log10(df[x].astype(float)).round(decimals).astype(str) + "|"
-           + np.log10(df[y].astype(float)).round(decimals).astype(str))
-
-    def join(s: pd.Series) -> str:
-        return " / ".join(str(v) for v in s)
-
-    lab = df.assign(_k=key).groupby("_k", sort=False).agg({x: "first", y: "first", text: join}).reset_index(drop=True)
-    pos = [(nudge or {}).get(str(t), DEFAULT_NUDGE) for t in lab[text]]
-    for p in pos:
-        check_choice("align", p[2], ALIGNS)
-    lab["dx"] = [p[0] for p in pos]
-    lab["dy"] = [p[1] for p in pos]
-    lab["align"] = [p[2] for p in pos]
-    return lab
-
-
-def point_labels(
-    df: pd.DataFrame, x: str, y: str, xscale: alt.Scale, yscale: alt.Scale, *, text: str = "chip",
-    nudge: dict[str, tuple[int, int, str]] | None = None, font_size: int = 11,
-) -> alt.LayerChart:
-    """Altair text layers naming the points of a scatter (positions from :func:`label_positions`),
-    on the scatter's own scales so they layer onto it."""
-    lab = label_positions(df, x, y, text=text, nudge=nudge)
-    spots = list(dict.fromkeys(zip(lab["dx"].astype(int), lab["dy"].astype(int), lab["align"].astype(str))))
-    layers: list[alt.Chart] = []
-    for dx, dy, align in spots:
-        g = lab[(lab["dx"] == dx) & (lab["dy"] == dy) & (lab["align"] == align)]
-        layers.append(
-            alt.Chart(g[[x, y, text]]).mark_text(align=cast(Align, align), dx=dx, dy=dy, fontSize=font_size).encode(
-                x=alt.X(f"{x}:Q", scale=xscale), y=alt.Y(f"{y}:Q", scale=yscale), text=f"{text}:N"))
-    return alt.LayerChart(layer=layers)
+# Moved to tokenlib.analysis.chip_costs; re-exported so code written before the move keeps working.
+from tokenlib.analysis.chip_costs import (  # noqa: E402
+    SWING_KEYS as SWING_KEYS, chips_to_match as chips_to_match, cost_breakdown as cost_breakdown,
+    cost_ratio_sensitivity as cost_ratio_sensitivity, kwh_per_mtok as kwh_per_mtok,
+)

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tokenlib.data import table_spec
 from tokenlib.errors import check_choice, check_number
 
 FloatArray = npt.NDArray[np.float64]
@@ -339,7 +340,7 @@ def cascade_cuts(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str 
     check_choice("country", country, sorted(set(map(str, norm["provider_country"]))))
     tiers = list(tiers)
     for t in tiers:
-        check_choice("tier", t, ["flagship", "budget", "reasoning", "long_context", "other"])
+        check_choice("tier", t, table_spec("prices").column("tier").values)
     t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
     std = norm[(norm["price_type"] == "standard") & (norm["provider_country"] == country)
                & norm["tier"].isin(tiers)].copy()

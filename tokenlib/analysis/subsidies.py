@@ -18,26 +18,20 @@ Caps and budgets that a programme does not publish are passed as ``None`` (or Na
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
-from tokenlib.model import cost
+from tokenlib.arrays import ArrayLike, FloatArray, FloatOrArray
 from tokenlib.errors import check_number
-
-FloatArray = npt.NDArray[np.float64]
 
 VOUCHER_METRICS = ("voucher_max_share", "voucher_cap_per_firm_cny", "voucher_budget_cny")
 
 
-def _out(x: FloatArray) -> Any:
+def _out(x: FloatArray) -> FloatOrArray:
     return float(x) if np.ndim(x) == 0 else x
 
 
-def _limit(name: str, value: Any) -> FloatArray:
+def _limit(name: str, value: ArrayLike | None) -> FloatArray:
     """A cap or budget: None/NaN -> +inf (not published, not binding); otherwise finite and >= 0."""
     if value is None:
         return np.asarray(np.inf)
@@ -49,8 +43,8 @@ def _limit(name: str, value: Any) -> FloatArray:
 
 
 def voucher_cny(
-    annual_compute_spend_cny: Any, max_share: Any, *, cap_per_firm_cny: Any = None, budget_cny: Any = None,
-) -> Any:
+    annual_compute_spend_cny: ArrayLike, max_share: ArrayLike, *, cap_per_firm_cny: ArrayLike | None = None, budget_cny: ArrayLike | None = None,
+) -> FloatOrArray:
     """Voucher a firm receives in a year (CNY): ``min(max_share x spend, cap_per_firm, budget)``."""
     s = check_number("annual_compute_spend_cny", annual_compute_spend_cny)
     share = check_number("max_share", max_share, upper=1.0)
@@ -59,9 +53,9 @@ def voucher_cny(
 
 
 def effective_discount(
-    annual_compute_spend_cny: Any, max_share: Any, *, cap_per_firm_cny: Any = None, budget_cny: Any = None,
-    eligible_share: Any = 1.0,
-) -> Any:
+    annual_compute_spend_cny: ArrayLike, max_share: ArrayLike, *, cap_per_firm_cny: ArrayLike | None = None, budget_cny: ArrayLike | None = None,
+    eligible_share: ArrayLike = 1.0,
+) -> FloatOrArray:
     """Discount on cost per Mtok (share, 0-1) from a compute voucher, for a firm of a stated annual spend.
 
     ``eligible_share`` is the part of the cost per Mtok bought as voucher-eligible compute (1.0 = the firm
@@ -73,58 +67,34 @@ def effective_discount(
     return _out(np.asarray(v / s, dtype=float))
 
 
-def spend_where_cap_binds_cny(max_share: Any, cap_per_firm_cny: Any) -> Any:
+def spend_where_cap_binds_cny(max_share: ArrayLike, cap_per_firm_cny: ArrayLike) -> FloatOrArray:
     """Annual compute spend (CNY) above which the per-firm cap, not the share, sets the voucher: cap / share."""
     share = check_number("max_share", max_share, allow_zero=False, upper=1.0)
     cap = _limit("cap_per_firm_cny", cap_per_firm_cny)
     return _out(np.asarray(cap / share, dtype=float))
 
 
-def apply_discount(cost_per_mtok: Any, discount: Any) -> Any:
+def apply_discount(cost_per_mtok: ArrayLike, discount: ArrayLike) -> FloatOrArray:
     """Cost per Mtok after a discount share (0-1)."""
     c = check_number("cost_per_mtok", cost_per_mtok)
     d = check_number("discount", discount, upper=1.0)
     return _out(np.asarray(c * (1.0 - d), dtype=float))
 
 
-def subsidised_electricity(price_cny_per_kwh: Any, cut_share: Any) -> Any:
+def subsidised_electricity(price_cny_per_kwh: ArrayLike, cut_share: ArrayLike) -> FloatOrArray:
     """Electricity price after a bill cut of ``cut_share`` (e.g. 0.5 for 'cut by up to 50%')."""
     p = check_number("price_cny_per_kwh", price_cny_per_kwh)
     c = check_number("cut_share", cut_share, upper=1.0)
     return _out(np.asarray(p * (1.0 - c), dtype=float))
 
 
-def unsubsidised_electricity(subsidised_price_cny_per_kwh: Any, cut_share: Any) -> Any:
+def unsubsidised_electricity(subsidised_price_cny_per_kwh: ArrayLike, cut_share: ArrayLike) -> FloatOrArray:
     """Price before a bill cut of ``cut_share``: ``subsidised / (1 - cut)`` (an upper bound if the cut is 'up to')."""
     p = check_number("subsidised_price_cny_per_kwh", subsidised_price_cny_per_kwh)
     c = check_number("cut_share", cut_share)
     if np.any(c >= 1.0):
         raise ValueError(f"cut_share must be < 1, got {cut_share!r}")
     return _out(np.asarray(p / (1.0 - c), dtype=float))
-
-
-def voucher_terms(places: pd.DataFrame) -> pd.DataFrame:
-    """Voucher terms per place from rows of ``data/places.csv`` (pass the rows you accept as compute vouchers).
-
-    One row per place that has any voucher metric: ``share_min``, ``share_max`` (the published shares of a
-    contract; several schemes give a range), ``cap_per_firm_cny`` (the smallest published per-firm cap,
-    NaN when none) and ``budget_cny`` (the smallest published programme budget, NaN when none), ``n_rows``.
-    """
-    df = places[places["metric"].isin(VOUCHER_METRICS) & places["value"].notna()]
-    rows = []
-    for place, g in df.groupby("place", observed=True, sort=True):
-        def pick(metric: str, how: str, g: pd.DataFrame = g) -> float:
-            v = g.loc[g["metric"] == metric, "value"].to_numpy(dtype=float)
-            return float(getattr(np, how)(v)) if v.size else float("nan")
-        rows.append({
-            "place": str(place),
-            "share_min": pick("voucher_max_share", "min"),
-            "share_max": pick("voucher_max_share", "max"),
-            "cap_per_firm_cny": pick("voucher_cap_per_firm_cny", "min"),
-            "budget_cny": pick("voucher_budget_cny", "min"),
-            "n_rows": int(len(g)),
-        })
-    return pd.DataFrame(rows, columns=["place", "share_min", "share_max", "cap_per_firm_cny", "budget_cny", "n_rows"])
 
 
 VOUCHER_EXCLUSIONS: tuple[tuple[str, str], ...] = (
@@ -158,14 +128,15 @@ def classify_voucher_rows(places: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def inference_voucher_terms(places: pd.DataFrame, *, origins: tuple[str, ...] = ("domestic", "nvidia")) -> pd.DataFrame:
+def voucher_terms(places: pd.DataFrame, *, origins: tuple[str, ...] = ("domestic", "nvidia")) -> pd.DataFrame:
     """Inference compute-voucher terms per place and chip origin, by :func:`classify_voucher_rows`.
 
     Columns: place, origin, share_low, share_high (published shares that apply to the origin), cap_low,
     cap_high (the smallest published per-firm cap of the place; where the place publishes none, the range
     of the caps the other places publish: **unsourced is a range, not infinity**), cap_sourced (bool),
-    budget_cny (smallest published programme budget, NaN if none), n_rows. Places with budgets but no
-    published share (the western hubs) get no row: their discount cannot be computed.
+    cap_cny (the midpoint of cap_low and cap_high, for point values), budget_cny (smallest published
+    programme budget, NaN if none), n_rows. Places with budgets but no published share (the western hubs)
+    get no row: their discount cannot be computed.
     """
     df = classify_voucher_rows(places)
     df = df[df["use"] == "compute"]
@@ -187,59 +158,40 @@ def inference_voucher_terms(places: pd.DataFrame, *, origins: tuple[str, ...] = 
             if len(v):
                 out.append({"place": place, "origin": origin, "share_low": float(v.min()), "share_high": float(v.max()),
                             "cap_low": lo_cap, "cap_high": hi_cap, "cap_sourced": place in own_cap.index,
+                            "cap_cny": (lo_cap + hi_cap) / 2.0,
                             "budget_cny": float(bud.min()) if len(bud) else float("nan"), "n_rows": int(len(v))})
     return pd.DataFrame(out, columns=["place", "origin", "share_low", "share_high", "cap_low", "cap_high", "cap_sourced",
-                                      "budget_cny", "n_rows"])
+                                      "cap_cny", "budget_cny", "n_rows"])
 
 
-def cost_components(
-    chip: Any, *, electricity_cny_per_kwh: Any = None, place: Any = None, currency: str = "CNY",
-    root: Path | str | None = None, **assumptions: Any,
-) -> dict[str, Any]:
-    """Split the kernel's chip-hour cost into ``capex``, ``hosting`` and ``power`` (currency per chip-hour).
+inference_voucher_terms = voucher_terms
+"""The name chapters 3 and 5 used before the rule moved here: the same function."""
 
-    Evaluates :func:`tokenlib.model.cost.chip_hour_cost` three times: as given; with electricity at zero; with
-    electricity and hosting at zero. So ``capex + hosting + power == total`` exactly as the kernel
-    computes it. For a chip with no published price the kernel uses an all-in rental rate: then
-    ``capex`` holds the rental and ``power`` and ``hosting`` are zero (``rental`` is True).
-    ``assumptions`` are passed on (pue, load_factor, life_years, capex_usd, cny_per_usd...).
+
+def place_voucher_terms(places: pd.DataFrame) -> pd.DataFrame:
+    """:func:`voucher_terms` per place, over its origins: share_min, share_max (lowest and highest share that
+    applies to any origin), cap_low, cap_high, cap_sourced, budget_cny. The table chapter 3 prints."""
+    per_origin = voucher_terms(places)
+    return per_origin.groupby("place").agg(
+        share_min=("share_low", "min"), share_max=("share_high", "max"), cap_low=("cap_low", "min"),
+        cap_high=("cap_high", "max"), cap_sourced=("cap_sourced", "all"), budget_cny=("budget_cny", "min"),
+    ).reset_index()
+
+
+def voucher_discount(max_share: ArrayLike, take_up: ArrayLike, cap_cny: ArrayLike,
+                     annual_spend_cny: ArrayLike) -> FloatOrArray:
+    """Effective discount on a firm's compute bill from a compute voucher (算力券), at a take-up.
+
+    ``min(take_up x max_share x spend, cap) / spend``; ``cap_cny`` NaN = no cap stated. Shares in [0, 1].
+    The voucher arithmetic itself is :func:`effective_discount`; take-up scales the share.
     """
-    total = np.asarray(cost.chip_hour_cost(chip, electricity_cny_per_kwh=electricity_cny_per_kwh, place=place,
-                                           currency=currency, root=root, **assumptions), dtype=float)
-    shape = np.shape(total)
-    no_power = np.asarray(cost.chip_hour_cost(chip, electricity_cny_per_kwh=np.zeros(shape), currency=currency,
-                                              root=root, **assumptions), dtype=float)
-    no_power_host_args = {**assumptions, "hosting_usd_per_chip_hour": 0.0}
-    capex = np.asarray(cost.chip_hour_cost(chip, electricity_cny_per_kwh=np.zeros(shape), currency=currency,
-                                           root=root, **no_power_host_args), dtype=float)
-    power = total - no_power
-    hosting = no_power - capex
-    rental = np.isclose(power, 0.0) & np.isclose(hosting, 0.0)
-    return {"capex": _out(capex), "hosting": _out(hosting), "power": _out(power), "total": _out(total),
-            "power_share": _out(np.asarray(power / total, dtype=float)),
-            "rental": bool(rental) if np.ndim(rental) == 0 else rental}
+    m = check_number("max_share", max_share, upper=1.0)
+    t = check_number("take_up", take_up, upper=1.0)
+    return effective_discount(annual_spend_cny, m * t, cap_per_firm_cny=cap_cny)
 
 
-def cost_components_per_mtok(
-    model: Any, chip: Any, phase: str, *, batch: Any, context: Any, precision: str = "bf16", n_chips: Any = 1,
-    electricity_cny_per_kwh: Any = None, place: Any = None, utilization: Any = None, currency: str = "CNY",
-    root: Path | str | None = None, **assumptions: Any,
-) -> dict[str, Any]:
-    """:func:`cost_components` scaled to cost per million tokens (currency per Mtok), via the kernel.
-
-    ``total`` equals :func:`tokenlib.model.cost.cost_per_mtok` for the same arguments; each component is its
-    chip-hour share of it.
-    """
-    per_mtok = np.asarray(cost.cost_per_mtok(model, chip, phase, batch=batch, context=context, precision=precision,
-                                             n_chips=n_chips, electricity_cny_per_kwh=electricity_cny_per_kwh,
-                                             place=place, utilization=utilization, currency=currency, root=root,
-                                             **assumptions), dtype=float)
-    hour_args = {k: v for k, v in assumptions.items() if k not in ("cached_input_cost_fraction", "on_oom")}
-    comp = cost_components(chip, electricity_cny_per_kwh=electricity_cny_per_kwh, place=place, currency=currency,
-                           root=root, **hour_args)
-    scale = per_mtok / np.asarray(comp["total"], dtype=float)
-    out: dict[str, Any] = {k: _out(np.asarray(comp[k], dtype=float) * scale) for k in ("capex", "hosting", "power")}
-    out["total"] = _out(per_mtok)
-    out["power_share"] = comp["power_share"]
-    out["rental"] = comp["rental"]
-    return out
+# Moved to tokenlib.analysis.chip_costs (the one cost split); re-exported so older code keeps working.
+from tokenlib.analysis.chip_costs import (  # noqa: E402
+    cost_components as cost_components, cost_components_per_mtok as cost_components_per_mtok,
+    power_capital_grid as power_capital_grid,
+)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import altair as alt
+import numpy as np
+import pandas as pd
 
 #: Okabe & Ito's colour-blind-safe palette (Color Universal Design project, 2002; republished by Wong,
 #: Nature Methods 2011), blue first and black last. Hex codes as listed at
@@ -71,3 +73,31 @@ def color_scale(domain: list[str]) -> alt.Scale:
             "facet or aggregate first"
         )
     return alt.Scale(domain=list(domain), range=list(PALETTE[: len(domain)]))
+
+
+def tornado_chart(sens: pd.DataFrame, metric: str, *, title: str, scale: float = 100.0, width: int = 300) -> Any:
+    """Altair bars of ``sens`` (from :func:`tokenlib.analysis.city_race.sensitivity`) for one metric: one row per changed assumption
+    ("assumption: label"), a bar from the base value to the changed one, rows grouped by assumption and sorted
+    by the largest move, coloured by direction; values times ``scale`` (100: shares as per cent)."""
+    d = sens[sens["metric"] == metric].copy()
+    d["value_s"], d["base_s"] = d["value"] * scale, d["base"] * scale
+    # a change that leaves the metric where it was (e.g. a utilisation gap, for an edge taken at equal
+    # utilisation) still gets its row a visible mark, so the reader sees "no change", not a missing bar
+    still = np.isclose(d["value"], d["base"], rtol=1e-9, atol=1e-12)
+    d["direction"] = np.where(still, "no change", np.where(d["value"] > d["base"], "raises it", "lowers it"))
+    d["row"] = d["assumption"] + ": " + d["label"]
+    rank = d.assign(a=d["delta"].abs()).groupby("assumption")["a"].max().sort_values(ascending=False)
+    d["_g"] = d["assumption"].map({a: i for i, a in enumerate(rank.index)})
+    order = list(d.sort_values(["_g", "value"])["row"])
+    directions = ["lowers it", "raises it"] + (["no change"] if still.any() else [])
+    base = alt.Chart(d.drop(columns="_g")).encode(
+        y=alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=240)),
+        color=alt.Color("direction:N", title=None, scale=alt.Scale(domain=directions,
+                                                                     range=["#D55E00", "#0072B2", "#666666"]),
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=["assumption", "label", alt.Tooltip("value_s:Q", format=".1f", title="value"),
+                 alt.Tooltip("base_s:Q", format=".1f", title="base")])
+    bars = base.mark_bar(height=12).encode(x=alt.X("base_s:Q", title=title), x2="value_s:Q")
+    ends = base.mark_point(filled=True, size=40, opacity=1).encode(x="value_s:Q")
+    rule = alt.Chart(pd.DataFrame({"x": [float(d["base_s"].iloc[0])]})).mark_rule(color="#000").encode(x="x:Q")
+    return alt.layer(bars, ends, rule).properties(width=width, height=max(120, 20 * len(d)))

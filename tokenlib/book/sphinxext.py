@@ -16,6 +16,10 @@
   ``findings-changes`` directive (the findings that moved, from the git history of ``findings.csv``);
 * puts the licence, the version and a version switcher in every page's footer, and writes
   ``versions.json`` (the versions the switcher lists; the publish workflow rewrites it for the whole site).
+
+Why this module is long (about 550 lines): a Sphinx extension is one ``setup`` with its hooks, and each hook
+here (the Vega bundle, page weight, placeholders, download bundles, the figure index) is short; they
+share the build's state, so they stay in one module.
 """
 
 from __future__ import annotations

@@ -15,6 +15,13 @@ from tokenlib.data.loader import *  # noqa: F401,F403  (the loader is this packa
 from tokenlib.data.loader import __all__  # noqa: F401
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tokenlib.data`` (:func:`tokenlib.data.check.main`)."""
+    from tokenlib.data.check import main as check_main
+
+    return check_main(argv)
+
+
 def __getattr__(name: str) -> Any:
     # names the loader defines but does not list in __all__ (private helpers used by tests)
     if name.startswith("__"):

@@ -1,5 +1,5 @@
 import sys
 
-from tokenlib.data.loader import main
+from tokenlib.data.check import main
 
 sys.exit(main())

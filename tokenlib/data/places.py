@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tokenlib.data import load
+from tokenlib.data import labels, load
 from tokenlib.errors import check_choice
 
 METRIC = "electricity_cny_per_kwh"
@@ -174,29 +174,14 @@ def pue(place: str, root: Path | str | None = None) -> float:
     return (lo + hi) / 2.0
 
 
-#: How each place id is written for readers: English name, then the Chinese (design: Chinese names with
-#: their English form on first use). Provinces and regions are named as the data treat them.
-PLACE_NAMES: dict[str, str] = {
-    "beijing": "Beijing 北京",
-    "hangzhou": "Hangzhou 杭州",
-    "shanghai": "Shanghai 上海",
-    "shenzhen": "Shenzhen 深圳",
-    "guangzhou": "Guangzhou 广州",
-    "chengdu": "Chengdu 成都",
-    "wuhan": "Wuhan 武汉",
-    "hefei": "Hefei 合肥",
-    "wuhu": "Wuhu 芜湖",
-    "ulanqab": "Ulanqab 乌兰察布",
-    "hohhot": "Hohhot 呼和浩特",
-    "guizhou": "Guizhou 贵州",
-    "zhongwei": "Zhongwei 中卫",
-    "qingyang": "Qingyang 庆阳",
-    "national": "China (national) 全国",
-}
+def __getattr__(attr: str) -> dict[str, str]:
+    # PLACE_NAMES, the dict earlier versions kept here, now read from data/labels.csv on each access
+    if attr == "PLACE_NAMES":
+        return labels.names("place")
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
 def display_name(place: str) -> str:
-    """The reader-facing name of a place id, e.g. ``"ulanqab"`` -> ``"Ulanqab 乌兰察布"``."""
-    from tokenlib.errors import check_choice
-
-    return PLACE_NAMES[check_choice("place", place, PLACE_NAMES)]
+    """The reader-facing name of a place id, e.g. ``"ulanqab"`` -> ``"Ulanqab 乌兰察布"`` (``data/labels.csv``:
+    English name, then the Chinese, as the design asks on first use)."""
+    return labels.name("place", place)

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tokenlib.data import data_stamp, load
+from tokenlib.data import data_stamp, load, table_names
 from tokenlib.errors import check_choice
 
 PRECISIONS = ("bf16", "fp16", "fp8", "int8", "fp4")
@@ -216,40 +216,49 @@ def _freeze(arrays: dict[str, FloatArray]) -> None:
         a.setflags(write=False)
 
 
-def _chip_arrays(root: str) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
-    return _chip_arrays_cached(root, data_stamp(root or None))
+def _arrays(kind: str, root: str) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
+    """Ids and read-only field arrays of the chips (``kind="chip"``) or models (``"model"``) of a data folder."""
+    return _arrays_cached(kind, root, data_stamp(root or None))
 
 
-@lru_cache(maxsize=16)
-def _chip_arrays_cached(root: str, _stamp: tuple[tuple[str, int, int], ...]) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
-    df = _chips(root)
-    ids, arrays = _numeric_arrays(df, CHIP_FIELDS)
+@lru_cache(maxsize=32)
+def _arrays_cached(kind: str, root: str, _stamp: tuple[tuple[str, int, int], ...]) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
+    df = _chips(root) if kind == "chip" else _models(root)
+    ids, arrays = _numeric_arrays(df, CHIP_FIELDS if kind == "chip" else MODEL_FIELDS)
+    if kind == "chip":
+        _add_chip_arrays(df, arrays, root)
+    else:
+        arrays["attention_code"] = np.array([ATTENTION_CODES[str(a)] for a in df["attention"]], dtype=float)
+    _freeze(arrays)
+    return ids, arrays
+
+
+def _add_chip_arrays(df: pd.DataFrame, arrays: dict[str, FloatArray], root: str) -> None:
     # price basis as a number the cost kernel can broadcast: 1 = per-chip share of a system price,
     # 0 = card price, NaN = no basis recorded (data/schema.yaml, price_basis)
     basis = df["price_basis"] if "price_basis" in df else pd.Series([None] * len(df), index=df.index)
     arrays["price_is_system_share"] = np.array(
         [1.0 if b == "system_share" else 0.0 if b == "card" else np.nan for b in basis], dtype=float)
+    arrays["scaleup_domain_chips"] = _scaleup_domains(root, df)
     for p in PRECISIONS:  # effective peak per precision after the documented fallback
         eff = np.full(len(df), np.nan)
         for col in reversed(PEAK_FALLBACK[p]):
             v = arrays[col]
             eff = np.where(np.isfinite(v) & (v > 0), v, eff)
         arrays[f"peak_{p}"] = eff
-    _freeze(arrays)
-    return ids, arrays
 
 
-def _model_arrays(root: str) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
-    return _model_arrays_cached(root, data_stamp(root or None))
-
-
-@lru_cache(maxsize=16)
-def _model_arrays_cached(root: str, _stamp: tuple[tuple[str, int, int], ...]) -> tuple[tuple[str, ...], dict[str, FloatArray]]:
-    df = _models(root)
-    ids, arrays = _numeric_arrays(df, MODEL_FIELDS)
-    arrays["attention_code"] = np.array([ATTENTION_CODES[str(a)] for a in df["attention"]], dtype=float)
-    _freeze(arrays)
-    return ids, arrays
+def _scaleup_domains(root: str, chips: pd.DataFrame) -> FloatArray:
+    """Chips per scale-up domain from ``data/scaleup_domains.csv``, aligned with ``chips``; NaN where the table
+    has no row for a chip (the kernel then uses its default, one node) or a data folder has no such table."""
+    if "scaleup_domains" not in table_names(Path(root) if root else None):
+        return np.full(len(chips), np.nan)
+    try:
+        dom = load("scaleup_domains", root or None)
+    except FileNotFoundError:
+        return np.full(len(chips), np.nan)
+    size = dict(zip(dom["chip_id"].astype(str), dom["domain_chips"].astype(float)))
+    return np.array([size.get(str(c), np.nan) for c in chips["id"]], dtype=float)
 
 
 def _index_of(what: str, values: Any, ids: tuple[str, ...]) -> npt.NDArray[np.intp]:
@@ -267,21 +276,23 @@ def _index_of(what: str, values: Any, ids: tuple[str, ...]) -> npt.NDArray[np.in
     return codes[inverse].reshape(arr.shape)
 
 
+def _fields(kind: str, ids_in: Any, root: Path | str | None) -> dict[str, FloatArray]:
+    ids, arrays = _arrays(kind, _root_key(root))
+    idx = _index_of(kind, ids_in, ids)
+    return {k: v[idx] for k, v in arrays.items()}
+
+
 def chip_fields(chip_id: Any, root: Path | str | None = None) -> dict[str, FloatArray]:
     """Field arrays for one chip id or an array of ids (same shape as ``chip_id``)."""
-    ids, arrays = _chip_arrays(_root_key(root))
-    idx = _index_of("chip", chip_id, ids)
-    return {k: v[idx] for k, v in arrays.items()}
+    return _fields("chip", chip_id, root)
 
 
 def model_fields(model_id: Any, root: Path | str | None = None) -> dict[str, FloatArray]:
     """Field arrays for one model id or an array of ids (same shape as ``model_id``)."""
-    ids, arrays = _model_arrays(_root_key(root))
-    idx = _index_of("model", model_id, ids)
-    return {k: v[idx] for k, v in arrays.items()}
+    return _fields("model", model_id, root)
 
 
 def clear_cache() -> None:
     """Forget cached tables (not needed after an edit: the caches key on the files' stamps)."""
-    for f in (_chips_cached, _models_cached, _chip_arrays_cached, _model_arrays_cached):
+    for f in (_chips_cached, _models_cached, _arrays_cached):
         f.cache_clear()

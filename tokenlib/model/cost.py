@@ -5,15 +5,20 @@ the capex multiplier depends on what the price in chips.csv buys (``price_basis`
 server multiplier (server, network and storage around a bare card), a per-chip share of a system price only
 the cluster-network multiplier (the server is already in the price); ``CRF`` is the capital recovery factor
 (``1 / life_years`` when ``wacc`` is 0: straight-line); and
-``power = node watts per chip x load factor x PUE x electricity price``. Node watts per chip are the
-server's rated power shared over its accelerators (:func:`node_power_w`; ``power_basis="chip"`` uses the
-chip's TDP alone, as the book did before). **Owned or rented, once for the whole book**
+``power = node watts per chip x load factor x PUE x electricity price`` and
+``hosting = hosting per kW-month x node kW per chip / 730 h`` (colocation is sold per kW, not per chip). Node
+watts per chip are a whole system's rated maximum power shared over its accelerators, from
+``data/systems.csv`` (:func:`node_power_w`; chips with no system row get TDP x :func:`node_power_factor`;
+``power_basis="chip"`` uses the chip's TDP alone, as the book did before). **Owned or rented, once for the whole book**
 (``cost_basis``): a chip with a price (chips.csv or ``capex_usd``) is owned; a chip with none is rented
 at an all-in rate (DeepSeek's stated $2/GPU-hour); ``cost_basis="rental"`` rents every chip.
 :func:`costing_basis` says which applies, so a figure can label it. With ``place`` given, the
 electricity price is the one that place charges the chip (domestic chips get a domestic-chip subsidy
 where one exists, :mod:`tokenlib.data.places`) and the PUE is the place's (:func:`tokenlib.data.places.pue`). Then
-``cost per Mtok = chip-hour cost / (tokens/s per chip x 3600 x utilisation) x 1e6``.
+``cost per Mtok = chip-hour cost / (tokens/s per chip x 3600 x utilisation) x 1e6``, where utilisation is
+occupancy, the share of paid chip-hours that serve; its default 1 is DeepSeek's own accounting (nodes out of
+service at night do research), so the calibrated throughput, already a production average, is not divided
+again.
 ``phase="cached_input"`` prices cache-hit input tokens as a fixed fraction of prefill cost.
 
 Every assumption is a named parameter whose default sits in :data:`ASSUMPTIONS` with its basis; together they
@@ -36,6 +41,7 @@ from tokenlib.data import fx
 from tokenlib.model import kernel
 from tokenlib.data import places
 from tokenlib.data import specs
+from tokenlib.data.loader import load
 from tokenlib.errors import (MissingSpecError, check_at_least, check_choice, check_flag, check_fraction, check_number,
                              check_shapes)
 
@@ -48,21 +54,11 @@ HOURS_PER_YEAR = 8760.0
 D6 = ("https://github.com/deepseek-ai/open-infra-index/blob/3122a25220273cb0806f591e52c4171bd869d8ad/"
       "202502OpenSourceWeek/day_6_one_more_thing_deepseekV3R1_inference_system_overview.md")
 
-DGX_H100 = "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/nvidia-dgx-h100-datasheet.pdf"
-CM384 = "https://winbuzzer.com/2025/04/20/huawei-cloudmatrix-384-ai-cluster-outperforms-nvidia-gb200-xcxwbn/"
-
-NODE_POWER_W: dict[str, dict[str, Any]] = {
-    "h100-sxm": {"value": 10_200.0 / 8, "kind": "derived", "source": DGX_H100,
-                 "note": "NVIDIA DGX H100 datasheet: 'System power usage ~10.2kW max' for '8x NVIDIA H100 Tensor Core "
-                 "GPUs' (read via a transcription of the datasheet): 10,200 W / 8 = 1,275 W per GPU, CPUs, NVSwitch, "
-                 "NICs and fans included."},
-    "ascend-910c": {"value": 559_000.0 / 384, "kind": "derived", "source": CM384,
-                    "note": "SemiAnalysis's estimate, as reported: 'The CloudMatrix 384's total system power requirement "
-                    "is estimated at 559 kW' for 384 Ascend 910C: 559,000 W / 384 = 1,456 W per chip, its 6,912 "
-                    "optical transceivers included. An analyst's estimate, not a Huawei rating."},
-}
-"""Rated system power per accelerator (W) where a system rating is sourced; other chips scale their TDP by
-``ASSUMPTIONS["node_power_factor"]``."""
+SYSTEMS_TABLE = "systems"
+"""Rated maximum power of whole systems (``data/systems.csv``): node watts per chip, CPUs, switches and optics included."""
+FACTOR_SYSTEM = "dgx-h100"
+"""The system whose rated power per GPU over its GPU's TDP sets ``node_power_factor`` for chips with no system row."""
+HOURS_PER_MONTH = HOURS_PER_YEAR / 12.0
 
 ASSUMPTIONS: dict[str, dict[str, Any]] = {
     "life_years": {"value": 5.0, "kind": "assumption",
@@ -74,12 +70,12 @@ ASSUMPTIONS: dict[str, dict[str, Any]] = {
                    "note": "owned: chips with a price are owned (capex + power + hosting), chips without one are rented "
                    "at rental_usd_per_chip_hour; rental: every chip is rented at that rate."},
     "power_basis": {"value": "node", "kind": "assumption",
-                    "note": "node: power per chip is the server's rated power per accelerator (NODE_POWER_W, else TDP x "
-                    "node_power_factor); chip: the accelerator's TDP alone."},
-    "node_power_factor": {"value": 10_200.0 / 8 / 700.0, "kind": "derived", "source": DGX_H100,
-                          "note": "Rated system power per GPU / GPU TDP for the DGX H100 (1,275 W / 700 W = 1.82), applied "
-                          "to chips with no sourced system rating (an assumption: their servers carry the same "
-                          "overhead share)."},
+                    "note": "node: power per chip is the system's rated maximum power per accelerator (data/systems.csv, "
+                    "else TDP x node_power_factor); chip: the accelerator's TDP alone."},
+    "node_power_factor": {"value": f"rated power per GPU / GPU TDP of {FACTOR_SYSTEM} (data/systems.csv)",
+                          "kind": "derived",
+                          "note": "Applied to chips with no system row in data/systems.csv (an assumption: their servers "
+                          "carry the same overhead share as a DGX H100: 10.2 kW / 8 / 700 W = 1.82)."},
     "server_capex_multiplier": {"value": 1.5, "kind": "assumption",
                                 "note": "Server, networking and storage capex per chip as a multiple of a card price "
                                 "(price_basis=card in chips.csv); not applied to a per-chip share of a system price."},
@@ -95,11 +91,17 @@ ASSUMPTIONS: dict[str, dict[str, Any]] = {
             "note": "Data-centre power usage effectiveness when no place is given (with a place: tokenlib.data.places.pue)."},
     "load_factor": {"value": 0.7, "kind": "assumption",
                     "note": "Average power draw as a share of the rated power (node or TDP, see power_basis) while serving."},
-    "hosting_usd_per_chip_hour": {"value": 0.10, "kind": "assumption",
-                                  "note": "Space, staff, maintenance and bandwidth per chip-hour, excluding power."},
-    "utilization": {"value": 226.75 / 278.0, "kind": "derived",
-                    "note": "Average / peak node occupancy in DeepSeek's Day-6 overview: 226.75 / 278 = 0.816.",
-                    "source": D6},
+    "hosting_usd_per_kw_month": {"value": 0.10 * HOURS_PER_MONTH / 1.275, "kind": "assumption",
+                                 "note": "Space, staff, maintenance and bandwidth, excluding power, per kW of rated IT power "
+                                 "per month, as colocation is sold (per kW, not per chip): charged on the node power per "
+                                 "chip (power_basis). The value keeps the book's former $0.10 per chip-hour for an H100 "
+                                 "at its DGX H100 share of 1.275 kW ($57.3 per kW-month); not sourced."},
+    "utilization": {"value": 1.0, "kind": "assumption",
+                    "note": "Occupancy: share of the chip-hours paid for that serve at the computed throughput. 1 = "
+                    "DeepSeek's own Day-6 accounting, which charges only nodes in service (226.75 on average; at night "
+                    "'we reduce inference nodes and allocate resources to research and training'), and the calibrated "
+                    "throughput is already that day's production average. A fleet idle off-peak pays for its peak: "
+                    "226.75 / 278 = 0.816 at DeepSeek's swing (tokenlib.model.fleet.DAY6).", "source": D6},
     "rental_usd_per_chip_hour": {"value": 2.0, "kind": "sourced",
                                  "note": "All-in rate used when chips.csv has no price for the chip: DeepSeek's Day-6 "
                                  "assumption 'the leasing cost of one H800 GPU is $2 per hour'.", "source": D6},
@@ -138,7 +140,8 @@ class CostAssumptions:
     cost_basis: str = str(ASSUMPTIONS["cost_basis"]["value"])
     power_basis: str = str(ASSUMPTIONS["power_basis"]["value"])
     load_factor: ArrayLike = _a("load_factor")
-    hosting_usd_per_chip_hour: ArrayLike = _a("hosting_usd_per_chip_hour")
+    hosting_usd_per_kw_month: ArrayLike = _a("hosting_usd_per_kw_month")
+    hosting_usd_per_chip_hour: ArrayLike | None = None
     server_capex_multiplier: ArrayLike = _a("server_capex_multiplier")
     system_share_capex_multiplier: ArrayLike = _a("system_share_capex_multiplier")
     rental_usd_per_chip_hour: ArrayLike = _a("rental_usd_per_chip_hour")
@@ -176,18 +179,42 @@ def capital_recovery_factor(wacc: Any, life_years: Any) -> Any:
     return float(out) if np.ndim(out) == 0 else out
 
 
+def system_power_w(root: Path | str | None = None) -> dict[str, float]:
+    """Rated maximum power per accelerator (W) for every chip with a system in ``data/systems.csv``:
+    ``max_power_kw x 1000 / n_chips``. Two systems for one chip raise (the book would have to pick one)."""
+    df = load(SYSTEMS_TABLE, root)
+    dup = sorted(set(df.loc[df["chip_id"].duplicated(), "chip_id"]))
+    if dup:
+        raise ValueError(f"data/systems.csv gives more than one system for chip {dup}; keep one per chip")
+    kw = df["max_power_kw"].to_numpy(dtype=float)
+    n = df["n_chips"].to_numpy(dtype=float)
+    return {str(c): float(k * 1000.0 / m) for c, k, m in zip(df["chip_id"], kw, n)}
+
+
+def node_power_factor(root: Path | str | None = None) -> float:
+    """Rated power per GPU over the GPU's TDP for :data:`FACTOR_SYSTEM` (the DGX H100: 1,275 W / 700 W = 1.82)."""
+    df = load(SYSTEMS_TABLE, root).set_index("id")
+    if FACTOR_SYSTEM not in df.index:
+        raise ValueError(f"data/systems.csv has no {FACTOR_SYSTEM!r} row, which sets node_power_factor; "
+                         f"systems there: {sorted(df.index)}")
+    row = df.loc[[FACTOR_SYSTEM]]
+    tdp = float(specs.chip(str(row["chip_id"].iloc[0]), root).tdp_w)
+    kw = float(row["max_power_kw"].to_numpy(dtype=float)[0])
+    return kw * 1000.0 / float(row["n_chips"].to_numpy(dtype=float)[0]) / tdp
+
+
 def node_power_w(chip: Any, *, power_basis: str | None = None, root: Path | str | None = None) -> Any:
-    """Rated power per chip (W): the sourced system rating per accelerator, else TDP x node_power_factor
-    (``power_basis="node"``, the default); the TDP alone with ``power_basis="chip"``."""
+    """Rated power per chip (W): the system rating per accelerator from ``data/systems.csv``, else TDP x
+    :func:`node_power_factor` (``power_basis="node"``, the default); the TDP alone with ``power_basis="chip"``."""
     basis = check_choice("power_basis", str(ASSUMPTIONS["power_basis"]["value"]) if power_basis is None else power_basis,
                          POWER_BASES)
     tdp = np.nan_to_num(specs.chip_fields(chip, root)["tdp_w"])
     if basis == "chip":
         return float(tdp) if np.ndim(tdp) == 0 else tdp
+    rated = system_power_w(root)
     ids = np.asarray(chip, dtype=object)
-    sourced = np.vectorize(lambda c: float(NODE_POWER_W[c]["value"]) if c in NODE_POWER_W else np.nan,
-                           otypes=[float])(ids)
-    out = np.where(np.isfinite(sourced), sourced, tdp * _a("node_power_factor"))
+    sourced = np.vectorize(lambda c: rated.get(str(c), np.nan), otypes=[float])(ids)
+    out = np.where(np.isfinite(sourced), sourced, tdp * node_power_factor(root))
     return float(out) if np.ndim(out) == 0 else out
 
 
@@ -257,6 +284,7 @@ def chip_hour_cost(
     rental_usd_per_chip_hour: ArrayLike | None = None, cny_per_usd: float | None = None, fx_month: str | None = None,
     wacc: ArrayLike | None = None, cost_basis: str | None = None, power_basis: str | None = None,
     root: Path | str | None = None, system_share_capex_multiplier: ArrayLike | None = None, price_basis: str | None = None,
+    hosting_usd_per_kw_month: ArrayLike | None = None,
     assumptions: CostAssumptions | None = None,
 ) -> Any:
     """Cost of one chip for one hour (capex recovery + power + hosting), in ``currency``.
@@ -267,13 +295,16 @@ def chip_hour_cost(
     ``system_share_capex_multiplier`` for a per-chip share of a system price. ``price_basis``
     (``"card"`` or ``"system_share"``) says what ``capex_usd`` is; without it an override keeps the
     chip's own basis from chips.csv, or counts as a card price where the chip has none. A chip whose
-    chips.csv price has no recorded basis raises. ``assumptions``: a :class:`CostAssumptions` (the keywords,
-    where given, override its fields).
+    chips.csv price has no recorded basis raises. Hosting is charged per kW of the chip's rated power
+    (``hosting_usd_per_kw_month`` x node kW / 730 h), as colocation is sold; ``hosting_usd_per_chip_hour``,
+    where given, overrides it with a flat rate per chip. ``assumptions``: a :class:`CostAssumptions` (the
+    keywords, where given, override its fields).
     """
     if assumptions is not None:
         a = CostAssumptions.of(assumptions, electricity_cny_per_kwh=electricity_cny_per_kwh, capex_usd=capex_usd,
                                life_years=life_years, pue=pue, load_factor=load_factor,
                                hosting_usd_per_chip_hour=hosting_usd_per_chip_hour,
+                               hosting_usd_per_kw_month=hosting_usd_per_kw_month,
                                server_capex_multiplier=server_capex_multiplier,
                                rental_usd_per_chip_hour=rental_usd_per_chip_hour, cny_per_usd=cny_per_usd,
                                fx_month=fx_month, wacc=wacc, cost_basis=cost_basis, power_basis=power_basis,
@@ -291,8 +322,6 @@ def chip_hour_cost(
     basis = check_choice("cost_basis", str(ASSUMPTIONS["cost_basis"]["value"]) if cost_basis is None else cost_basis,
                          COST_BASES)
     lf = check_fraction("load_factor", _a("load_factor") if load_factor is None else load_factor)
-    host = check_number("hosting_usd_per_chip_hour",
-                        _a("hosting_usd_per_chip_hour") if hosting_usd_per_chip_hour is None else hosting_usd_per_chip_hour)
     mult = check_number("server_capex_multiplier",
                         _a("server_capex_multiplier") if server_capex_multiplier is None else server_capex_multiplier)
     sys_mult = check_number("system_share_capex_multiplier", _a("system_share_capex_multiplier")
@@ -309,6 +338,12 @@ def chip_hour_cost(
         raise MissingSpecError("chip", [str(x) for x in np.broadcast_to(np.asarray(chip), shape)[no_tdp].ravel()],
                                "tdp_w", "chips", "Its power cost needs the TDP.")
     watts = np.asarray(node_power_w(chip, power_basis=power_basis, root=root), dtype=float)
+    if hosting_usd_per_chip_hour is not None:  # a flat rate per chip overrides the per-kW rule
+        host = check_number("hosting_usd_per_chip_hour", hosting_usd_per_chip_hour)
+    else:
+        per_kw = check_number("hosting_usd_per_kw_month", _a("hosting_usd_per_kw_month")
+                              if hosting_usd_per_kw_month is None else hosting_usd_per_kw_month)
+        host = per_kw * watts / 1000.0 / HOURS_PER_MONTH
     crf = np.asarray(capital_recovery_factor(r, life), dtype=float)
     if price_basis is None:
         system = ch["price_is_system_share"]

@@ -2,7 +2,7 @@
 
 ``cost = chips x hours x chip-hour cost``; ``revenue = cache-hit input x hit price + cache-miss
 input x miss price + output x output price``; ``cost-profit margin = (revenue - cost) / cost``.
-Defaults are DeepSeek's stated Day-6 inputs, so ``fleet_economics()`` reproduces its overview:
+Defaults are DeepSeek's stated Day-6 inputs (rows of ``data/fleet_reports.csv``, each with its quote), so ``fleet_economics()`` reproduces its overview:
 cost $87,072/day exactly; revenue $562,100 from the rounded token counts the post gives
 (608B input, 342B cache hits, 168B output) vs $562,027 stated (0.013% apart: the post's token counts
 are rounded to the billion); margin 545% (546% from the rounded counts).
@@ -11,26 +11,33 @@ are rounded to the billion); margin 545% (546% from the rounded counts).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from tokenlib.data import load
 from tokenlib.errors import check_number
 
 SOURCE = ("https://github.com/deepseek-ai/open-infra-index/blob/3122a25220273cb0806f591e52c4171bd869d8ad/"
           "202502OpenSourceWeek/day_6_one_more_thing_deepseekV3R1_inference_system_overview.md")
 
-DAY6: dict[str, float] = {
-    "average_nodes": 226.75,        # "average occupancy of 226.75 nodes"
-    "chips_per_node": 8,            # "each node contains 8 H800 GPUs"
-    "chip_hour_cost_usd": 2.0,      # "leasing cost of one H800 GPU is $2 per hour"
-    "hours": 24.0,                  # 24-hour window
-    "input_tokens": 608e9,          # "Total input tokens: 608B"
-    "cached_input_tokens": 342e9,   # "of which 342B tokens (56.3%) hit the on-disk KV cache"
-    "output_tokens": 168e9,         # "Total output tokens: 168B"
-    "price_cache_hit_usd_per_mtok": 0.14,
-    "price_cache_miss_usd_per_mtok": 0.55,
-    "price_output_usd_per_mtok": 2.19,
-}
-"""DeepSeek's Day-6 stated inputs (quoted in the comments), from :data:`SOURCE`."""
+REPORT = "deepseek-day6"
+"""The ``report`` of ``data/fleet_reports.csv`` whose rows are DeepSeek's Day-6 inputs (each with its quote)."""
+
+
+def day6(root: Path | str | None = None) -> dict[str, float]:
+    """DeepSeek's Day-6 stated inputs, metric -> value, from ``data/fleet_reports.csv`` (:data:`SOURCE`)."""
+    df = load("fleet_reports", root)
+    rows = df[df["report"] == REPORT]
+    if rows.empty:
+        raise ValueError(f"data/fleet_reports.csv has no rows for report {REPORT!r}")
+    return {str(m): float(v) for m, v in zip(rows["metric"], rows["value"])}
+
+
+def __getattr__(name: str) -> dict[str, float]:
+    # DAY6, the dict earlier versions defined here, now read from the data on each access
+    if name == "DAY6":
+        return day6()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -52,18 +59,30 @@ class FleetEconomics:
 
 
 def fleet_economics(
-    *, average_nodes: float = DAY6["average_nodes"], chips_per_node: float = DAY6["chips_per_node"],
-    chip_hour_cost_usd: float = DAY6["chip_hour_cost_usd"], hours: float = DAY6["hours"],
-    input_tokens: float = DAY6["input_tokens"], cached_input_tokens: float | None = DAY6["cached_input_tokens"],
-    cache_hit_share: float | None = None, output_tokens: float = DAY6["output_tokens"],
-    price_cache_hit_usd_per_mtok: float = DAY6["price_cache_hit_usd_per_mtok"],
-    price_cache_miss_usd_per_mtok: float = DAY6["price_cache_miss_usd_per_mtok"],
-    price_output_usd_per_mtok: float = DAY6["price_output_usd_per_mtok"],
+    *, average_nodes: float | None = None, chips_per_node: float | None = None,
+    chip_hour_cost_usd: float | None = None, hours: float | None = None, input_tokens: float | None = None,
+    cached_input_tokens: float | None = None, cache_hit_share: float | None = None,
+    output_tokens: float | None = None, price_cache_hit_usd_per_mtok: float | None = None,
+    price_cache_miss_usd_per_mtok: float | None = None, price_output_usd_per_mtok: float | None = None,
 ) -> FleetEconomics:
     """Daily cost, revenue and margin. Give ``cache_hit_share`` instead of ``cached_input_tokens`` if preferred.
 
-    Prices and chip-hour cost may be in any one currency (names say USD because DeepSeek's are).
+    Every input left out (None) is DeepSeek's Day-6 figure (:func:`day6`). Prices and chip-hour cost may be in
+    any one currency (names say USD because DeepSeek's are).
     """
+    d = day6()
+
+    def given(name: str, value: float | None) -> float:
+        return d[name] if value is None else value
+
+    average_nodes, chips_per_node = given("average_nodes", average_nodes), given("chips_per_node", chips_per_node)
+    chip_hour_cost_usd, hours = given("chip_hour_cost_usd", chip_hour_cost_usd), given("hours", hours)
+    input_tokens, output_tokens = given("input_tokens", input_tokens), given("output_tokens", output_tokens)
+    if cache_hit_share is None:
+        cached_input_tokens = given("cached_input_tokens", cached_input_tokens)
+    price_cache_hit_usd_per_mtok = given("price_cache_hit_usd_per_mtok", price_cache_hit_usd_per_mtok)
+    price_cache_miss_usd_per_mtok = given("price_cache_miss_usd_per_mtok", price_cache_miss_usd_per_mtok)
+    price_output_usd_per_mtok = given("price_output_usd_per_mtok", price_output_usd_per_mtok)
     vals: dict[str, Any] = {k: float(check_number(k, v)) for k, v in dict(
         average_nodes=average_nodes, chips_per_node=chips_per_node, chip_hour_cost_usd=chip_hour_cost_usd,
         hours=hours, input_tokens=input_tokens, output_tokens=output_tokens,

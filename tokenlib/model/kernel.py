@@ -162,12 +162,12 @@ ASSUMPTIONS: dict[str, dict[str, Any]] = {
         "its KV cache is one more layer's.",
     },
     "scale_up_domain": {
-        "value": {"default": 8, "ascend-910c": 384},
+        "value": {"default": 8},
         "kind": "assumption",
-        "note": "Chips sharing the scale-up link (NVLink/HCCS/UB). 8 = one HGX/Atlas node; ascend-910c = 384 "
-        "for the CloudMatrix384 supernode ('384 Ascend 910C NPUs ... interconnected via an "
-        "ultra-high-bandwidth Unified Bus', arXiv 2506.12708). Scale-up bandwidth per direction = "
-        "interconnect_gbps / 2 (chips.csv quotes the bidirectional total).",
+        "note": "Chips sharing the scale-up link (NVLink/HCCS/UB) when data/scaleup_domains.csv has no row for "
+        "the chip: 8 = one HGX/Atlas node. Larger domains are sourced rows of that table (ascend-910c: 384, the "
+        "CloudMatrix384 supernode). Scale-up bandwidth per direction = interconnect_gbps / 2 (chips.csv quotes "
+        "the bidirectional total).",
     },
 }
 """Every kernel assumption, named, with its value and whether it is sourced or our assumption."""
@@ -736,26 +736,23 @@ def _resolve_calibration(efficiencies: Mapping[str, float] | None, decode_layer_
 # ----------------------------------------------------------------------------- roofline terms
 
 
-def _domain_size(chip: Ids) -> FloatArray:
-    dom = ASSUMPTIONS["scale_up_domain"]["value"]
-    chip_arr = np.asarray(chip)
-    if chip_arr.ndim == 0:
-        return np.asarray(float(dom.get(str(chip), dom["default"])))
-    uniq, inv = np.unique(chip_arr, return_inverse=True)
-    result: FloatArray = np.array([float(dom.get(str(u), dom["default"])) for u in uniq])[inv].reshape(chip_arr.shape)
+def _domain_size(ch: Mapping[str, FloatArray]) -> FloatArray:
+    # chips per scale-up domain (specs.chip_fields of data/scaleup_domains.csv, sourced), else the default node
+    dom = ch["scaleup_domain_chips"]
+    result: FloatArray = np.where(np.isfinite(dom), dom, float(ASSUMPTIONS["scale_up_domain"]["value"]["default"]))
     return result
 
 
 def _link_gbps(ch: dict[str, FloatArray], chip: Ids, n: FloatArray, scale_out_gbps: float,
                missing_link: str = "raise") -> FloatArray:
-    inside = (n > 1) & (n <= _domain_size(chip))
+    inside = (n > 1) & (n <= _domain_size(ch))
     if missing_link == "raise":
         _missing("chip", chip, ch["interconnect_gbps"], "interconnect_gbps", "chips", inside,
                  "It carries the traffic inside one scale-up domain; pass missing_link='scale_out' to use the "
                  "scale-out network there instead (say so where the result is shown).")
     up = ch["interconnect_gbps"] / 2.0
     up = np.where(np.isfinite(up) & (up > 0), up, scale_out_gbps)
-    result: FloatArray = np.where(n <= _domain_size(chip), up, scale_out_gbps)
+    result: FloatArray = np.where(n <= _domain_size(ch), up, scale_out_gbps)
     return result
 
 
@@ -845,7 +842,7 @@ def _context(model: Ids, chip: Ids, precision: str, n: FloatArray, o: KernelOpti
         _missing("chip", chip, ch[f"peak_{p}"], f"{p} peak (any of {', '.join(specs.PEAK_FALLBACK[p])})", "chips")
     _missing("chip", chip, ch["hbm_tbps"], "hbm_tbps", "chips")
     return _Ctx(m, chip, ch[f"peak_{precision}"] * 1e12, ch[f"peak_{attn_precision}"] * 1e12, ch["hbm_tbps"] * 1e12,
-                _domain_size(chip), _link_gbps(ch, chip, n, so, o.missing_link) * 1e9, wbytes, kvb, o.kv_reads)
+                _domain_size(ch), _link_gbps(ch, chip, n, so, o.missing_link) * 1e9, wbytes, kvb, o.kv_reads)
 
 
 def _engine_step(x: _Ctx, decode: bool, b: FloatArray, c: FloatArray, n: FloatArray, lay: _Layout,
