@@ -15,9 +15,11 @@ from tokenlib.data import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: The overall share reached on this branch (issue 18: 38 of 794 rows, 4.8 %, before the vendor-page
-#: re-sourcing of prices.csv lands). Raise it when the share rises; the test fails if it falls below.
-FLOOR = 0.047
+#: The overall share reached (issue 18: 38 of 794 rows, 4.8 %, before the vendor-page re-sourcing of
+#: prices.csv; 173 of 919, 18.8 %, once capability.csv's 2025 LMArena snapshots came from LMArena's own
+#: arena-catalog repository, against main's 92 of 873). Raise it when the share rises; the test fails if it
+#: falls below.
+FLOOR = 0.188
 
 
 def _data_copy(tmp_path: Path) -> Path:
