@@ -52,7 +52,7 @@ URL_SUFFIXES = [
     "#<!--<script>window.__pwn(4)</script>",
 ]
 REFERENCED = {("chips", "id"): [("deployments", "chip_id"), ("sources/chips", "item_id"),
-                               ("scaleup_domains", "chip_id")],
+                               ("scaleup_domains", "chip_id"), ("systems", "chip_id")],
               ("models", "id"): [("deployments", "model_id"), ("sources/models", "item_id")]}
 
 

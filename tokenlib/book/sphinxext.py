@@ -119,7 +119,7 @@ def _on_config_inited(app: Sphinx, config: Any) -> None:
     gen.mkdir(parents=True, exist_ok=True)
     bundle = gen / BUNDLE_NAME
     stamp = gen / "bundle.version"
-    wanted = f"{getattr(vlc, '__version__', 'unknown')} {figures.vl_version()}"
+    wanted = f"{getattr(vlc, '__version__', 'unknown')} {figures.vl_version()} {figures.VEGA_MODULE}"  # what the bundle is made of
     if not bundle.exists() or not stamp.exists() or stamp.read_text() != wanted:
         bundle.write_text(vega_bundle_js(), encoding="utf-8")
         stamp.write_text(wanted)
