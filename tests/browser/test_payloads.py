@@ -102,7 +102,8 @@ def poisoned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # credits under figures come from providers.csv: every (poisoned) URL gets a poisoned provider and via
     urls = sorted(data.used_source_urls(root))
     _write_csv(pd.DataFrame({"source_url": urls, "provider": [_poison("Provider", i) for i in range(len(urls))],
-                             "via": [_poison("Repost", i + 1) for i in range(len(urls))]}), root / "providers.csv")
+                             "via": [_poison("Repost", i + 1) for i in range(len(urls))],
+                             "primary": ["no"] * len(urls)}), root / "providers.csv")
     (root / "schema.yaml").write_text(yaml.safe_dump(schema, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return root
 
@@ -231,9 +232,9 @@ def test_payload_text_reaches_the_page_as_text(browser: Any, pages: dict[str, Pa
 
 def test_figure_spec_json_round_trips(browser: Any, pages: dict[str, Path]) -> None:
     r = _visit(browser, pages["figure-claims"])
-    spec = r["specs"][0]
-    values = [v for row in spec["datasets"][next(iter(spec["datasets"]))] for v in row.values()]
-    assert any(PAYLOADS[4] in str(v) for v in values) or spec["title"]["text"].startswith(PAYLOADS[4])
+    block = r["specs"][0]  # the chart compiled to Vega, its two layouts sharing one copy of the data
+    values = [v for rows in block["data"].values() for row in rows for v in row.values()]
+    assert any(PAYLOADS[4] in str(v) for v in values), "the payload text did not survive the round trip"
 
 
 def test_loader_refuses_script_urls(tmp_path: Path) -> None:

@@ -32,13 +32,16 @@ SETTINGS = [
 ]
 
 
+SPEED_TPS = 20.0  # chapter 5's parameters cell: every chip serves decode at 20 tokens/s per user
+
+
 def _serving() -> dict[str, city_cost.Serving]:
     d6 = tokenlib.load("deployments").set_index("id")
     pre, dec = d6.loc["deepseek-day6-prefill-h800"], d6.loc["deepseek-day6-decode-h800"]
     return {
         "deepseek-v3": city_cost.Serving("fp8", float(pre["batch"]), float(pre["n_chips"]), float(dec["batch"]),
-                                     float(dec["n_chips"]), float(dec["context"])),
-        "qwen2.5-72b": city_cost.Serving("bf16", 8, 8, 128, 8, 4096),
+                                     float(dec["n_chips"]), float(dec["context"]), tokens_per_s_per_user=SPEED_TPS),
+        "qwen2.5-72b": city_cost.Serving("bf16", 8, 8, 128, 8, 4096, tokens_per_s_per_user=SPEED_TPS),
     }
 
 
