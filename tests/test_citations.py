@@ -350,3 +350,15 @@ def test_built_figures_credit_providers_and_carry_source_and_licence() -> None:
     prices = data.load_sources("chips").query("field == 'price_usd' and item_id in ['h20', 'ascend-910b']")
     credited = {s["url"] for s in by_name["fig-04-equation"]["sources"]}
     assert set(prices["source_url"]) <= credited, "Figure 4.1 credits no chip-price source"
+
+
+def test_built_facets_split_their_data_by_panel() -> None:
+    """A faceted figure whose inner view carries a dataset of its own draws every row in every panel (Fig 2.7
+    once showed two identical panels): the facet's data must reach the panels."""
+    _built()
+    bad = []
+    for path in sorted((SITE / "figures").glob("*.vl.json")):
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        if "facet" in spec and isinstance(spec.get("spec"), dict) and "data" in spec["spec"]:
+            bad.append(path.name)
+    assert not bad, f"faceted figures whose panels ignore the facet's data: {bad}"
