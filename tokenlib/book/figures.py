@@ -889,7 +889,8 @@ def vega_bundle_js() -> str:
 def _vega_bundle_js(vl: str) -> str:
     snippet = f'import * as vegaModule from "{VEGA_MODULE}"; window.vega = vegaModule;'
     body = vlc.javascript_bundle(snippet, vl_version=vl)
-    header = f"/* Vega, bundled by vl-convert {getattr(vlc, '__version__', 'unknown')} */\n"
+    header = (f"/* Vega, bundled by vl-convert {getattr(vlc, '__version__', 'unknown')}; the charts it draws are "
+              f"compiled from Vega-Lite {vl} (Altair's) at build time */\n")
     return header + "(function () {\n" + body + "\n})();\n"
 
 
