@@ -93,12 +93,7 @@ def test_whatif_matches_tokenlib(browser: Any, server: str) -> None:
         _set(page, "dshare", share)
         page.evaluate(f"() => window.tokenbookViews['{CHART[1:]}'].runAsync().then(() => true)")
         want = expected(model, elec, util, price, share)
-        got: dict[str, float] = {}
-        for _ in range(50):  # the view re-renders asynchronously
-            got = _read(page)
-            if got and all(abs(got.get(k, -1) / v - 1) <= 0.005 for k, v in want.items()):
-                break
-            page.wait_for_timeout(100)
+        got = _read_matching(page, want)
         assert set(got) == {"input", "output"}, f"labels not found, got {got}"
         for k, v in want.items():
             assert got[k] == pytest.approx(v, rel=0.005), f"{model} e={elec} u={util} p={price} s={share}: {k}"

@@ -8,7 +8,7 @@ TFLOPS x 16 = 15,832; 1,979 dense FP8 TFLOPS x 8 = 15,832). A chip's TPP is the 
 precisions**. Units: 1 TPP = 1e12 bit-operations per second. **Performance density (PD)** =
 TPP / applicable die area in mm2.
 
-Thresholds (:data:`THRESHOLDS`) carry their provenance and a verification status: the 3A090.a text
+Thresholds (:func:`thresholds`, from ``data/control_thresholds.csv``) carry their provenance and a verification status: the 3A090.a text
 of the October 2023 rule was read (in a copy of the Commerce Control List); the October 2022 values
 come from a news summary of the rule; the lower bounds of 3A090.b were read only in a 2025 Senate
 bill that reuses them (the 3A090.b rule text itself was not read: ``status="corroborated"``). The
@@ -32,7 +32,7 @@ import pandas as pd
 
 from tokenlib.arrays import ArrayLike, FloatOrArray
 from tokenlib.data import specs
-from tokenlib.data import load_sources
+from tokenlib.data import load, load_sources
 from tokenlib.errors import check_choice, check_number
 
 FloatArray = npt.NDArray[np.float64]
@@ -58,62 +58,34 @@ class Threshold:
     note: str
 
 
-_EC_2022 = "ec-2022-10-07-bis-rule"
-_EC_2023 = "ec-2023-10-17-bis-acs-rule"
-_EC_2026 = "ec-2026-01-13-bis-h200-case-by-case"
-_EENEWS = "https://www.eenewseurope.com/en/nvidia-hobbles-a100-chip-to-meet-us-export-control-rules/"
-_LENZO = "https://www.lenzo.ai/eccn/3a090/"
-_SAFE_CHIPS = "https://www.govinfo.gov/bulkdata/BILLS/119/1/s/BILLS-119s3374is.xml"
-_MORGAN_LEWIS = ("https://www.morganlewis.com/pubs/2026/01/"
-                 "bis-revises-export-review-policy-for-advanced-ai-chips-destined-for-china-and-macau")
+THRESHOLDS_TABLE = "control_thresholds"
+"""``data/control_thresholds.csv``: every threshold used, with its source, quote and verification status."""
 
-THRESHOLDS: dict[str, Threshold] = {
-    "oct2022_tpp": Threshold(
-        "Oct-2022 (3A090, 87 FR 62186)", "TPP", 4800, "TPP", "secondary summary", _EENEWS, _EC_2022,
-        "eeNews Europe: 'chips with this capability [600 Gbyte/s] and an 8bit integer performance of "
-        "600TOPS'; 600 TOPS x 8 bits = 4800 (derived). The Federal Register parameter text was not read."),
-    "oct2022_io_gbps": Threshold(
-        "Oct-2022 (3A090, 87 FR 62186)", "chip-to-chip I/O", 600, "GB/s", "secondary summary", _EENEWS, _EC_2022,
-        "Both tests had to be met. The rule counts aggregate bidirectional I/O to other chips; we test the "
-        "vendor's scale-up link figure (NVLink/HCCS), an approximation."),
-    "oct2023_a_tpp": Threshold(
-        "Oct-2023 (3A090.a, 88 FR 73458)", "TPP", 4800, "TPP", "rule text", _LENZO, _EC_2023,
-        "'A 'total processing performance' of 4800 or more' (CCL text as reproduced by lenzo.ai)."),
-    "oct2023_a_tpp_dense": Threshold(
-        "Oct-2023 (3A090.a, 88 FR 73458)", "TPP (with density test)", 1600, "TPP", "rule text", _LENZO, _EC_2023,
-        "'A 'total processing performance' of 1600 or more and a 'performance density' of 5.92 or more'."),
-    "oct2023_a_pd": Threshold(
-        "Oct-2023 (3A090.a, 88 FR 73458)", "performance density", 5.92, "TPP/mm2", "rule text", _LENZO, _EC_2023,
-        "Same sentence as the 1600 TPP test."),
-    "oct2023_b_tpp": Threshold(
-        "Oct-2023 (3A090.b, 88 FR 73458)", "TPP (band 1 lower bound)", 2400, "TPP", "corroborated", _SAFE_CHIPS, _EC_2023,
-        "3A090.b rule text NOT read. Lower bound as used by the SAFE Chips Act (S.3374, introduced 2025-12-04): "
-        "'a total processing performance of 2,400 or more and a performance density of 1.6 or more'."),
-    "oct2023_b_pd": Threshold(
-        "Oct-2023 (3A090.b, 88 FR 73458)", "performance density (band 1 lower bound)", 1.6, "TPP/mm2", "corroborated",
-        _SAFE_CHIPS, _EC_2023, "See oct2023_b_tpp."),
-    "oct2023_b2_pd": Threshold(
-        "Oct-2023 (3A090.b, 88 FR 73458)", "performance density (band 2 lower bound, TPP >= 1600)", 3.2, "TPP/mm2",
-        "corroborated", _SAFE_CHIPS, _EC_2023,
-        "SAFE Chips Act: 'a total processing performance of 1,600 or more and a performance density of 3.2 or more'. "
-        "3A090.b rule text NOT read; the upper bounds of both bands are the 3A090.a thresholds by construction."),
-    "jan2026_tpp": Threshold(
-        "Jan-2026 case-by-case review (91 FR 1684)", "TPP (upper limit)", 21000, "TPP", "secondary summary",
-        _MORGAN_LEWIS, _EC_2026, "'a total processing performance (TPP) of less than 21,000' (Morgan Lewis)."),
-    "jan2026_dram_gbps": Threshold(
-        "Jan-2026 case-by-case review (91 FR 1684)", "total DRAM bandwidth (upper limit)", 6500, "GB/s",
-        "secondary summary", _MORGAN_LEWIS, _EC_2026, "'a total DRAM bandwidth below 6,500 GB/s' (Morgan Lewis)."),
-}
-"""Every threshold used, with its source and verification status (see the module docstring)."""
+
+def thresholds(root: Path | str | None = None) -> dict[str, Threshold]:
+    """Every threshold the rules below test, by key, from :data:`THRESHOLDS_TABLE` (quote-checked like all data)."""
+    df = load(THRESHOLDS_TABLE, root)
+    notes = df["notes"].where(df["notes"].notna(), "")
+    return {str(k): Threshold(str(rule), str(name), float(v), str(unit), str(status), str(url), str(rid), str(note))
+            for k, rule, name, v, unit, status, url, rid, note in zip(
+                df["key"], df["rule"], df["name"], df["value"], df["unit"], df["status"], df["source_url"],
+                df["rule_id"], notes)}
+
+
+def __getattr__(name: str) -> dict[str, Threshold]:
+    # THRESHOLDS, the dict earlier versions wrote here, now read from the data on each access
+    if name == "THRESHOLDS":
+        return thresholds()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _t(name: str) -> float:
-    return THRESHOLDS[name].value
+    return thresholds()[name].value
 
 
 def thresholds_table() -> pd.DataFrame:
-    """:data:`THRESHOLDS` as a table (one row per threshold)."""
-    return pd.DataFrame([{"key": k, **vars(v)} for k, v in THRESHOLDS.items()])
+    """:func:`thresholds` as a table (one row per threshold)."""
+    return pd.DataFrame([{"key": k, **vars(v)} for k, v in thresholds().items()])
 
 
 # ----------------------------------------------------------------------------- TPP and density
@@ -204,7 +176,7 @@ def classify_oct2023(tpp_value: ArrayLike, density: ArrayLike) -> Any:
     """Oct-2023 3A090 class: ``"3A090.a"``, ``"3A090.b"``, ``"not controlled"`` or ``"undetermined"``.
 
     3A090.a: TPP >= 4800, or TPP >= 1600 and PD >= 5.92. 3A090.b (lower bounds corroborated, not
-    read in the rule, see :data:`THRESHOLDS`): 2400 <= TPP < 4800 and 1.6 <= PD < 5.92, or
+    read in the rule, see :func:`thresholds`): 2400 <= TPP < 4800 and 1.6 <= PD < 5.92, or
     TPP >= 1600 and 3.2 <= PD < 5.92. With an unknown (NaN) density only the TPP tests can decide:
     TPP >= 4800 is 3A090.a, TPP < 1600 is not controlled, anything between is ``"undetermined"``.
     """
