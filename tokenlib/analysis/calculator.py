@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tokenlib.analysis.city_cost import chip_hour_cost_closed
 from tokenlib.data import fx, places, specs
 from tokenlib.errors import check_choice, check_fraction, check_number
 from tokenlib.model import calibrate, cost, frontier, kernel
@@ -242,7 +243,7 @@ def payload() -> dict[str, Any]:
     """
     a = cost.ASSUMPTIONS
     wacc, life = float(a["wacc"]["value"]), float(a["life_years"]["value"])
-    k = {"fx": float(fx.cny_per_usd()[0]), "crf": float(cost.capital_recovery_factor(wacc, life)),
+    k = {"fx": float(fx.cny_per_usd()[0]), "crf": float(cost.capital_recovery_factor(wacc, life)), "life": life, "wacc": wacc,
          "hours": cost.HOURS_PER_YEAR, "host_kw_month": float(a["hosting_usd_per_kw_month"]["value"]),
          "hours_month": cost.HOURS_PER_MONTH,
          "load": float(a["load_factor"]["value"]), "pue": float(a["pue"]["value"]),
@@ -323,8 +324,10 @@ def hour_cost(p: Mapping[str, Any], chip: str, place: str, elec: float | None, p
         e, pue = k["elec_default"], k["pue"]
     if price is None:
         return float(k["rent"] * k["fx"])
-    host = k["host_kw_month"] * ch["watts"] / 1000.0 / k["hours_month"]  # colocation is sold per kW of rated power
-    return float((price * mult * k["crf"] / k["hours"] + host) * k["fx"] + ch["watts"] / 1000.0 * k["load"] * pue * e)
+    # the one closed form the what-if also uses (the page's script is its JavaScript twin)
+    return float(chip_hour_cost_closed(price, ch["watts"], e, cny_per_usd=k["fx"], life_years=k["life"], wacc=k["wacc"],
+                                       server_capex_multiplier=mult, hosting_usd_per_kw_month=k["host_kw_month"],
+                                       pue=pue, load_factor=k["load"]))
 
 
 def results(p: Mapping[str, Any], s: Settings) -> dict[str, Any]:
