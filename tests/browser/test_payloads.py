@@ -53,7 +53,8 @@ URL_SUFFIXES = [
 ]
 REFERENCED = {("chips", "id"): [("deployments", "chip_id"), ("sources/chips", "item_id"),
                                ("scaleup_domains", "chip_id"), ("systems", "chip_id")],
-              ("models", "id"): [("deployments", "model_id"), ("sources/models", "item_id")]}
+              ("models", "id"): [("deployments", "model_id"), ("sources/models", "item_id")],
+              ("export_controls", "id"): [("control_thresholds", "rule_id")]}
 
 
 def _poison(value: str, i: int) -> str:
