@@ -29,9 +29,21 @@
       if (size < minFont) { minFont = size; minText = t.textContent.trim().slice(0, 40); }
     }
     const box = c.getBoundingClientRect();
+    // how far the views were narrowed: each width signal against its designed value in the layout drawn
+    let viewFactor = 1;
+    const view = (window.tokenbookViews || {})[c.id], node = document.getElementById(c.getAttribute("data-spec-id") || "");
+    if (view && node) {
+      const block = JSON.parse(node.textContent);
+      const layout = (window.tokenbookLayouts || {})[c.id] === "narrow" ? block.narrow : block.wide;
+      for (const s of (layout && layout.signals) || []) {
+        if (/(^|_)width$/.test(s.name) && typeof s.value === "number" && !s.update && s.value > 0) {
+          viewFactor = Math.min(viewFactor, view.signal(s.name) / s.value);
+        }
+      }
+    }
     out.charts.push({
       id: c.id, scale: drawnW ? shown.width / drawnW : 1, minFont, minText,
-      drawnW, boxW: box.width, right: shown.right, boxRight: box.right,
+      drawnW, boxW: box.width, right: shown.right, boxRight: box.right, viewFactor,
     });
   }
   // table cells: what a cell holds must stay inside its own box, and no two cells of a row overlap
@@ -59,6 +71,18 @@
           if (ox > 1.5 && oy > 1.5) out.cellSpills.push(`${name} row ${row.rowIndex}: cells ${i} and ${j} overlap`);
         }
       }
+    }
+  }
+  // figure captions, credits and download lines: each block must fit the figure's width (a wider one is cut
+  // off by the output's own scroller, which the page-level sideways-scroll check cannot see)
+  for (const fig of document.querySelectorAll(".tc-figure")) {
+    if (!visible(fig)) continue;
+    const box = fig.getBoundingClientRect();
+    for (const el of fig.querySelectorAll("figcaption > *, .tc-downloads, .tc-sources")) {
+      if (!visible(el)) continue;
+      const r = el.getBoundingClientRect();
+      const spill = Math.max(r.right - box.right, box.left - r.left);
+      if (spill > 1.5) out.cellSpills.push(`${fig.id || "figure"}: ${el.tagName.toLowerCase()}.${el.className || ""} "${el.textContent.trim().slice(0, 30)}" runs ${Math.round(spill)} px out of the figure`);
     }
   }
   for (const el of document.querySelectorAll(".cell_input")) if (visible(el)) out.visibleCode++;

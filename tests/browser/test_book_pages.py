@@ -37,6 +37,9 @@ VIEWPORTS = {
 }
 #: Smallest chart text a reader can read without zooming (CSS px, as rendered)
 MIN_CHART_TEXT_PX = 11.0
+#: Narrowest a chart's views may be drawn, as a share of their designed width (tokenbook.js stops at 0.12: a
+#: chart there did not fit by narrowing, which at these widths means its box did not follow its views)
+MIN_VIEW_FACTOR = 0.2
 #: Smallest touch target for a chart control (CSS px; WCAG 2.2 target size, minimum)
 MIN_TARGET_PX = 24.0
 LAYOUT_JS = (Path(__file__).parent / "layout.js").read_text(encoding="utf-8")
@@ -170,6 +173,9 @@ def layout_problems(layout: dict[str, Any]) -> list[str]:
             problems.append(f"{c['id']}: scaled to {c['scale']:.0%} of the {c['drawnW']:.0f} px it was drawn at")
         if c["minFont"] < MIN_CHART_TEXT_PX:
             problems.append(f"{c['id']}: text renders at {c['minFont']:.1f} px (< {MIN_CHART_TEXT_PX}): {c['minText']!r}")
+        if c["viewFactor"] < MIN_VIEW_FACTOR:
+            problems.append(f"{c['id']}: its views were narrowed to {c['viewFactor']:.0%} of their design "
+                            "(the plot is crushed: the chart's box did not follow its views)")
         if c["right"] > c["boxRight"] + 1 or c["right"] > vw:
             problems.append(f"{c['id']}: {c['drawnW']:.0f} px wide, wider than its {c['boxW']:.0f} px box")
     problems += layout["cellSpills"]

@@ -498,8 +498,14 @@ def narrow_spec(spec: dict[str, Any], avail: float = NARROW_BOX_PX) -> dict[str,
 
 
 def to_vega(spec: dict[str, Any]) -> dict[str, Any]:
-    """The Vega spec vl-convert compiles a Vega-Lite spec to (what Vega-Lite in the browser would make)."""
-    return dict(vlc.vegalite_to_vega(spec, vl_version=vl_version()))
+    """The Vega spec vl-convert compiles a Vega-Lite spec to (what Vega-Lite in the browser would make), laid out
+    again on every run: ``tokenbook.js`` narrows a chart by its width signals, and a faceted or concatenated
+    chart's box only follows its narrowed views when autosize resizes (else the fit measures a box that never
+    shrinks and crushes the views to their minimum)."""
+    vg = dict(vlc.vegalite_to_vega(spec, vl_version=vl_version()))
+    size = vg.get("autosize")
+    vg["autosize"] = {**(size if isinstance(size, dict) else {"type": size or "pad"}), "resize": True}
+    return vg
 
 
 def page_vega(spec: dict[str, Any]) -> dict[str, Any]:
