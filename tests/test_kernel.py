@@ -150,3 +150,14 @@ def test_static_batch_checks_memory_at_the_longest_sequence():
     for bad in (0, -5, np.nan):
         with pytest.raises(ValueError, match="output_len"):
             kernel.static_batch_throughput("llama-2-70b", "h800", input_len=100, output_len=bad, **kw)
+
+
+def test_kernel_keywords_are_the_options_fields():
+    # the keyword spelling and the options object are one list of names: a field added to one only fails here
+    from dataclasses import fields
+    assert set(kernel.KernelKeywords.__annotations__) == {f.name for f in fields(kernel.KernelOptions)}
+
+
+def test_unknown_kernel_keyword_names_the_valid_ones():
+    with pytest.raises(TypeError, match="kv_reeds.*valid"):
+        kernel.throughput("llama-2-70b", "h800", "decode", batch=8, context=1000, kv_reeds="once_per_kv_head")

@@ -17,11 +17,11 @@ never fits). ``python -m tokenlib.model.calibrate --check`` exits non-zero if th
 from __future__ import annotations
 
 import argparse
-import inspect
 import itertools
 import json
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, cast
 
@@ -196,10 +196,10 @@ LAYOUT_COLUMNS = ("attention", "expert_parallel", "spec_method", "draft_tokens",
 
 
 def _kernel_accepts(name: str) -> bool:
-    """True when :func:`tokenlib.model.kernel.throughput` and :func:`~tokenlib.model.kernel.static_batch_throughput`
-    both take keyword ``name`` (the layout and speculative arguments arrive in the kernel separately)."""
-    return all(name in inspect.signature(f).parameters
-               for f in (kernel.throughput, kernel.static_batch_throughput))
+    """True when the kernel takes option ``name`` (a :class:`~tokenlib.model.kernel.KernelOptions` field, which
+    :func:`~tokenlib.model.kernel.throughput` and :func:`~tokenlib.model.kernel.static_batch_throughput` both
+    accept as a keyword)."""
+    return name in {f.name for f in fields(kernel.KernelOptions)}
 
 
 def row_options(r: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:

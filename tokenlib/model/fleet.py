@@ -10,9 +10,8 @@ are rounded to the billion); margin 545% (546% from the rounded counts).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tokenlib.data import load
 from tokenlib.errors import check_number
@@ -40,22 +39,29 @@ def __getattr__(name: str) -> dict[str, float]:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@dataclass(frozen=True)
-class FleetEconomics:
-    """Daily fleet economics (currency of the prices and chip-hour cost given)."""
+class FleetEconomics(NamedTuple):
+    """Daily fleet economics (currency of the prices and chip-hour cost given), a named tuple of floats."""
 
     chips: float
+    """Chips in service (nodes x chips per node), averaged over the day."""
     cost: float
+    """Chip-hours x the cost per chip-hour, for the day."""
     revenue: float
+    """All tokens of the day at list prices: the three parts below."""
     profit: float
-    cost_profit_margin: float  # (revenue - cost) / cost, e.g. 5.45 for 545%
+    """``revenue - cost``."""
+    cost_profit_margin: float
+    """``(revenue - cost) / cost``, e.g. 5.45 for DeepSeek's stated 545 %."""
     revenue_input_cache_hit: float
+    """Input tokens served from the context cache x the cache-hit price."""
     revenue_input_cache_miss: float
+    """The other input tokens x the cache-miss price."""
     revenue_output: float
+    """Output tokens x the output price."""
 
     def as_dict(self) -> dict[str, float]:
         """Plain dict of the fields."""
-        return asdict(self)
+        return dict(self._asdict())
 
 
 def fleet_economics(

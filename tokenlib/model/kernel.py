@@ -60,7 +60,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -394,6 +394,26 @@ class KernelOptions:
         if self.overlap is not None:
             check_fraction("overlap", self.overlap, closed_low=True)
         speculative_config(self.speculative)
+
+
+class KernelKeywords(TypedDict, total=False):
+    """The :class:`KernelOptions` fields as separate keywords, the spelling :func:`throughput` took before
+    ``options`` (still accepted; a keyword given with ``options`` is applied over it where it differs from the
+    default). The field names must stay those of :class:`KernelOptions` (tests/test_kernel.py checks)."""
+
+    calibrated: bool
+    kv_precision: str
+    kv_reads: str
+    attention: str | None
+    expert_parallel: int | None
+    speculative: Speculative | Mapping[str, Any] | None
+    scale_out_gbps: float | None
+    missing_link: str
+    memory_overhead: float | None
+    efficiencies: Mapping[str, float] | None
+    decode_layer_latency_s: float | None
+    overlap: float | None
+    on_oom: str
 
 
 # ----------------------------------------------------------------------------- layout and memory
@@ -1049,14 +1069,8 @@ def _batch_or_speed(batch: ArrayLike | None, speed: ArrayLike | None, phase: str
 
 def throughput(
     model: Ids, chip: Ids, phase: str, *, batch: ArrayLike | None = None, context: ArrayLike, precision: str = "bf16",
-    n_chips: ArrayLike = 1, calibrated: bool = True, kv_precision: str = "bf16",
-    efficiencies: Mapping[str, float] | None = None, on_oom: str = "raise",
-    scale_out_gbps: float | None = None, root: Path | str | None = None,
-    decode_layer_latency_s: float | None = None, kv_reads: str = "once_per_kv_head",
-    memory_overhead: float | None = None, missing_link: str = "raise", attention: str | None = None,
-    expert_parallel: ArrayLike | None = None, speculative: Speculative | Mapping[str, Any] | None = None,
-    overlap: float | None = None, tokens_per_s_per_user: ArrayLike | None = None,
-    options: KernelOptions | None = None,
+    n_chips: ArrayLike = 1, tokens_per_s_per_user: ArrayLike | None = None, root: Path | str | None = None,
+    options: KernelOptions | None = None, **legacy: Unpack[KernelKeywords],
 ) -> Any:
     """Tokens per second per chip (prefill: input tokens, decode: output tokens).
 
@@ -1073,16 +1087,13 @@ def throughput(
     gives each user that speed (:func:`batch_for_speed`).
     ``on_oom``: ``"raise"`` (default) or ``"nan"`` for scenarios whose batch does not fit in memory;
     ``memory_overhead`` overrides the assumed unusable share of HBM in that check ([0, 1)).
-    ``options``: a :class:`KernelOptions` (the keywords above, when given, must not disagree with it: they
-    are applied only where they differ from the defaults).
+    ``options``: a :class:`KernelOptions` holding all of the above; each may instead be given as a keyword
+    (:class:`KernelKeywords`), applied over ``options`` where it differs from the default.
     A missing chip or model figure raises :class:`~tokenlib.errors.MissingSpecError` (``missing_link``:
     :data:`MISSING_LINK`); NaN comes only from ``on_oom="nan"``.
     Returns a float when every argument is a scalar, else an ndarray (numpy broadcasting).
     """
-    o = _merge(options, calibrated=calibrated, kv_precision=kv_precision, efficiencies=efficiencies, on_oom=on_oom,
-               scale_out_gbps=scale_out_gbps, decode_layer_latency_s=decode_layer_latency_s, kv_reads=kv_reads,
-               memory_overhead=memory_overhead, missing_link=missing_link, attention=attention,
-               expert_parallel=expert_parallel, speculative=speculative, overlap=overlap)
+    o = _merge(options, legacy)
     _batch_or_speed(batch, tokens_per_s_per_user, phase)
     if batch is None and tokens_per_s_per_user is not None:
         batch = batch_for_speed(model, chip, context=context, tokens_per_s_per_user=tokens_per_s_per_user,
@@ -1103,11 +1114,13 @@ def throughput(
 
 
 _DEFAULTS = KernelOptions()
+_UNKNOWN = object()  # a name KernelOptions lacks: passed on, so KernelOptions.of names it
 
 
-def _merge(options: KernelOptions | None, **kw: Any) -> KernelOptions:
-    """``options`` with every keyword that differs from the default applied on top."""
-    changed = {k: v for k, v in kw.items() if not _same(v, getattr(_DEFAULTS, k))}
+def _merge(options: KernelOptions | None, kw: KernelKeywords | Mapping[str, Any] | None = None,
+           **more: Any) -> KernelOptions:
+    """``options`` with every keyword that differs from the default applied on top (unknown names raise)."""
+    changed = {k: v for k, v in {**(kw or {}), **more}.items() if not _same(v, getattr(_DEFAULTS, k, _UNKNOWN))}
     return KernelOptions.of(options, **changed)
 
 
@@ -1146,13 +1159,8 @@ def static_batch_times(
 
 def static_batch_throughput(
     model: Ids, chip: Ids, *, batch: ArrayLike, input_len: ArrayLike, output_len: ArrayLike, precision: str = "bf16",
-    n_chips: ArrayLike = 1, calibrated: bool = True, kv_precision: str = "bf16",
-    efficiencies: Mapping[str, float] | None = None, on_oom: str = "raise",
-    scale_out_gbps: float | None = None, root: Path | str | None = None,
-    decode_layer_latency_s: float | None = None, kv_reads: str = "once_per_kv_head",
-    memory_overhead: float | None = None, missing_link: str = "raise", attention: str | None = None,
-    expert_parallel: int | None = None, speculative: Speculative | Mapping[str, Any] | None = None,
-    overlap: float | None = None, options: KernelOptions | None = None,
+    n_chips: ArrayLike = 1, root: Path | str | None = None, options: KernelOptions | None = None,
+    **legacy: Unpack[KernelKeywords],
 ) -> Any:
     """Output tokens per second per chip of a static-batch benchmark, prefill time included.
 
@@ -1161,10 +1169,7 @@ def static_batch_throughput(
     decoded to ``output_len`` tokens. Memory must hold the KV cache at its longest
     (``input_len + output_len``). Other arguments as in :func:`throughput`.
     """
-    o = _merge(options, calibrated=calibrated, kv_precision=kv_precision, efficiencies=efficiencies, on_oom=on_oom,
-               scale_out_gbps=scale_out_gbps, decode_layer_latency_s=decode_layer_latency_s, kv_reads=kv_reads,
-               memory_overhead=memory_overhead, missing_link=missing_link, attention=attention,
-               expert_parallel=expert_parallel, speculative=speculative, overlap=overlap)
+    o = _merge(options, legacy)
     t = static_batch_times(model, chip, batch=batch, input_len=input_len, output_len=output_len,
                            precision=precision, n_chips=n_chips, root=root, options=o)
     cal = _cal(o)
