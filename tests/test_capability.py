@@ -202,3 +202,13 @@ def test_capability_table_matches_prices_and_covers_both_countries() -> None:
     assert lm["board_version"].nunique() >= 3, "LMArena is held at several dated snapshots"
     for anchor in ("GPT-4-0314", "DeepSeek-V3"):
         assert anchor in set(lm["board_model"]), anchor
+
+
+def test_a_price_reobserved_under_another_exchange_rate_is_not_a_step() -> None:
+    # a USD list price seen again a month later: its CNY conversion moved with the rate, the price did not
+    s = pd.DataFrame({"date": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01"]),
+                      "price_usd": [1.0, 1.0, 0.5, 0.5], "price_cny": [7.2, 7.1, 3.6, 3.6]})
+    assert tc.change_points(s)["date"].dt.strftime("%m").tolist() == ["01", "03"]
+    assert tc.change_points(s, "price_cny")["date"].dt.strftime("%m").tolist() == ["01", "02", "03"]
+    with pytest.raises(ValueError, match="price_eur"):
+        tc.change_points(s, "price_eur")

@@ -19,7 +19,7 @@ for ``lmarena_text``, index points 0-100 for ``aa_intelligence_index``); fall fa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,17 +209,30 @@ def cheapest_at_or_above(wp: pd.DataFrame, cap: pd.DataFrame, anchors: Mapping[s
     return best[cols].sort_values(["provider_country", "date"]).reset_index(drop=True)
 
 
-def change_points(series: pd.DataFrame, value: str) -> pd.DataFrame:
-    """The rows of a step series (one group, sorted by date) where ``value`` differs from the previous row.
+#: The columns a price step must move in: a price is listed in one currency and converted to the other at
+#: its month's rate, so the converted one moves whenever the rate does; the listed one only when the price does
+PRICE_COLUMNS = ("price_cny", "price_usd")
+
+
+def change_points(series: pd.DataFrame, value: str | Sequence[str] = PRICE_COLUMNS) -> pd.DataFrame:
+    """The rows of a step series (one group, sorted by date) where every column of ``value`` differs from
+    the previous row.
 
     The first row is always kept. These are the observations a fall-per-year fit uses: repeating an
-    unchanged price on every later date would inflate n without adding information.
+    unchanged price on every later date would inflate n without adding information, and so would a price
+    re-observed in another month whose conversion moved with the exchange rate (hence both currencies by
+    default, :data:`PRICE_COLUMNS`).
     """
     s = series.sort_values("date")
-    v = s[value].to_numpy(dtype=float)
-    keep = np.ones(len(v), dtype=bool)
-    if len(v) > 1:
-        keep[1:] = ~np.isclose(v[1:], v[:-1], rtol=1e-9, atol=0.0)
+    names = [value] if isinstance(value, str) else list(value)
+    missing = [n for n in names if n not in s.columns]
+    if missing:
+        raise ValueError(f"change_points: column(s) {missing} not in the series (columns: {list(s.columns)})")
+    keep = np.ones(len(s), dtype=bool)
+    if len(s) > 1:
+        for name in names:
+            v = s[name].to_numpy(dtype=float)
+            keep[1:] &= ~np.isclose(v[1:], v[:-1], rtol=1e-9, atol=0.0)
     return s[keep]
 
 
@@ -277,14 +290,14 @@ def fixed_capability_fits(cheapest: pd.DataFrame, *, currency: str = "CNY", n_bo
                           level: float = 0.9, seed: int = 0) -> dict[str, FallFit]:
     """One :class:`FallFit` per ``provider_country`` of :func:`cheapest_at_or_above`'s output.
 
-    Fits over the series' change points (:func:`change_points`); a group with fewer than three
+    Fits over the series' price steps (:func:`change_points` in both currencies); a group with fewer than three
     change points on two dates has no fit and is left out.
     """
     check_choice("currency", currency, CURRENCIES)
     col = f"price_{currency.lower()}"
     fits: dict[str, FallFit] = {}
     for country, grp in cheapest.groupby("provider_country", sort=True):
-        pts = change_points(grp, col)
+        pts = change_points(grp)
         if len(pts) < 3 or pts["date"].nunique() < 2:
             continue
         fits[str(country)] = fall_per_year(pts["date"].to_numpy(), pts[col].to_numpy(), n_boot=n_boot,
@@ -376,7 +389,7 @@ def thresholds_table(wp: pd.DataFrame, cap: pd.DataFrame, thresholds: Mapping[st
                 g = grp.sort_values("date")
                 out.append({"threshold": label, "board": board, "anchor": anchor, "country": country,
                             "factor": f.factor if f else np.nan, "low": f.low if f else np.nan,
-                            "high": f.high if f else np.nan, "n": f.n if f else len(change_points(g, col)),
+                            "high": f.high if f else np.nan, "n": f.n if f else len(change_points(g)),
                             "first_date": g["date"].iloc[0], "last_date": g["date"].iloc[-1],
                             "first_price": float(g[col].iloc[0]), "last_price": float(g[col].iloc[-1]),
                             "last_model": str(g["model"].iloc[-1])})
