@@ -206,3 +206,30 @@ def test_accuracy_table_on_the_book_data():
     for chip, row in acc.iterrows():
         assert row["n"] == int((held["chip_id"] == chip).sum())
     assert acc.loc["h20", "n"] >= 3 and acc.loc["ascend-910b", "n"] >= 1 and acc.loc["ascend-910c", "n"] >= 1
+
+
+def test_explain_adds_up_to_the_validated_prediction():
+    # explain() splits each row's calibrated time into passes; the passes must add up to what validate() predicts
+    t = calibrate.validate()
+    assert len(t) >= 30
+    for _, row in t.iterrows():
+        parts = calibrate.explain(str(row["id"]))
+        assert list(parts.columns) == list(calibrate.EXPLAIN_COLUMNS)
+        assert parts["share"].sum() == pytest.approx(1.0, abs=1e-9)
+        assert (parts["pass_ms"] >= parts[["compute_ms", "memory_ms", "network_ms"]].max(axis=1) - 1e-12).all()
+        assert 1e3 / parts.attrs["calibrated_ms_per_run_token"] == pytest.approx(row["calibrated"], rel=1e-9)
+        assert parts.attrs["calibrated"] == pytest.approx(row["calibrated"], rel=1e-12)
+        assert parts.attrs["ratio"] == pytest.approx(row["ratio"], rel=1e-12)
+
+
+def test_explain_names_bad_ids_and_inexpressible_rows(capsys):
+    with pytest.raises(ValueError, match="no-such-row"):
+        calibrate.explain("no-such-row")
+    gone = calibrate.inexpressible()
+    if len(gone):
+        with pytest.raises(ValueError, match="cannot be expressed"):
+            calibrate.explain(str(gone["id"].iloc[0]))
+    assert calibrate.main(["--explain", "qwen-speed-qwen3-235b-bf16-h20-tp8-in1"]) == 0
+    out = capsys.readouterr().out
+    assert "decode" in out and "calibrated / measured" in out
+    assert calibrate.main(["--explain", "no-such-row"]) == 2

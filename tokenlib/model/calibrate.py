@@ -316,6 +316,66 @@ def validate(root: Path | str | None = None, efficiencies: Mapping[str, float] |
     return pd.DataFrame(out)
 
 
+EXPLAIN_COLUMNS = ("part", "runs", "compute_ms", "memory_ms", "weights_ms", "network_ms", "layer_latency_ms",
+                   "pass_ms", "share")
+
+
+def explain(row_id: str, root: Path | str | None = None, efficiencies: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Where the calibrated kernel puts the time of one measured deployment, pass by pass.
+
+    One row per pass of the run as :func:`validate` predicts it (a static-batch row: the prefill step, then the
+    decode step run ``(output - 1) / accept_length`` times; a steady-state row: one engine step; with speculation
+    the verification and draft passes apart). Columns (:data:`EXPLAIN_COLUMNS`): part, runs (times the pass runs
+    in the measured window), the ideal terms of one pass in ms (compute, memory, of which weights, network),
+    layer_latency_ms (decode layers x ``decode_layer_latency_s``), pass_ms (the calibrated seconds of one pass,
+    in ms) and share (of the run's calibrated time). ``attrs`` carries measured, calibrated and ideal tokens/s per
+    chip, ``ratio`` (calibrated / measured) and ``measured_ms_per_run_token`` against ``calibrated_ms_per_run_token``
+    (chip-milliseconds per output token: 1000 / tokens/s per chip). ``efficiencies``: as in :func:`validate` (default: the committed fit).
+    """
+    df = load("deployments", root)
+    ids = [str(i) for i in df["id"]]
+    check_choice("row_id", row_id, ids)
+    r = cast(dict[str, Any], df[df["id"] == row_id].iloc[0].to_dict())
+    options, reason, _ = row_options(r)
+    if reason:
+        raise ValueError(f"deployment {row_id!r} cannot be expressed by the kernel: {reason}")
+    eff = {**kernel.efficiencies(), **kernel.overheads()} if efficiencies is None else dict(efficiencies)
+    tau = float(eff.get("decode_layer_latency_s", kernel.overheads()["decode_layer_latency_s"]))
+    kw = _common(r, root)
+    o = kernel.KernelOptions.of(kv_precision=kw.pop("kv_precision"), kv_reads=kw.pop("kv_reads"), **options)
+    model, chip = str(r["model_id"]), str(r["chip_id"])
+    if _is_static(r):
+        t = kernel.static_batch_times(model, chip, input_len=float(r["input_tokens"]),
+                                      output_len=float(r["output_tokens"]), options=o, **kw)
+        steps = [("prefill", t["prefill"], 1.0), ("decode", t["decode"], float(t["decode_steps"]))]
+        tokens = float(t["tokens"])
+    else:
+        phase = str(r["phase"])
+        st = kernel.engine_step(model, chip, phase, context=float(r["context"]), options=o, **kw)
+        steps = [(phase, st, 1.0)]
+        tokens = float(st.tokens)
+    rows = []
+    for phase, step, count in steps:
+        speculative = len(step.parts) > 1
+        for i, (terms, times) in enumerate(step.parts):
+            name = phase if not speculative else f"{phase} {'verify' if i == 0 else 'draft'}"
+            sec = float(kernel.step_seconds(terms, phase, calibrated=True, eff=eff, tau=tau))
+            rows.append({"part": name, "runs": count * times, "compute_ms": 1e3 * float(terms["compute"]),
+                         "memory_ms": 1e3 * float(terms["memory"]), "weights_ms": 1e3 * float(terms["weights"]),
+                         "network_ms": 1e3 * float(terms["network"]),
+                         "layer_latency_ms": 1e3 * float(terms["layers"]) * tau,
+                         "pass_ms": 1e3 * sec})
+    out = pd.DataFrame(rows, columns=list(EXPLAIN_COLUMNS[:-1]))
+    total = float((out["runs"] * out["pass_ms"]).sum())
+    out["share"] = out["runs"] * out["pass_ms"] / total
+    ideal, calibrated = _predict(r, root, eff, None, options)
+    measured = float(r["tokens_per_s_per_chip"])
+    out.attrs.update({"id": row_id, "measured": measured, "calibrated": calibrated, "ideal": ideal,
+                      "ratio": calibrated / measured, "calibrated_ms_per_run_token": total / tokens,
+                      "measured_ms_per_run_token": 1e3 / measured})
+    return out
+
+
 def inexpressible(root: Path | str | None = None) -> pd.DataFrame:
     """The measured deployments :func:`validate` leaves out, and why: columns id, system, chip_id, phase,
     role, measured, reason."""
@@ -399,13 +459,27 @@ def build(root: Path | str | None = None, fit_all: bool | None = None) -> dict[s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tokenlib.model.calibrate [--check] [--root DIR]``."""
+    """``python -m tokenlib.model.calibrate [--check] [--root DIR] [--explain ID]``."""
     p = argparse.ArgumentParser(prog="python -m tokenlib.model.calibrate", description=__doc__.splitlines()[0])
     p.add_argument("--check", action="store_true", help="fail if calibration.json differs from a fresh fit")
     p.add_argument("--root", default=None, help="data folder (default: the book's data/)")
     p.add_argument("--out", default=str(kernel.CALIBRATION_FILE))
     p.add_argument("--fit-all", action="store_true", help="fit decode_small_batch and overlap too (see FIT_ALL)")
+    p.add_argument("--explain", metavar="ID", default=None,
+                   help="print where the calibrated kernel puts the time of deployment ID (see explain()) and exit")
     a = p.parse_args(argv)
+    if a.explain is not None:
+        try:
+            table = explain(a.explain, a.root)
+        except Exception as exc:  # one-line message, non-zero exit
+            print(f"error: {exc}".replace("\n", " "), file=sys.stderr)
+            return 2
+        at = table.attrs
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(f"{at['id']}: measured {at['measured']:.4g} tokens/s per chip ({at['measured_ms_per_run_token']:.4g} chip-ms "
+              f"per output token), calibrated {at['calibrated']:.4g} ({at['calibrated_ms_per_run_token']:.4g} ms), "
+              f"ideal {at['ideal']:.4g}; calibrated / measured = {at['ratio']:.3g}")
+        return 0
     try:
         content = build(a.root, True if a.fit_all else None)
     except Exception as exc:  # one-line message, non-zero exit
