@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,9 +33,11 @@ def anchored(rows: list[tuple[str, str, str, str, str, float]], anchor_version: 
     return pd.concat([df, anchor], ignore_index=True)
 
 
-def wp_rows(rows: list[tuple[str, str, str, str, float]]) -> pd.DataFrame:
-    """(provider, country, model, date, price_cny) -> workload prices (USD = CNY / 7)."""
-    df = pd.DataFrame(rows, columns=["provider", "provider_country", "model", "effective_date", "price_cny"])
+def wp_rows(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """(provider, country, model, date, price_cny[, lane]) -> workload prices (USD = CNY / 7; lane defaults
+    to the mainland list)."""
+    rows = [r if len(r) == 6 else (*r, "mainland_list") for r in rows]
+    df = pd.DataFrame(rows, columns=["provider", "provider_country", "model", "effective_date", "price_cny", "lane"])
     df["effective_date"] = pd.to_datetime(df["effective_date"])
     df["price_usd"] = df["price_cny"] / 7.0
     return df
@@ -212,3 +216,16 @@ def test_a_price_reobserved_under_another_exchange_rate_is_not_a_step() -> None:
     assert tc.change_points(s, "price_cny")["date"].dt.strftime("%m").tolist() == ["01", "02", "03"]
     with pytest.raises(ValueError, match="price_eur"):
         tc.change_points(s, "price_eur")
+
+
+def test_a_price_holds_until_the_next_row_on_its_own_lane() -> None:
+    # a model listed in USD (international) and later in CNY (mainland): the later CNY row does not end the
+    # USD price, so the cheapest way to buy it stays the USD one, and it is still one model
+    cap = anchored([("chat", "deepseek", "CN", "", "v1", 1300.0)], "v1", 1200.0)
+    wp = wp_rows([("deepseek", "CN", "chat", "2025-01-01", 0.8, "international_list"),
+                  ("deepseek", "CN", "chat", "2025-03-01", 1.0, "mainland_list")])
+    ch = tc.cheapest_at_or_above(wp, cap, {"lmarena_text": "ANCHOR"}).set_index("date")
+    assert ch.loc["2025-03-01", "price_cny"] == pytest.approx(0.8, abs=TOL)
+    assert ch.loc["2025-03-01", "n_models"] == 1
+    front = tc.frontier_at(wp, cap, "lmarena_text", "2025-03-01")
+    assert len(front) == 1 and front["price_cny"].iloc[0] == pytest.approx(0.8, abs=TOL)

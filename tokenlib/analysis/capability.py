@@ -96,19 +96,21 @@ def at_or_above(cap: pd.DataFrame, board: str, anchor: str) -> set[str]:
 
 
 def workload_prices(norm: pd.DataFrame, *, input_share: float, cache_hit_share: float) -> pd.DataFrame:
-    """One workload price per provider, model and price date (standard list prices only).
+    """One workload price per provider, model, list lane and price date (standard list prices only).
 
     ``norm`` is :func:`tokenlib.analysis.prices.normalise`'s output. Input, cache-hit input and output prices
     are blended with :func:`tokenlib.analysis.prices.blended_price` (``input_share`` of tokens are input,
-    ``cache_hit_share`` of those hit the cache); where a model has several rows on one date (context
-    bands, two sources) the cheapest is kept. Returns provider, provider_country, model,
-    effective_date, price_cny and price_usd (per million tokens of the mix).
+    ``cache_hit_share`` of those hit the cache); where a model has several rows on one date and lane
+    (context bands, two sources) the cheapest is kept. Only the list lanes
+    (:data:`tokenlib.analysis.prices.LIST_LANES`) count: a batch or off-peak price buys another service.
+    Returns provider, provider_country, model, lane, effective_date, price_cny and price_usd (per million
+    tokens of the mix).
     """
-    std = norm[norm["price_type"] == "standard"].copy()
+    std = norm[(norm["price_type"] == "standard") & norm["lane"].isin(tp.LIST_LANES)].copy()
     for cur in ("cny", "usd"):
         std[f"price_{cur}"] = tp.blended_price(std[f"input_{cur}"], std[f"output_{cur}"], std[f"cached_input_{cur}"],
                                                input_share=input_share, cache_hit_share=cache_hit_share)
-    keys = ["provider", "provider_country", "model", "effective_date"]
+    keys = ["provider", "provider_country", "model", "lane", "effective_date"]
     return std.groupby(keys, as_index=False, sort=True)[["price_cny", "price_usd"]].min()
 
 
@@ -142,17 +144,19 @@ def in_force(wp: pd.DataFrame, cap: pd.DataFrame, dates: Iterable[Any],
              boards: Iterable[str] = BOARDS) -> pd.DataFrame:
     """Each priced model's workload price and capability keys in force on each of ``dates``.
 
-    A price holds until the model's next dated row (as :func:`tokenlib.analysis.prices.carry_forward`); on
-    each board the capability is the entry whose ``served_from`` is the latest on or before the date
-    (None where the board has no entry for the model). Returns date, provider, provider_country,
-    model, price_date, price_cny, price_usd and one ``key_<board>`` column per board.
+    A price holds until the model's next dated row on the same lane (as
+    :func:`tokenlib.analysis.prices.carry_forward`; a mainland CNY row does not end the international USD
+    price, which still holds); on each board the capability is the entry whose ``served_from`` is the latest
+    on or before the date (None where the board has no entry for the model). Returns date, provider,
+    provider_country, model, lane, price_date, price_cny, price_usd and one ``key_<board>`` column per board
+    (a model on two lanes has two rows a date).
     """
     boards = list(boards)
     indexes = {b: _served_index(_board_rows(cap, b)) for b in boards}
     grid = pd.DatetimeIndex(pd.to_datetime(list(dates))).sort_values()
     out: list[dict[str, Any]] = []
-    for (provider, country, model), grp in wp.sort_values("effective_date").groupby(
-            ["provider", "provider_country", "model"], sort=True):
+    for (provider, country, model, lane), grp in wp.sort_values("effective_date").groupby(
+            ["provider", "provider_country", "model", "lane"], sort=True):
         when = grp["effective_date"].to_numpy()
         idx = np.searchsorted(when, grid.to_numpy(), side="right") - 1
         price_date = grp["effective_date"].to_list()
@@ -162,12 +166,12 @@ def in_force(wp: pd.DataFrame, cap: pd.DataFrame, dates: Iterable[Any],
             if i < 0:
                 continue
             rec: dict[str, Any] = {"date": d, "provider": provider, "provider_country": country, "model": model,
-                                   "price_date": price_date[int(i)], "price_cny": float(cny[int(i)]),
+                                   "lane": lane, "price_date": price_date[int(i)], "price_cny": float(cny[int(i)]),
                                    "price_usd": float(usd[int(i)])}
             for b in boards:
                 rec[f"key_{b}"] = _key_on(indexes[b].get((str(provider), str(model))), d)
             out.append(rec)
-    cols = ["date", "provider", "provider_country", "model", "price_date", "price_cny", "price_usd",
+    cols = ["date", "provider", "provider_country", "model", "lane", "price_date", "price_cny", "price_usd",
             *[f"key_{b}" for b in boards]]
     return pd.DataFrame(out, columns=cols)
 
@@ -203,7 +207,9 @@ def cheapest_at_or_above(wp: pd.DataFrame, cap: pd.DataFrame, anchors: Mapping[s
     cols = ["date", "provider_country", "provider", "model", "price_cny", "price_usd", "n_models"]
     if live.empty:
         return pd.DataFrame(columns=cols)
-    n = live.groupby(["date", "provider_country"]).size().rename("n_models")
+    # a model sold on two lanes is one model
+    n = live.drop_duplicates(["date", "provider_country", "provider", "model"]).groupby(
+        ["date", "provider_country"]).size().rename("n_models")
     best = live.sort_values([col, "provider", "model"]).groupby(["date", "provider_country"], as_index=False).first()
     best = best.merge(n.reset_index(), on=["date", "provider_country"])
     return best[cols].sort_values(["provider_country", "date"]).reset_index(drop=True)
@@ -343,9 +349,10 @@ def frontier_at(wp: pd.DataFrame, cap: pd.DataFrame, board: str, date: Any, *, c
     check_choice("board_version", board_version, versions)
     snap = rows[rows["board_version"] == board_version]
     live = in_force(wp, cap, [date], boards=[board]).rename(columns={f"key_{board}": "key"})
+    col = f"price_{currency.lower()}"
+    live = live.sort_values([col, "lane"]).drop_duplicates(["provider", "model"])  # a model's cheaper lane
     merged = live.merge(snap[["key", "board_model", "score", "estimated"]].drop_duplicates("key"), on="key",
                         how="inner")
-    col = f"price_{currency.lower()}"
     merged["on_front"] = pareto_frontier(merged["score"], merged[col]) if len(merged) else np.array([], dtype=bool)
     return merged.sort_values("score").reset_index(drop=True)
 
