@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: The overall share reached (issue 18: 38 of 794 rows, 4.8 %, before the vendor-page re-sourcing of
 #: prices.csv; 173 of 919, 18.8 %, once capability.csv's 2025 LMArena snapshots came from LMArena's own
-#: arena-catalog repository, against main's 92 of 873; 222 of 992, 22.4 %, floor rounded down to 0.223, once 22
-#: editorial display labels were sourced, 13 of them to the publisher's own page). Raise it when the share rises;
+#: arena-catalog repository, against main's 92 of 873; 224 of 992, 22.6 %, floor rounded down to 0.225, once 22
+#: editorial display labels were sourced, 15 of them to the publisher's own page). Raise it when the share rises;
 #: the test fails if it falls below.
-FLOOR = 0.223
+FLOOR = 0.225
 
 
 def _data_copy(tmp_path: Path) -> Path:
