@@ -86,6 +86,9 @@ def poisoned(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 df[col.name] = new
             elif col.type == "url":
                 df[col.name] = [v + URL_SUFFIXES[i % len(URL_SUFFIXES)] if v else v for i, v in enumerate(df[col.name])]
+        named = [c.name for c in spec.columns if c.text_in_quote]
+        if named:  # a sourced label's quote writes its names (loader: text_in_quote), so it writes the poisoned ones
+            df["quote"] = [" … ".join([q, *(df.at[i, c] for c in named if df.at[i, c])]) for i, q in df["quote"].items()]
         raw = schema["tables"][name]
         raw["description"] = f"{PAYLOADS[0]} {raw.get('description', '')} {PAYLOADS[3]}"
         for i, (cname, cspec) in enumerate(raw["columns"].items()):

@@ -133,6 +133,8 @@ class Column:
     references: str | None = None
     unit: str | None = None
     number_in_quote: bool = False
+    text_in_quote: bool = False
+    text_in_quote_unless: str | None = None
     description: str = ""
     required_if: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -222,6 +224,8 @@ def _column_from(name: str, spec: dict[str, Any]) -> Column:
         references=spec.get("references"),
         unit=spec.get("unit"),
         number_in_quote=bool(spec.get("number_in_quote", False)),
+        text_in_quote=bool(spec.get("text_in_quote", False)),
+        text_in_quote_unless=spec.get("text_in_quote_unless"),
         description=str(spec.get("description", "")),
         required_if={str(k): tuple(str(v) for v in vs) for k, vs in spec.get("required_if", {}).items()},
     )
@@ -495,6 +499,30 @@ def _quote_problems(
     return problems
 
 
+def name_parts(text: str) -> list[str]:
+    """The names a label cell writes: ``"ByteDance (Doubao)"`` -> ``["ByteDance", "Doubao"]`` (company, brand)."""
+    return [p.strip() for p in re.split(r"[()]", text) if p.strip()]
+
+
+def _text_quote_problems(path: Path, raw: pd.DataFrame, spec: TableSpec) -> list[str]:
+    """Schema ``text_in_quote``: each name a cell writes appears verbatim in the quote of a sourced row."""
+    problems: list[str] = []
+    checked = [c for c in spec.columns if c.text_in_quote]
+    exempt_col = spec.provenance_exempt_if.get("column")
+    exempt_values = set(spec.provenance_exempt_if.get("values", ()))
+    for idx, row in raw.iterrows():
+        if exempt_col is not None and row.get(exempt_col, "") in exempt_values:
+            continue
+        quote = " ".join(str(row["quote"]).split())
+        for col in checked:
+            if col.text_in_quote_unless and str(row[col.text_in_quote_unless]).strip():
+                continue
+            missing = [p for p in name_parts(str(row[col.name])) if " ".join(p.split()) not in quote]
+            if missing:
+                problems.append(f"{path}:{_line(idx)}: {col.name}: {missing} not written in the row's quote")
+    return problems
+
+
 def _normal_key(value: str) -> str:
     return " ".join(value.split()).casefold()
 
@@ -657,6 +685,7 @@ def validate_file(name: str, path: Path, root: Path | None = None) -> pd.DataFra
     problems += _range_problems(path, raw, spec)
     problems += _reference_problems(path, raw, spec, root)
     problems += _quote_problems(path, raw, spec, extra)
+    problems += _text_quote_problems(path, raw, spec)
     if problems:
         raise DataValidationError(path, problems)
     return _coerce(raw, spec)
