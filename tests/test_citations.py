@@ -352,6 +352,7 @@ def test_built_figures_credit_providers_and_carry_source_and_licence() -> None:
     assert set(prices["source_url"]) <= credited, "Figure 4.1 credits no chip-price source"
 
 
+@pytest.mark.book
 def test_built_facets_split_their_data_by_panel() -> None:
     """A faceted figure whose inner view carries a dataset of its own draws every row in every panel (Fig 2.7
     once showed two identical panels): the facet's data must reach the panels."""
