@@ -203,3 +203,19 @@ def test_old_module_paths_still_import_and_say_where_things_went() -> None:
     assert crown.voucher_terms is subsidies.voucher_terms and old_controls.cost_breakdown is chip_costs.cost_breakdown
     for old, new in tokenlib.MOVED.items():
         assert new in tokenlib.SPLIT or importlib.util.find_spec(new) is not None, (old, new)
+
+
+#: A module longer than this says why in its docstring (issue 21: a newcomer should find each rule quickly)
+LONG_MODULE_LINES = 400
+LONG_REASON = "Why this module is long:"
+
+
+def test_long_modules_say_why_in_their_docstring() -> None:
+    unexplained = []
+    for path in sorted(PKG.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        n = text.count("\n")
+        if n > LONG_MODULE_LINES and LONG_REASON not in (ast.get_docstring(ast.parse(text)) or ""):
+            unexplained.append(f"{path.relative_to(ROOT)} ({n} lines)")
+    assert not unexplained, (f"modules over {LONG_MODULE_LINES} lines whose docstring has no {LONG_REASON!r} "
+                             f"paragraph (split them or say why they stay whole): {unexplained}")

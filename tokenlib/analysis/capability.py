@@ -15,6 +15,10 @@ to CNY and USD per million tokens at the rate of its own month (``data/fx.csv``)
 Units: prices in currency per million tokens (all tokens of the mix); scores in board points (Elo
 for ``lmarena_text``, index points 0-100 for ``aa_intelligence_index``); fall factors per year
 (4.0 = four times cheaper each year).
+
+Why this module is long: the threshold test, the prices in force and the cheapest-model series share
+one notion of 'a price holds until the model's next row on its lane'; the fall-per-year fit that reads
+that series sits with it so that its change points follow the same rule.
 """
 
 from __future__ import annotations

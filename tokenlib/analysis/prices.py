@@ -14,6 +14,10 @@ Two margin definitions are kept apart on purpose:
 * cost-profit margin ``(revenue - cost) / cost`` (:func:`tokenlib.model.fleet.cost_profit_margin`), the
   markup DeepSeek's Day-6 post calls "cost profit margin" (545 %). :func:`markup_to_gross_margin`
   converts one into the other.
+
+Why this module is long: it is the one place a price row becomes comparable (lanes, units, currency at
+the row's own month, blended workload price) and the fits chapter 1 draws on read those same normalised
+columns; the fixed-capability series is :mod:`tokenlib.analysis.capability`.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ under ``_build/jupyter_execute``; it writes them to ``_build/figures`` and copie
 So a page served from the execution cache and its downloads always agree, and an interactive run in
 JupyterLab changes neither the repository nor the published site.
 
-Why this module is long (about 850 lines): it is the book's one figure choke point (the figure model,
+Why this module is long: it is the book's one figure choke point (the figure model,
 numbering, citations in four formats, the HTML block, the download bundle and the registry) and a
 shared file that several branches edit at once; it is kept whole so that every rule a figure must pass
 sits in one place. Charts' style is :mod:`tokenlib.book.charts`; scatter labels

@@ -17,7 +17,7 @@
 * puts the licence, the version and a version switcher in every page's footer, and writes
   ``versions.json`` (the versions the switcher lists; the publish workflow rewrites it for the whole site).
 
-Why this module is long (about 550 lines): a Sphinx extension is one ``setup`` with its hooks, and each hook
+Why this module is long: a Sphinx extension is one ``setup`` with its hooks, and each hook
 here (the Vega bundle, page weight, placeholders, download bundles, the figure index) is short; they
 share the build's state, so they stay in one module.
 """

@@ -12,7 +12,7 @@ Command line::
     python -m tokenlib.data check                      # every table in data/
     python -m tokenlib.data check --table prices --file path/to/prices.csv
 
-Why this module is long (about 800 lines): it is the one place the provenance rules live (schema model,
+Why this module is long: it is the one place the provenance rules live (schema model,
 reading, pandera types, quote-shows-number, keys, bounds, references, the providers table, the CLI), and
 each check reports every problem of a file at once; splitting the checks from the loader would leave
 two modules that only work together. The typed views of the data are in the other modules of

@@ -12,6 +12,10 @@ with ``role == "validation"`` are never used to fit; :func:`validate` reports th
 
 Run ``python -m tokenlib.model.calibrate`` to refit and rewrite ``tokenlib/model/calibration.json`` (runtime
 never fits). ``python -m tokenlib.model.calibrate --check`` exits non-zero if the committed file is stale.
+
+Why this module is long: the fit, the held-out validation and the per-row explanation must turn a
+deployment row into kernel arguments in exactly the same way (``row_options``, ``_predict``); kept in one
+module, a row cannot be read one way when fitting and another when judging the fit.
 """
 
 from __future__ import annotations

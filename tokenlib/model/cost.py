@@ -26,6 +26,10 @@ are one frozen :class:`CostAssumptions` (``cost_per_mtok(..., assumptions=CostAs
 kernel's options one :class:`tokenlib.model.kernel.KernelOptions` (``options=``). The old keywords still work.
 ``cost_per_mtok(..., tokens_per_s_per_user=20)`` prices output at the largest batch giving users that speed.
 Prices are converted with a dated monthly CNY/USD rate from ``data/fx.csv``.
+
+Why this module is long: the chip-hour cost has several sourced bases (owned or rented, node or chip
+power, a place's tariff and PUE) whose choice rules sit beside the one formula that uses them, and the typed
+assumptions object (:class:`CostAssumptions`) documents each default; the per-token cost itself is short.
 """
 
 from __future__ import annotations

@@ -51,6 +51,12 @@ floats out. Model and chip may be arrays of ids for grids.
 Batches that do not fit in HBM: ``on_oom="raise"`` (default) raises :class:`MemoryFitError`;
 ``on_oom="nan"`` returns NaN for those scenarios (the flag: NaN *only* ever means "does not fit";
 use :func:`fits` to get the boolean mask). A number is never returned for a batch that does not fit.
+
+Why this module is long: every roofline term (weights, KV cache, attention and expert layouts, the
+network, speculative passes) is computed from one private scenario (``_Scenario``, ``_layout``, ``_context``)
+and the calibrated layer reads those same terms; split into files, those privates would become a public
+interface nobody else should call. The cost of a token is :mod:`tokenlib.model.cost`; the fit,
+:mod:`tokenlib.model.calibrate`; the latency frontier, :mod:`tokenlib.model.frontier`.
 """
 
 from __future__ import annotations
