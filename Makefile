@@ -66,9 +66,9 @@ test: book
 	$(BIN)/python -m pytest tests $$($(BIN)/python -m tokenlib.book notebooks --for-nbval) \
 	  --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-# The tests that need no built book (see the `book` marker in tests/conftest.py).
+# The tests that need no built book (see the `book` marker in tests/conftest.py), spread over the CPUs.
 test-fast: env
-	$(BIN)/python -m pytest tests -m "not book" -p no:cacheprovider
+	$(BIN)/python -m pytest tests -m "not book" -n auto -p no:cacheprovider
 
 # JupyterLab opens the MyST chapters as notebooks (jupytext); figures draw with the book's own Vega
 # bundle, sent by the kernel (TOKENBOOK_RENDER unset: the book's HTML mode needs the site's scripts).

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import io
 import http.server
 import os
 import socketserver
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +20,24 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("TOKENBOOK_SITE", ROOT / "_build" / "html"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def run_cli(*args: str, in_process: bool = True) -> subprocess.CompletedProcess[str]:
+    """``python -m tokenlib ARGS``, its exit status and output: run in this process by default (the data load
+    once per test session, where a child process spends a second and a half importing them), or with
+    ``in_process=False`` as a real child process (tests/test_cli.py keeps one such run; the wheel test runs the
+    installed console script)."""
+    if not in_process:
+        return subprocess.run([sys.executable, "-m", "tokenlib", *args], cwd=ROOT, capture_output=True, text=True)
+    from tokenlib import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exc:  # argparse's own exits
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(["tokenlib", *args], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="session")

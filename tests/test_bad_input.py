@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import run_cli
 from tokenlib import data
 from tokenlib.model import cost
 from tokenlib.model import kernel
@@ -148,12 +147,13 @@ def test_min_chips_max_batch_and_fits_agree(precision):
     for m, c, b, ctx in GRID:
         kw = dict(context=ctx, precision=precision)
         n = kernel.min_chips(m, c, batch=b, on_oom="nan", **kw)
+        # every group size at once (fits broadcasts over n_chips): True where a group of k + 1 chips holds it
+        fit_by_k = np.asarray(kernel.fits(m, c, batch=b, n_chips=np.arange(1, 400), **kw))
         if not np.isfinite(n):
-            assert not any(kernel.fits(m, c, batch=b, n_chips=k, **kw) for k in range(1, 400)), (m, c, b, ctx)
+            assert not fit_by_k.any(), (m, c, b, ctx)
             continue
         n = int(n)
-        if not kernel.fits(m, c, batch=b, n_chips=n, **kw) or any(
-                kernel.fits(m, c, batch=b, n_chips=k, **kw) for k in range(1, n)):
+        if not fit_by_k[n - 1] or fit_by_k[:n - 1].any():
             disagree.append((m, c, b, ctx, n))
             continue
         mb = kernel.max_batch(m, c, n_chips=n, **kw)
@@ -263,8 +263,7 @@ ARGS = ["estimate", "--model", "deepseek-v3", "--chip", "h800", "--phase", "deco
         "--context", "4989", "--precision", "fp8", "--n-chips", "144"]
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tokenlib", *args], cwd=ROOT, capture_output=True, text=True)
+run = run_cli
 
 
 def _set(args: list[str], flag: str, value: str | None) -> list[str]:

@@ -28,7 +28,7 @@ def payload() -> dict:
 
 
 GRID = [
-    dict(model=m, chip=c, place=pl, elec=e, util=u, price_usd=p)
+    dict(model=m, chip=c, place=pl, elec=e, util=u, price_usd=p, speed=v)
     for m, c in (("deepseek-v3", "h20"), ("deepseek-v3", "ascend-910b"), ("deepseek-v3", "h800"),
                  ("qwen2.5-72b", "h100-sxm"), ("qwen2.5-72b", "ascend-910c"))
     for pl, e in (("beijing", None), ("ulanqab", None), ("", None), ("", 0.35))

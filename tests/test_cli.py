@@ -1,7 +1,7 @@
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["estimate", "--model", "deepseek-v3", "--chip", "h800", "--phase", "decode", "--batch", "12686",
@@ -9,7 +9,7 @@ ARGS = ["estimate", "--model", "deepseek-v3", "--chip", "h800", "--phase", "deco
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "tokenlib", *args], cwd=ROOT, capture_output=True, text=True)
+    return run_cli(*args)
 
 
 def test_estimate_text_prints_assumptions():
@@ -22,7 +22,8 @@ def test_estimate_text_prints_assumptions():
 
 
 def test_estimate_json_one_object():
-    r = run(*ARGS, "--json", "--place", "guizhou")
+    # a real child process, as a user runs it (the other CLI tests run in-process)
+    r = run_cli(*ARGS, "--json", "--place", "guizhou", in_process=False)
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["tokens_per_s_per_chip"]["calibrated"] <= d["tokens_per_s_per_chip"]["ideal"]

@@ -2,8 +2,6 @@
 layout arguments, the overlap and small-batch terms, and the typed option objects (issue 21 item 4)."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tokenlib
+from conftest import run_cli
 from tokenlib.model import cost, kernel
 from tokenlib.model.frontier import COLUMNS, frontier
 
@@ -193,9 +192,9 @@ def test_cost_assumptions_equal_the_legacy_keywords():
 
 
 def test_cli_speed_target():
-    out = subprocess.run([sys.executable, "-m", "tokenlib", "estimate", "--model", "deepseek-v3", "--chip", "h800",
-                          "--phase", "decode", "--context", "4096", "--n-chips", "144", "--precision", "fp8",
-                          "--tokens-per-s-per-user", "20", "--json"], capture_output=True, text=True, check=True)
+    out = run_cli("estimate", "--model", "deepseek-v3", "--chip", "h800", "--phase", "decode", "--context", "4096",
+                  "--n-chips", "144", "--precision", "fp8", "--tokens-per-s-per-user", "20", "--json")
+    assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
     assert r["tokens_per_s_per_user"] >= 20
     assert r["batch"] == kernel.batch_for_speed("deepseek-v3", "h800", tokens_per_s_per_user=20, **DS)
