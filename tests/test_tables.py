@@ -76,3 +76,20 @@ def test_unused_icon_rules_are_stripped() -> None:
            '.fa-solid{font-weight:900}')
     out = strip_unused_icon_rules(css, ['<i class="fa-solid fa-bars"></i>'])
     assert out == '.a{color:red}.fa-bars:before,.fa-navicon:before{content:"\\f0c9"}.fa-solid{font-weight:900}'
+
+
+def test_a_table_with_a_long_text_column_becomes_cards_on_a_phone() -> None:
+    long = "x" * (tables.CARD_TEXT_CHARS + 1)
+    cards = tables.show(pd.DataFrame({"name": ["a"], "value": [1.0], "basis": [long]}))
+    assert cards.as_cards() and 'class="dataframe tc-reader-table tc-cards"' in cards.to_html()
+    assert '<td data-label="basis">' in cards.to_html()
+    short = tables.show(pd.DataFrame({"name": ["a"], "value": [1.0], "basis": ["short"]}))
+    assert not short.as_cards() and "data-label" not in short.to_html()
+    wide = tables.show(pd.DataFrame({f"c{i}": [long] for i in range(tables.CARD_COLUMNS[1] + 1)}))
+    assert not wide.as_cards(), "a table wider than CARD_COLUMNS scrolls in its box instead"
+
+
+def test_card_labels_are_escaped() -> None:
+    t = tables.show(pd.DataFrame({"name": ["a"], 'x"><script>alert(1)</script>': ["y" * 60], "v": [1]}))
+    html = t.to_html()
+    assert "<script>" not in html and 'data-label="x&quot;&gt;&lt;script&gt;' in html

@@ -85,6 +85,16 @@
       if (spill > 1.5) out.cellSpills.push(`${fig.id || "figure"}: ${el.tagName.toLowerCase()}.${el.className || ""} "${el.textContent.trim().slice(0, 30)}" runs ${Math.round(spill)} px out of the figure`);
     }
   }
+  // tables shown as cards on a phone (a long text column, tokenlib.book.tables): nothing scrolls sideways
+  if (vw <= 600) {
+    for (const t of document.querySelectorAll("table.tc-cards")) {
+      if (!visible(t)) continue;
+      const box = t.closest(".output") || t.parentElement;
+      if (box.scrollWidth > box.clientWidth + 1 || getComputedStyle(t).display !== "block") {
+        out.cellSpills.push(`cards table "${(t.caption ? t.caption.textContent : t.textContent).trim().slice(0, 30)}" is not laid out as cards (${box.scrollWidth} px wide in a ${box.clientWidth} px box)`);
+      }
+    }
+  }
   for (const el of document.querySelectorAll(".cell_input")) if (visible(el)) out.visibleCode++;
   // printed tables: stdout with two or more lines of space-aligned columns
   for (const el of document.querySelectorAll(".cell_output .output.stream, .cell_output pre")) {

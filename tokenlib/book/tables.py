@@ -62,6 +62,12 @@ def format_number(value: Any, digits: int | None = None) -> str:
     return text.replace("-", "−")
 
 
+#: Tables of this many columns (inclusive) may become cards on a phone (:meth:`Table.as_cards`)
+CARD_COLUMNS = (3, 6)
+#: A text cell longer than this (characters) makes its table cards on a phone
+CARD_TEXT_CHARS = 40
+
+
 @dataclass
 class Table:
     """A displayed table: ``text/html`` for the reader, ``text/plain`` (the plain table) for nbval."""
@@ -88,20 +94,34 @@ class Table:
         unit = self.units.get(column)
         return f"{label} ({unit})" if unit else label
 
+    def as_cards(self) -> bool:
+        """True when a phone shows the rows as cards (each value under its header, ``static/tokenbook.css``):
+        a table of :data:`CARD_COLUMNS` columns holding a text cell longer than :data:`CARD_TEXT_CHARS`. Such a
+        cell makes its row many lines tall at 360 px while the other columns sit off screen; a wider table of
+        numbers reads better scrolling in its box."""
+        df = self.frame()
+        if not CARD_COLUMNS[0] <= len(df.columns) <= CARD_COLUMNS[1]:
+            return False
+        return any(isinstance(v, str) and len(v) > CARD_TEXT_CHARS for v in df.to_numpy().ravel())
+
     def to_html(self) -> str:
         df = self.frame()
         e = safehtml.text
-        head = "".join(f'<th scope="col">{e(self.header(str(c)))}</th>' for c in df.columns)
+        headers = [self.header(str(c)) for c in df.columns]
+        head = "".join(f'<th scope="col">{e(h)}</th>' for h in headers)
+        cards = self.as_cards()
         rows = []
         for rec in df.itertuples(index=False, name=None):
             cells = []
-            for c, v in zip(df.columns, rec):
+            for c, v, h in zip(df.columns, rec, headers):
                 numeric = isinstance(v, (int, float)) and not isinstance(v, bool) or hasattr(v, "dtype")
                 cls = ' class="tc-num"' if numeric else ""
-                cells.append(f"<td{cls}>{e(format_number(v, self.digits.get(str(c))))}</td>")
+                label = f' data-label="{safehtml.attr(h)}"' if cards else ""
+                cells.append(f"<td{cls}{label}>{e(format_number(v, self.digits.get(str(c))))}</td>")
             rows.append("<tr>" + "".join(cells) + "</tr>")
         cap = f"<caption>{e(self.caption)}</caption>" if self.caption else ""
-        return (f'<table class="dataframe tc-reader-table">{cap}<thead><tr>{head}</tr></thead>'
+        kind = "dataframe tc-reader-table" + (" tc-cards" if cards else "")
+        return (f'<table class="{kind}">{cap}<thead><tr>{head}</tr></thead>'
                 f'<tbody>{"".join(rows)}</tbody></table>')
 
     def to_text(self) -> str:
