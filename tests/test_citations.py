@@ -136,7 +136,8 @@ def test_every_provider_in_data_is_a_name_not_a_host() -> None:
     for url, (provider, _via) in providers.items():
         assert provider.strip(), url
         assert not data.is_host_name(provider), f"{url}: provider {provider!r} is a host name"
-        assert not data.is_host_name(provider.split(", ", 1)[0]), f"{url}: organisation of {provider!r} is a host name"
+        organisation = data.loader.organisation(provider)
+        assert not data.is_host_name(organisation), f"{url}: organisation of {provider!r} is a host name"
         assert provider.lower() not in (_host(url), "www." + _host(url)), f"{url}: provider is the URL's host"
 
 
@@ -160,6 +161,13 @@ def test_unknown_provider_keeps_its_host_in_the_short_credit(fig: figures.Figure
     assert fig.providers() == "unknown provider via example blog; IDC"
     fig.sources = [Source("DeepSeek", "T", "a"), Source("DeepSeek, pricing page", "T", "b", "BenchLM")]
     assert fig.providers() == "DeepSeek", "one organisation is credited once in the short line"
+
+
+def test_a_comma_inside_brackets_does_not_cut_the_organisation(fig: figures.Figure) -> None:
+    # "llm-prices-cn price tracker (szp2005, llmabacus)" was credited as "llm-prices-cn price tracker (szp2005"
+    fig.sources = [Source("llm-prices-cn price tracker (szp2005, llmabacus)", "T", "a"),
+                   Source("Huawei, CANN guide (A2, A3)", "T", "b")]
+    assert fig.providers() == "llm-prices-cn price tracker (szp2005, llmabacus); Huawei"
 
 
 def _data_copy(tmp_path: Path) -> Path:

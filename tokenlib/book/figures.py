@@ -54,6 +54,7 @@ import yaml
 from tokenlib import safehtml
 from tokenlib.book import charts
 from tokenlib.data import repo_root
+from tokenlib.data.loader import organisation as loader_organisation
 
 NAME_PATTERN = re.compile(r"^fig-(intro|\d{2}|[a-z]+)-[a-z0-9]+(?:-[a-z0-9]+)*$")
 BOOK_TITLE = "Token Capital: an executable book on the economics of China's LLM inference"
@@ -111,8 +112,9 @@ class Source:
     primary: bool | None = None
 
     def organisation(self) -> str:
-        """The provider's name without the detail after its first comma ("DeepSeek, pricing page" -> "DeepSeek")."""
-        return self.provider.split(", ", 1)[0]
+        """The provider's organisation (:func:`tokenlib.data.loader.organisation`: "DeepSeek, pricing page" ->
+        "DeepSeek")."""
+        return loader_organisation(self.provider)
 
     def credit(self) -> str:
         """The provider, and the host it was read on when that is a repost: "X via Y"."""

@@ -752,6 +752,18 @@ def is_host_name(text: str) -> bool:
     return _HOST_NAME.match(text.strip()) is not None
 
 
+def organisation(provider: str) -> str:
+    """A provider's organisation: its name without the detail after the first comma outside brackets
+    ("DeepSeek, pricing page" -> "DeepSeek"; "llm-prices-cn price tracker (szp2005, llmabacus)" stays whole).
+    Figure credits name sources by it; the providers check holds it to a name, not a host."""
+    depth = 0
+    for i, ch in enumerate(provider):
+        depth += (ch in "([") - (ch in ")]")
+        if depth == 0 and provider.startswith(", ", i):
+            return provider[:i]
+    return provider
+
+
 def used_source_urls(root: Path | str | None = None) -> set[str]:
     """Every ``source_url`` in the data tables and their per-number source tables."""
     root_path = Path(root) if root is not None else default_data_dir()
@@ -778,7 +790,7 @@ def load_providers(root: Path | str | None = None) -> dict[str, tuple[str, str]]
         raise DataValidationError(path, problems)
     problems += _duplicate_problems(path, raw, spec)
     for idx, row in raw.iterrows():
-        if is_host_name(row["provider"]) or is_host_name(str(row["provider"]).split(", ", 1)[0]):
+        if is_host_name(row["provider"]) or is_host_name(organisation(str(row["provider"]))):
             problems.append(
                 f"{path}:{_line(idx)}: provider: value {row['provider']!r} is a host name, not a provider: name the "
                 "agency, vendor, paper or tracker, or write 'unknown provider' and put the host in via"
