@@ -146,7 +146,7 @@ def pages(poisoned: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         write(f"table-{name}", _page(safehtml.table(df, classes="tc-table", na_rep="–")))
         write(f"columns-{name}", _page(datadoc.column_table(name, poisoned)))
         write(f"heading-{name}", _page(md.render(datadoc.table_heading(name, poisoned))))
-        if not df["source_url"].notna().any():  # editorial labels only (labels.csv): never a figure's data
+        if not df["source_url"].notna().any():  # a table without one sourced row is never a figure's data
             continue
         fig, _ = _chart(df, name, poisoned)
         figs.append(fig)
