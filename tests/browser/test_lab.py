@@ -150,6 +150,11 @@ def test_chapter_charts_draw_in_jupyterlab_offline(browser: Any, jupyterlab: str
     assert len(charts) == expected, f"{kind}: {len(charts)} figures shown, {expected} published: {charts}"
     not_drawn = [c for c in charts if c["drawn"] != "true" or c["marks"] == 0]
     assert not not_drawn, f"figures that drew no marks in JupyterLab: {not_drawn}"
+    # what a researcher sees, kept with the book's page screenshots (_build/ is ignored by git)
+    page.locator(".tc-lab-figure").first.scroll_into_view_if_needed()
+    shots = ROOT / "_build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / f"lab-{Path(CHAPTER).stem}.png"))
     assert not outside, f"requests to other hosts: {sorted(set(outside))[:10]}"
     assert not errors, f"uncaught errors in JupyterLab: {errors[:5]}"
     context.close()
