@@ -233,3 +233,18 @@ def test_explain_names_bad_ids_and_inexpressible_rows(capsys):
     out = capsys.readouterr().out
     assert "decode" in out and "calibrated / measured" in out
     assert calibrate.main(["--explain", "no-such-row"]) == 2
+
+
+def test_explain_with_given_efficiencies_adds_up_to_its_own_prediction():
+    # efficiencies without a per-layer latency: the parts and the calibrated figure must use the same (none)
+    eff = kernel.efficiencies()
+    assert "decode_layer_latency_s" not in eff
+    for row_id in ("antgroup-h20-decode-bs1", "qwen-speed-qwen3-235b-bf16-h20-tp8-in1"):
+        parts = calibrate.explain(row_id, efficiencies=eff)
+        assert 1e3 / parts.attrs["calibrated_ms_per_run_token"] == pytest.approx(parts.attrs["calibrated"], rel=1e-9)
+
+
+def test_row_options_name_an_unknown_chip():
+    # an unknown chip is a bad row, not one the kernel merely cannot express
+    with pytest.raises(ValueError, match="unknown chip 'nope'"):
+        calibrate.row_options(_row(chip_id="nope", precision="fp8"))

@@ -71,25 +71,30 @@ Part = tuple[bool, float, float, float, float, float]
 
 def _row_parts(r: dict[str, Any], root: Path | str | None) -> list[Part]:
     """The row's passes at every parameter = 1, each weighted by (times run) / (output tokens per chip)."""
+    steps, tokens = _row_steps(r, root)
+    out: list[Part] = []
+    for phase, step, count in steps:
+        for terms, times in step.parts:
+            out.append((phase == "decode", float(terms["compute"] + terms["memory"]), float(terms["weights"]),
+                        float(terms["network"]), float(terms["layers"]), count * times / tokens))
+    return out
+
+
+def _row_steps(r: dict[str, Any], root: Path | str | None) -> tuple[list[tuple[str, Any, float]], float]:
+    """The engine steps of a measured run as the fit, the validation and :func:`explain` all read it:
+    ``[(phase, step, times it runs)]`` and the output tokens per chip of the run (a static-batch row: one
+    prefill step, then the decode step ``decode_steps`` times; a steady-state row: one engine step)."""
     kw = _common(r, root)
-    opts, _, _ = row_options(r)
+    opts, _, _ = row_options(r, root)
     o = kernel.KernelOptions.of(kv_precision=kw.pop("kv_precision"), kv_reads=kw.pop("kv_reads"), **opts)
     model, chip = str(r["model_id"]), str(r["chip_id"])
     if _is_static(r):
         t = kernel.static_batch_times(model, chip, input_len=float(r["input_tokens"]),
                                       output_len=float(r["output_tokens"]), options=o, **kw)
-        steps = [(False, t["prefill"], 1.0), (True, t["decode"], float(t["decode_steps"]))]
-        tokens = float(t["tokens"])
-    else:
-        st = kernel.engine_step(model, chip, str(r["phase"]), context=float(r["context"]), options=o, **kw)
-        steps = [(str(r["phase"]) == "decode", st, 1.0)]
-        tokens = float(st.tokens)
-    out: list[Part] = []
-    for decode, step, count in steps:
-        for terms, times in step.parts:
-            out.append((decode, float(terms["compute"] + terms["memory"]), float(terms["weights"]),
-                        float(terms["network"]), float(terms["layers"]), count * times / tokens))
-    return out
+        return [("prefill", t["prefill"], 1.0), ("decode", t["decode"], float(t["decode_steps"]))], float(t["tokens"])
+    phase = str(r["phase"])
+    st = kernel.engine_step(model, chip, phase, context=float(r["context"]), options=o, **kw)
+    return [(phase, st, 1.0)], float(st.tokens)
 
 
 def _predict_parts(parts: list[Part], x: FloatArray, u: float, om: float) -> float:
@@ -206,7 +211,7 @@ def _kernel_accepts(name: str) -> bool:
     return name in {f.name for f in fields(kernel.KernelOptions)}
 
 
-def row_options(r: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:
+def row_options(r: Mapping[str, Any], root: Path | str | None = None) -> tuple[dict[str, Any], str, str]:
     """Kernel keyword arguments for one deployment's layout columns, and why it cannot be expressed.
 
     Returns ``(kwargs, not_expressible, approximations)``. ``kwargs`` carries ``attention``,
@@ -225,8 +230,9 @@ def row_options(r: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:
     if precision not in specs.PRECISIONS:
         reasons.append(f"precision {precision}: the kernel has no {precision} peak")
     elif "chip_id" in rr:
+        chip = specs.chip(str(rr["chip_id"]), root)  # an unknown chip is an error, not an inexpressible row
         try:
-            specs.chip(str(rr["chip_id"])).peak_tflops(precision)
+            chip.peak_tflops(precision)
         except ValueError:
             reasons.append(f"precision {precision}: chip {rr['chip_id']} has no {precision} peak in chips.csv")
     for name in ("attention", "expert_parallel"):
@@ -299,7 +305,7 @@ def validate(root: Path | str | None = None, efficiencies: Mapping[str, float] |
     out = []
     records = cast(list[dict[str, Any]], df.to_dict("records"))
     for r in records:
-        options, reason, approx = row_options(r)
+        options, reason, approx = row_options(r, root)
         if reason and not include_inexpressible:
             continue
         ideal, cal = (float("nan"), float("nan")) if reason else _predict(r, root, eff, kv_reads, options)
@@ -340,24 +346,12 @@ def explain(row_id: str, root: Path | str | None = None, efficiencies: Mapping[s
     ids = [str(i) for i in df["id"]]
     check_choice("row_id", row_id, ids)
     r = cast(dict[str, Any], df[df["id"] == row_id].iloc[0].to_dict())
-    options, reason, _ = row_options(r)
+    options, reason, _ = row_options(r, root)
     if reason:
         raise ValueError(f"deployment {row_id!r} cannot be expressed by the kernel: {reason}")
     eff = {**kernel.efficiencies(), **kernel.overheads()} if efficiencies is None else dict(efficiencies)
-    tau = float(eff.get("decode_layer_latency_s", kernel.overheads()["decode_layer_latency_s"]))
-    kw = _common(r, root)
-    o = kernel.KernelOptions.of(kv_precision=kw.pop("kv_precision"), kv_reads=kw.pop("kv_reads"), **options)
-    model, chip = str(r["model_id"]), str(r["chip_id"])
-    if _is_static(r):
-        t = kernel.static_batch_times(model, chip, input_len=float(r["input_tokens"]),
-                                      output_len=float(r["output_tokens"]), options=o, **kw)
-        steps = [("prefill", t["prefill"], 1.0), ("decode", t["decode"], float(t["decode_steps"]))]
-        tokens = float(t["tokens"])
-    else:
-        phase = str(r["phase"])
-        st = kernel.engine_step(model, chip, phase, context=float(r["context"]), options=o, **kw)
-        steps = [(phase, st, 1.0)]
-        tokens = float(st.tokens)
+    tau = float(eff.get("decode_layer_latency_s", 0.0))  # as _predict reads it, so the parts add up to its figure
+    steps, tokens = _row_steps(r, root)
     rows = []
     for phase, step, count in steps:
         speculative = len(step.parts) > 1
