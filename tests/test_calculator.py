@@ -122,6 +122,22 @@ def test_bad_input_names_the_value(call, match) -> None:
         call()
 
 
+@pytest.mark.parametrize("change, match", [
+    (dict(margin=1.0), "margin"), (dict(margin=1.5), "margin"), (dict(util=0.0), "util"),
+    (dict(util=1.2), "util"), (dict(list_price=0.0), "list_price"),
+])
+def test_page_answers_name_a_bad_setting(payload: dict, change: dict, match: str) -> None:
+    # the page's arithmetic checks what the inverse answers check (a margin of 1 divided by zero, 1.5 gave a
+    # negative price)
+    with pytest.raises(ValueError, match=match):
+        calc.results(payload, replace(calc.DEFAULTS, **change))
+
+
+def test_chips_for_an_unknown_model_names_the_models() -> None:
+    with pytest.raises(ValueError, match="deepseek-v3x.*deepseek-v3"):
+        calc.chips_for("deepseek-v3x")
+
+
 def test_unknown_chip_or_place_lists_the_choices(payload: dict) -> None:
     with pytest.raises(ValueError, match="h20"):
         calc.results(payload, replace(calc.DEFAULTS, chip="tpu-v9"))

@@ -112,6 +112,19 @@ def test_standalone_download_opens_with_no_failed_request(browser: Any, server: 
     assert not errors, "\n".join(errors)
 
 
+def test_standalone_download_controls_write_the_link(browser: Any, server: str) -> None:
+    # a standalone download carries the URL-state script inline: moving a control writes the setting into the
+    # address, with no request for a script that is not next to the file
+    context, page, errors = _open(browser, f"{server}/figures/fig-04-whatif.html")
+    page.wait_for_function("() => document.querySelector('.tc-chart')?.dataset.drawn === 'true'", timeout=10_000)
+    page.eval_on_selector(".tc-chart input[type=range]", """el => { el.value = el.max;
+        el.dispatchEvent(new Event('input', {bubbles: true})); el.dispatchEvent(new Event('change', {bubbles: true})); }""")
+    page.wait_for_function("() => /=/.test(location.search)", timeout=10_000)
+    page.wait_for_load_state("networkidle")
+    context.close()
+    assert not errors, "\n".join(errors)
+
+
 def test_embed_snippet_shows_the_figure(browser: Any, server: str) -> None:
     name = "fig-intro-daily-tokens"
     meta = json.loads((SITE / "figures" / f"{name}.json").read_text(encoding="utf-8"))

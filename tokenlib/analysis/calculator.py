@@ -205,8 +205,9 @@ def kernel_answers(settings: Settings) -> dict[str, Any]:
     out_cost = kernel_cost(settings, "output")
     full = kernel_cost(replace(settings, util=1.0), "output")
     grid = []
+    chips = chips_for(settings.model)
     for place in places.places_with_electricity():
-        for chip in chips_for(settings.model):
+        for chip in chips:
             try:
                 c = kernel_cost(replace(settings, place=place, chip=chip, elec=None, price_usd=None))
             except ValueError:  # no batch reaches the speed on this chip: it cannot serve the question
@@ -223,12 +224,13 @@ def kernel_answers(settings: Settings) -> dict[str, Any]:
 
 def chips_for(model: str) -> list[str]:
     """The chips of :data:`CHIPS` the kernel can cost ``model`` on at its :data:`SERVING` setup."""
+    check_choice("model", model, tuple(SERVING))  # a bad model is an error, not a model no chip serves
     out = []
     for chip in CHIPS:
         try:
             kernel_cost(replace(DEFAULTS, model=model, chip=chip, place="", elec=0.5), "output")
             kernel_cost(replace(DEFAULTS, model=model, chip=chip, place="", elec=0.5), "input")
-        except (ValueError, KeyError):
+        except ValueError:  # the chip cannot hold or serve the model at its setup
             continue
         out.append(chip)
     return out
@@ -335,6 +337,7 @@ def results(p: Mapping[str, Any], s: Settings) -> dict[str, Any]:
     tps = p["tps"][check_choice("model", s.model, tuple(p["tps"]))]
     if s.chip not in tps:
         raise ValueError(f"chip {s.chip!r} cannot serve {s.model!r} at the calculator's setup; choose one of {sorted(tps)}")
+    check_fraction("util", s.util)  # a share of hours serving, in (0, 1]
     h = hour_cost(p, s.chip, s.place, s.elec, s.price_usd)
     f, med = float(p["error"]["max_factor"]), float(p["error"]["median_pct"])
 
@@ -360,8 +363,8 @@ def results(p: Mapping[str, Any], s: Settings) -> dict[str, Any]:
     speeds = {c: out_tps(c) for c in tps}
     grid = [{"place": pl["id"], "chip": c, "cost": per_mtok(hour_cost(p, c, pl["id"], None, None), t, s.util)}
             for pl in p["places"] for c, t in speeds.items() if t is not None]
-    be = per_mtok(h, t_out, 1.0) / s.list_price
-    mp = out / (1.0 - s.margin)
+    be = breakeven_utilization(per_mtok(h, t_out, 1.0), s.list_price)
+    mp = price_for_margin(out, s.margin)
     return {"hour": h, "output": out, "input": inp, "cached": inp * p["k"]["cached"],
             "user_speed": float(tps[s.chip]["user_speed"]) if s.speed is None else float(s.speed),
             "tps_output": t_out, "tps_input": tps[s.chip]["input"],

@@ -920,7 +920,7 @@ def standalone_html(fig: Figure, version: str, date: str) -> str:
     with Vega inlined and the favicon as a data URI, so it opens offline with no request to any host."""
     block = fig.html(link_prefix="../")
     css = (STATIC_DIR / "tokenbook.css").read_text(encoding="utf-8")
-    loader = "\n".join((STATIC_DIR / f).read_text(encoding="utf-8") for f in ("tokenbook.js", "tokenbook-site.js"))
+    loader = "\n".join((STATIC_DIR / f).read_text(encoding="utf-8") for f in ("tokenbook-state.js", "tokenbook.js", "tokenbook-site.js"))
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
