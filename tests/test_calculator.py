@@ -230,3 +230,10 @@ def test_page_scripts_load_the_calculator_only_where_it_is() -> None:
     assert kept[(False, False)] == ["tokenbook-site.js"]
     assert kept[(False, True)] == ["tokenbook-state.js", "tokenbook-site.js", "tokenbook-calc.js"]
     assert kept[(True, False)] == [BUNDLE_NAME, "tokenbook.js", "tokenbook-site.js"]  # state: loaded when needed
+
+
+def test_chip_price_placeholder_credits_only_the_data(payload: dict) -> None:
+    # the field's hint is chips.csv's price, never the reader's own (which it once showed as "(chips.csv)")
+    chip = next(c for c in payload["chips"] if c["id"] == "h20")
+    out = calcpage.html(payload, replace(calc.DEFAULTS, chip="h20", price_usd=20000.0))
+    assert f'placeholder="{chip["price"]:,.0f} (chips.csv)"' in out and "20,000 (chips.csv)" not in out

@@ -74,6 +74,9 @@ output tokens are costed at the largest decode batch that still gives every user
 (:func:`tokenlib.model.kernel.batch_for_speed`, via ``cost_per_mtok(tokens_per_s_per_user=...)``) on the
 setup's group of chips; input tokens do not depend on it."""
 
+#: How many places and chips the cheapest-first answer lists (the page's text and its script)
+CHEAPEST_SHOWN = 5
+
 RANGES: dict[str, tuple[float, float]] = {
     "util": (0.05, 1.0), "elec": (0.05, 2.0), "price": (500.0, 200_000.0),
     "list": (0.01, 200.0), "target": (0.01, 200.0), "margin": (0.0, 0.95),
@@ -301,7 +304,8 @@ def payload() -> dict[str, Any]:
     d = asdict(DEFAULTS)
     d.pop("extra")
     return {"k": k, "models": models, "chips": chips, "places": plist, "tps": tps, "error": kernel_error(),
-            "defaults": d, "ranges": {n: list(r) for n, r in RANGES.items()}, "speeds": list(SPEEDS)}
+            "defaults": d, "ranges": {n: list(r) for n, r in RANGES.items()}, "speeds": list(SPEEDS),
+            "cheapest_shown": CHEAPEST_SHOWN}
 
 
 def _find(items: Sequence[Mapping[str, Any]], key: str, what: str) -> Mapping[str, Any]:

@@ -18,7 +18,6 @@ from tokenlib.analysis import calculator as calc
 ID = "tc-calc"
 CSS = '.tc-calc fieldset { border: 1px solid #ccc; border-radius: 4px; margin: 0.6rem 0; padding: 0.4rem 0.7rem; min-width: 0; } .tc-calc legend { font-weight: 600; font-size: 0.95rem; padding: 0 0.3rem; } .tc-calc .tc-field { display: flex; flex-wrap: wrap; align-items: center; gap: 0.2rem 0.6rem; margin: 0.35rem 0; } .tc-calc .tc-field label { flex: 0 0 13rem; font-weight: 600; font-size: 0.9rem; } .tc-calc .tc-field select, .tc-calc .tc-field input[type="number"] { min-height: 2rem; font-size: 0.9rem; max-width: 100%; } .tc-calc .tc-field input[type="range"] { flex: 1 1 8rem; min-width: 8rem; max-width: 18rem; height: 2rem; } .tc-calc output { font-variant-numeric: tabular-nums; min-width: 4rem; } .tc-calc .tc-answer { font-size: 1rem; margin: 0.3rem 0; } .tc-calc .tc-answer strong { font-variant-numeric: tabular-nums; } .tc-calc .tc-assumed { font-size: 0.8rem; color: #444; margin: 0.1rem 0 0.5rem; overflow-wrap: anywhere; } @media (max-width: 600px) { .tc-calc .tc-field label { flex: 1 0 100%; } } .tc-calc input[type="checkbox"] { width: 1.5rem; height: 1.5rem; margin: 0.25rem 0; }'
 """The calculator's layout (inline in its block, so pages without it do not download it)."""
-CHEAPEST_SHOWN = 5
 
 
 def fmt(x: float, digits: int = 3) -> str:
@@ -82,10 +81,9 @@ def html(payload: Mapping[str, Any], settings: calc.Settings | None = None) -> s
     speed_key = "setup" if s.speed is None else f"{s.speed:g}"
     setup = next(m["setup"] for m in payload["models"] if m["id"] == s.model)
     chip = next(c for c in payload["chips"] if c["id"] == s.chip)
-    price = chip["price"] if s.price_usd is None else s.price_usd
     elec_shown = ("place's price" if s.elec is None else f"{s.elec:.3f}")
     band_pct = f"{err['median_pct']:g}"
-    top = r["cheapest"].head(CHEAPEST_SHOWN)
+    top = r["cheapest"].head(payload["cheapest_shown"])
     pname = {p["id"]: p["name"] for p in payload["places"]}
     cheap_rows = "".join(f"<li>{e(pname[row.place])}, {e(names[row.chip])}: {fmt(row.cost)}</li>"
                          for row in top.itertuples())
@@ -110,7 +108,8 @@ value at those defaults (the same numbers as the table after the calculator).</p
 <div class="tc-field"><label for="{ID}-elecset">Set the electricity price</label><input type="checkbox" id="{ID}-elecset" name="elecset"{" checked" if s.elec is not None else ""}></div>
 {_range("elec", "Electricity, CNY/kWh", s.elec if s.elec is not None else _place_elec(payload, s), rg["elec"], "0.001", elec_shown)}
 {_number("price", "Chip price", float("nan") if s.price_usd is None else s.price_usd, rg["price"], "any", "USD",
-         placeholder=(f"{price:,.0f} (chips.csv)" if chip["price"] is not None else "rented: $2/chip-hour"))}
+         placeholder=(f"{chip['price']:,.0f} (chips.csv)" if chip["price"] is not None
+                      else f"rented: ${payload['k']['rent']:g}/chip-hour"))}
 </fieldset>
 <p class="tc-url-note tc-unreachable" role="status" hidden></p>
 <div class="tc-results" aria-live="polite">

@@ -160,7 +160,7 @@
     field("elec").disabled = s.elec === null;
     set("price", s.price === null ? "" : String(s.price));
     var ch = byId(P.chips, s.chip);
-    field("price").placeholder = ch.price !== null ? Math.round(ch.price).toLocaleString("en") + " (chips.csv)" : "rented: $2/chip-hour";
+    field("price").placeholder = ch.price !== null ? Math.round(ch.price).toLocaleString("en") + " (chips.csv)" : "rented: $" + K.rent + "/chip-hour";
     set("list", String(s.list));
     set("target", String(s.target));
     set("margin", String(s.margin));
@@ -212,7 +212,7 @@
     nu.textContent = String(r.n_under);
     var list = root.querySelector('[data-out="cheapest_list"]');
     list.textContent = "";
-    r.cheapest.slice(0, 5).forEach(function (g) {
+    r.cheapest.slice(0, P.cheapest_shown).forEach(function (g) {
       var li = document.createElement("li");
       li.textContent = placeName[g.place] + ", " + chipName[g.chip] + ": " + g.cost.toFixed(3);
       list.appendChild(li);
