@@ -186,3 +186,18 @@ def test_whatif_url_follows_a_slider_on_a_plain_link(browser: Any, server: str) 
     page.wait_for_function("() => new URLSearchParams(location.search).get('dshare') === '0.25'", timeout=5_000)
     assert not errors, errors
     context.close()
+
+
+def test_whatif_settings_in_the_fragment_move_to_the_query_and_can_be_undone(browser: Any, server: str) -> None:
+    # a link with its settings in the fragment only: moving one control keeps the others (now in the query) and
+    # moving it back to the default leaves it in neither part of the address (it once stayed in the fragment)
+    spec_defaults = "() => Object.fromEntries(JSON.parse(document.getElementById('fig-04-whatif-spec').textContent)" \
+                    ".wide.signals.filter(s => s.bind).map(s => [s.name, s.value]))"
+    context, page, errors = _open(browser, f"{server}/{PAGE}#fig-04-whatif&util=0.9&elec=0.8")
+    defaults = page.evaluate(spec_defaults)
+    assert _slider(page, "util") == "0.9" and _slider(page, "elec") == "0.8"
+    _set(page, "util", defaults["util"])
+    page.wait_for_function("() => !/util=/.test(location.href) && /elec=0.8/.test(location.search)", timeout=5_000)
+    assert page.url.endswith("#fig-04-whatif"), page.url
+    assert not errors, errors
+    context.close()

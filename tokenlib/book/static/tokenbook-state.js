@@ -31,13 +31,15 @@
   };
   state.flush = function () {
     clearTimeout(writeTimer);
-    var q = new URLSearchParams(location.search);
+    var q = state.params();  // the query string and any settings in the fragment (query first)
     Object.keys(pending).forEach(function (k) {
       if (pending[k] === null || pending[k] === undefined) q.delete(k); else q.set(k, String(pending[k]));
     });
     pending = {};
     var search = q.toString();
-    var hash = location.hash.indexOf("=") >= 0 ? location.hash.split("&")[0] : location.hash;
+    // settings move from the fragment into the query string; the fragment keeps only its anchor (if any)
+    var anchors = location.hash.replace(/^#/, "").split("&").filter(function (p) { return p && p.indexOf("=") < 0; });
+    var hash = anchors.length ? "#" + anchors.join("&") : "";
     history.replaceState(history.state, "", location.pathname + (search ? "?" + search : "") + hash);
   };
 
