@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -190,11 +191,16 @@ def test_real_median_path_and_cascade_before_date() -> None:
     assert med["date"].min() == pd.Timestamp("2024-05-31")
 
 
-def _norm_rows(rows: list[tuple[str, str, str, str, float]]) -> pd.DataFrame:
-    """(provider, model, tier, date, input CNY per Mtok) -> a normalised-looking table."""
-    return pd.DataFrame([{"provider": p, "provider_country": "CN", "model": m, "tier": t, "context_tier": None,
-                          "effective_date": pd.Timestamp(d), "date_basis": "announced", "price_type": "standard",
-                          "input_cny": v} for p, m, t, d, v in rows])
+def _norm_rows(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """(provider, model, tier, date, input CNY per Mtok[, lane, currency, CNY per USD]) -> a normalised-looking
+    table (default: the mainland list in CNY at 7 CNY per USD)."""
+    out = []
+    for r in rows:
+        p, m, t, d, v, lane, cur, rate = r if len(r) == 8 else (*r, "mainland_list", "CNY", 7.0)
+        out.append({"provider": p, "provider_country": "CN", "model": m, "tier": t, "context_tier": None,
+                    "effective_date": pd.Timestamp(d), "date_basis": "announced", "price_type": "standard",
+                    "lane": lane, "currency": cur, "input_cny": v, "input_usd": v / rate})
+    return pd.DataFrame(out)
 
 
 def test_cascade_cuts_hand_case() -> None:
@@ -218,6 +224,19 @@ def test_cascade_cuts_hand_case() -> None:
     assert "e" in set(tp.cascade_cuts(norm, tiers=("long_context",))["provider"])
     with pytest.raises(ValueError):
         tp.cascade_cuts(norm, tiers=("premium",))
+
+
+def test_cascade_reads_cuts_in_the_listed_currency_and_lane() -> None:
+    # a USD list price that did not move, converted at two months' rates, is no cut; a mainland CNY price is
+    # no "earlier price" of the same model's international USD one
+    norm = _norm_rows([("a", "x", "budget", "2024-05-01", 7.2, "international_list", "USD", 7.2),
+                       ("a", "x", "budget", "2024-05-20", 7.1, "international_list", "USD", 7.1),
+                       ("b", "y", "budget", "2024-05-01", 2.0, "mainland_list", "CNY", 7.2),
+                       ("b", "y", "budget", "2024-05-20", 1.4, "international_list", "USD", 7.0)])
+    assert tp.cascade_cuts(norm, start="2024-05-06", end="2024-06-30").empty
+    moves = tp.cascade_moves(norm, start="2024-05-06", end="2024-06-30").set_index("provider")
+    assert np.isnan(moves.loc["a", "cut_pct"]) or moves.loc["a", "cut_pct"] == pytest.approx(0.0, abs=1e-9)
+    assert np.isnan(moves.loc["b", "cut_pct"])
 
 
 def test_cascade_cuts_empty() -> None:

@@ -286,6 +286,13 @@ def decline_per_year(dates: Any, prices: Any) -> tuple[float, float, int]:
     return float(np.exp(-b)), r2, int(len(p))
 
 
+def _listed(rows: pd.DataFrame, part: str) -> np.ndarray:
+    """``part`` ("input", "output") of each row per Mtok in the currency the row is listed in."""
+    cny = rows[f"{part}_cny"].to_numpy(dtype=float)
+    usd = rows[f"{part}_usd"].to_numpy(dtype=float)
+    return np.where(rows["currency"].to_numpy() == "CNY", cny, usd)
+
+
 def cascade_moves(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str = "2024-06-30",
                   country: str = "CN") -> pd.DataFrame:
     """Each provider's position in a price cascade, from normalised standard list prices.
@@ -298,7 +305,8 @@ def cascade_moves(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str
     """
     check_choice("country", country, sorted(set(map(str, norm["provider_country"]))))
     t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
-    std = norm[(norm["price_type"] == "standard") & (norm["provider_country"] == country)]
+    std = norm[(norm["price_type"] == "standard") & (norm["provider_country"] == country)
+               & norm["lane"].isin(LIST_LANES)]
     rows: list[dict[str, Any]] = []
     for provider, grp in std.groupby("provider", sort=True):
         window = grp[(grp["effective_date"] >= t0) & (grp["effective_date"] <= t1)]
@@ -306,7 +314,9 @@ def cascade_moves(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str
             continue
         # the move: the date on which the provider's cheapest in-window input price first appears
         cheapest = window.sort_values(["input_cny", "effective_date"]).iloc[0]
-        earlier = grp[(grp["model"] == cheapest["model"]) & (grp["effective_date"] < cheapest["effective_date"])]
+        # the same model's earlier price on the same lane and in the same currency (another lane is another price)
+        earlier = grp[(grp["model"] == cheapest["model"]) & (grp["lane"] == cheapest["lane"])
+                      & (grp["currency"] == cheapest["currency"]) & (grp["effective_date"] < cheapest["effective_date"])]
         prev = earlier.sort_values("effective_date").iloc[-1] if not earlier.empty else None
         before = float(prev["input_cny"]) if prev is not None else np.nan
         flag = window[window["tier"] == "flagship"]
@@ -321,7 +331,10 @@ def cascade_moves(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str
             "before_date": prev["effective_date"] if prev is not None else pd.NaT,
             "before_input_cny": before,
             "after_input_cny": float(cheapest["input_cny"]),
-            "cut_pct": cut_pct(before, cheapest["input_cny"]) if np.isfinite(before) and before > 0 else np.nan,
+            # in the listed currency, as cascade_cuts: the exchange rate alone moves a converted price
+            "cut_pct": (cut_pct(float(_listed(prev.to_frame().T, "input")[0]),
+                                float(_listed(cheapest.to_frame().T, "input")[0]))
+                        if prev is not None and np.isfinite(before) and before > 0 else np.nan),
             "flagship_model": ", ".join(sorted(map(str, flag["model"]))) if not flag.empty else "",
             "flagship_input_cny": float(flag["input_cny"].max()) if not flag.empty else np.nan,
         })
@@ -347,7 +360,7 @@ def cascade_cuts(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str 
         check_choice("tier", t, table_spec("prices").column("tier").values)
     t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
     std = norm[(norm["price_type"] == "standard") & (norm["provider_country"] == country)
-               & norm["tier"].isin(tiers)].copy()
+               & norm["tier"].isin(tiers) & norm["lane"].isin(LIST_LANES)].copy()
     std["context_tier"] = std["context_tier"].fillna("")
     # one series per SERIES_KEYS: a cut is never read from a CNY mainland list to a USD international list
     series_keys = [k for k in SERIES_KEYS if k in std.columns and k != "price_type"]
@@ -358,11 +371,14 @@ def cascade_cuts(norm: pd.DataFrame, start: str = DEEPSEEK_V2_RELEASE, end: str 
         g = grp.sort_values(["effective_date", "input_cny"]).drop_duplicates("effective_date")
         when = pd.DatetimeIndex(g["effective_date"])
         price = g["input_cny"].to_numpy(dtype=float)
+        # a cut is a fall of the price as listed (the series' own currency): a USD price converted at each
+        # row's month moves in CNY with the exchange rate alone
+        listed = _listed(g, "input")
         tier = g["tier"].astype(str).to_list()
         basis = g["date_basis"].astype(str).to_list()
         for i in range(1, len(g)):
             in_window = bool(t0 <= when[i] <= t1)
-            if in_window and price[i - 1] > 0 and price[i] < price[i - 1]:
+            if in_window and listed[i - 1] > 0 and listed[i] < listed[i - 1]:
                 cuts.append({
                     "provider": provider, "model": model, "tier": tier[i],
                     "before_date": when[i - 1], "before_input_cny": float(price[i - 1]),
