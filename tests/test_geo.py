@@ -119,3 +119,13 @@ def test_request_latency_hand_computed():
     net, comp = geo.request_latency_ms(10.0, ttft_ms=200.0, tpot_ms=20.0, calls=3, round_trips_per_call=2,
                                        output_tokens=100)
     assert (net, comp) == (60.0, 2600.0)
+
+
+def test_pue_or_takes_the_default_only_where_a_region_has_no_rows(monkeypatch) -> None:
+    from tokenlib.data import places as pl
+    assert pl.pue_or("beijing", 9.0) == pytest.approx(pl.pue("beijing"), rel=1e-12)
+    with pytest.raises(ValueError, match="atlantis"):  # an unknown place is an error, not the default PUE
+        pl.pue_or("atlantis", 1.3)
+    no_rows = pl.pue_rows().iloc[0:0]
+    monkeypatch.setattr(pl, "pue_rows", lambda root=None: no_rows)
+    assert pl.pue_or("beijing", 1.3) == 1.3

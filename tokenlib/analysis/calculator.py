@@ -295,10 +295,7 @@ def payload() -> dict[str, Any]:
                       "basis": ch.price_basis or "card", "watts": float(cost.node_power_w(c))})
     plist = []
     for p in places.places_with_electricity():
-        try:
-            pue = places.pue(p)
-        except ValueError:
-            pue = k["pue"]
+        pue = places.pue_or(p, k["pue"])
         plist.append({"id": p, "name": places.display_name(p), "pue": pue,
                       "elec": {o: float(places.electricity_cny_per_kwh(p, origin=o)) for o in places.ORIGINS}})
     d = asdict(DEFAULTS)

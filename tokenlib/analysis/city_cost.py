@@ -316,10 +316,7 @@ def equation_table(
     frac = float(_cost.ASSUMPTIONS["cached_input_cost_fraction"]["value"])
     rows = []
     for place in places:
-        try:
-            pue = _places.pue(place)
-        except ValueError:
-            pue = float(_cost.ASSUMPTIONS["pue"]["value"])
+        pue = _places.pue_or(place, float(_cost.ASSUMPTIONS["pue"]["value"]))
         power = {o: chip_power_w(chips[o], pue=pue) for o in origins}
         hour, pw, disc, basis = {}, {}, {}, []
         for o in origins:

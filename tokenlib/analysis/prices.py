@@ -147,8 +147,8 @@ def check_one_lane(series: pd.DataFrame, keys: Iterable[str]) -> None:
     if len(mixed):
         key, which = mixed.index[0], mixed.iloc[0]
         raise MixedLaneError(f"series {key!r} (keys {keys}) mixes lanes {which}: select one lane "
-                             f"(valid lanes: mainland_list, international_list, off_peak, peak, batch, "
-                             f"promotional) or key the series by lane")
+                             f"(valid lanes: {', '.join(table_spec('prices').column('lane').values)}) "
+                             "or key the series by lane")
 
 
 def tier_series(
@@ -167,7 +167,7 @@ def tier_series(
     """
     check_choice("agg", agg, ("min", "median"))
     tiers, lanes = list(tiers), list(lanes)
-    valid_lanes = ["mainland_list", "international_list", "off_peak", "peak", "batch", "promotional"]
+    valid_lanes = table_spec("prices").column("lane").values
     for lane in lanes:
         check_choice("lane", lane, valid_lanes)
     sub = norm[norm["tier"].isin(tiers) & (norm["price_type"] == price_type)]

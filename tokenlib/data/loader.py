@@ -7,13 +7,13 @@ how they were made; each number is visible in its quote), then returns a typed D
 
 A bad file raises :class:`DataValidationError` listing every problem as ``file:line: column: value``.
 
-Command line::
+Command line (:mod:`tokenlib.data.check`)::
 
     python -m tokenlib.data check                      # every table in data/
     python -m tokenlib.data check --table prices --file path/to/prices.csv
 
 Why this module is long: it is the one place the provenance rules live (schema model,
-reading, pandera types, quote-shows-number, keys, bounds, references, the providers table, the CLI), and
+reading, pandera types, quote-shows-number, keys, bounds, references, the providers table), and
 each check reports every problem of a file at once; splitting the checks from the loader would leave
 two modules that only work together. The typed views of the data are in the other modules of
 :mod:`tokenlib.data`.

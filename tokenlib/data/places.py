@@ -174,6 +174,13 @@ def pue(place: str, root: Path | str | None = None) -> float:
     return (lo + hi) / 2.0
 
 
+def pue_or(place: str, default: float, root: Path | str | None = None) -> float:
+    """:func:`pue` for ``place``, or ``default`` where its region has no PUE rows; an unknown place raises."""
+    if _pue_pool(place, root).empty:
+        return float(default)
+    return pue(place, root)
+
+
 def __getattr__(attr: str) -> dict[str, str]:
     # PLACE_NAMES, the dict earlier versions kept here, now read from data/labels.csv on each access
     if attr == "PLACE_NAMES":

@@ -272,12 +272,8 @@ def _electricity(place: Ids | None, electricity_cny_per_kwh: ArrayLike | None, r
 
 def _place_pue(place: Ids, root: Path | str | None) -> FloatArray:
     """The place's PUE (:func:`tokenlib.data.places.pue`); the default ``pue`` where its region has no PUE rows."""
-    def one(pl: str) -> float:
-        try:
-            return places.pue(str(pl), root)
-        except ValueError:
-            return _a("pue")
-    out: FloatArray = np.vectorize(one, otypes=[float])(np.asarray(place, dtype=object))
+    out: FloatArray = np.vectorize(lambda pl: places.pue_or(str(pl), _a("pue"), root),
+                                   otypes=[float])(np.asarray(place, dtype=object))
     return out
 
 
