@@ -8,6 +8,7 @@ import gzip
 import io
 import http.server
 import os
+import shutil
 import socketserver
 import subprocess
 import sys
@@ -20,6 +21,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("TOKENBOOK_SITE", ROOT / "_build" / "html"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def copy_data(tmp_path: Path) -> Path:
+    """A writable copy of the book's data/ (schema, tables, sources) under ``tmp_path``, for tests that edit one."""
+    root = tmp_path / "data"
+    shutil.copytree(ROOT / "data", root)
+    return root
+
+
+@pytest.fixture()
+def data_copy(tmp_path: Path) -> Path:
+    return copy_data(tmp_path)
 
 
 def run_cli(*args: str, in_process: bool = True) -> subprocess.CompletedProcess[str]:

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from tokenlib import data
 from tokenlib.model import cost
 from tokenlib.model import kernel
 from tokenlib.data import specs
 from tokenlib.errors import MissingSpecError
 
-ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 KW = dict(batch=64, context=2000, precision="fp8")
 
@@ -53,13 +51,6 @@ def test_missing_link_is_an_explicit_choice_not_a_default():
 
 def test_one_chip_needs_no_link_figure():
     assert kernel.throughput("qwen3-32b", "l20", "decode", n_chips=1, batch=8, context=1000, precision="fp8") > 0
-
-
-@pytest.fixture()
-def data_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    shutil.copytree(DATA, root)
-    return root
 
 
 def _edit(path: Path, row_id: str, column: str, value: str, key: str = "id") -> None:

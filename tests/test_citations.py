@@ -7,7 +7,6 @@ import html
 import io
 import json
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,7 +23,7 @@ from tokenlib.book import toc as book
 from tokenlib.book import figures
 from tokenlib.book.figures import Source, publish, sources_from
 
-from conftest import ROOT, SITE
+from conftest import ROOT, SITE, copy_data
 
 CSL_SCHEMA = json.loads((ROOT / "tests" / "schemas" / "csl-data-1.0.schema.json").read_text(encoding="utf-8"))
 VERSION, DATE = "0.1.0", "2026-11-28"
@@ -170,14 +169,8 @@ def test_a_comma_inside_brackets_does_not_cut_the_organisation(fig: figures.Figu
     assert fig.providers() == "llm-prices-cn price tracker (szp2005, llmabacus); Huawei"
 
 
-def _data_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    shutil.copytree(ROOT / "data", root)
-    return root
-
-
 def test_load_providers_refuses_a_host_name_and_a_missing_url(tmp_path: Path) -> None:
-    root = _data_copy(tmp_path)
+    root = copy_data(tmp_path)
     path = root / "providers.csv"
     text = path.read_text(encoding="utf-8")
     first = text.splitlines()[1]

