@@ -84,6 +84,20 @@ def test_publish_fills_primary_of_a_hand_made_source(tmp_figures: Path) -> None:
     assert again.sources[0].primary is True, "primary survives the payload (the build's downloads)"
 
 
+def test_an_invalid_providers_table_is_an_error_not_a_secondary_flag(tmp_figures: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from tokenlib import data
+
+    def broken(root: object = None) -> dict[str, bool]:
+        raise data.DataValidationError(Path("providers.csv"), ["primary: column missing"])
+
+    monkeypatch.setattr(data, "load_primary", broken)
+    chart, df = _chart()
+    with pytest.raises(data.DataValidationError, match="primary"):
+        publish(chart, name="fig-intro-flag-broken", title="t", caption="c.",
+                sources=[Source("DeepSeek", "Pricing", PRIMARY_URL)], data=df)
+
+
 def test_the_flag_follows_the_primary_column(tmp_path: Path) -> None:
     root = copy_data(tmp_path)
     path = root / "providers.csv"

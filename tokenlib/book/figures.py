@@ -581,12 +581,13 @@ def _with_primary(sources: list[Source]) -> list[Source]:
         return sources
     from dataclasses import replace
 
-    from tokenlib.data import DataValidationError, load_primary
+    from tokenlib.data import load_primary
 
     try:
         known = load_primary()
-    except (DataValidationError, FileNotFoundError):
+    except FileNotFoundError:  # an installed tokenlib without the book's data: nothing to fill from
         return sources
+    # an invalid providers.csv raises: it must not turn every figure's flag into "secondary only"
     return [replace(s, primary=known[s.url]) if s.primary is None and s.url in known else s for s in sources]
 
 
