@@ -45,7 +45,9 @@ _CLAIMS_CSS = (
     ".tc-claims .tc-verdict{display:inline-block;padding:0 .3rem;border-left:.3rem solid;font-weight:600;"
     "white-space:nowrap}.tc-claims td{overflow-wrap:anywhere}"
     + "".join(f".tc-claims .tc-{v}{{border-color:{c}}}" for v, c in _VERDICT_COLOURS.items())
-    + "@media (max-width:700px){.tc-claims thead{display:none}"
+    # on a phone the header row leaves the eye, not the screen reader (as tokenbook.css's cards)
+    + "@media (max-width:700px){.tc-claims thead{position:absolute;width:1px;height:1px;overflow:hidden;"
+    "clip-path:inset(50%)}"
     "table.tc-claims,.tc-claims tbody,.tc-claims tr,.tc-claims td{display:block;width:100%}"
     ".tc-claims tr{padding:.5rem 0;border-bottom:2px solid rgba(128,128,128,.5)}"
     ".tc-claims td{border:0;padding:.15rem 0}"
