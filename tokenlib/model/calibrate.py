@@ -211,6 +211,10 @@ def _kernel_accepts(name: str) -> bool:
     return name in {f.name for f in fields(kernel.KernelOptions)}
 
 
+NO_ACCEPT_LENGTH = "the source publishes no acceptance length"
+"""Why a speculative run cannot be expressed (in :func:`row_options`' reason): the kernel never guesses it."""
+
+
 def row_options(r: Mapping[str, Any], root: Path | str | None = None) -> tuple[dict[str, Any], str, str]:
     """Kernel keyword arguments for one deployment's layout columns, and why it cannot be expressed.
 
@@ -252,7 +256,7 @@ def row_options(r: Mapping[str, Any], root: Path | str | None = None) -> tuple[d
         if not _kernel_accepts("speculative"):
             reasons.append(f"{what}: the kernel has no speculative argument yet")
         elif not a:
-            reasons.append(f"{what}: the source publishes no acceptance length")
+            reasons.append(f"{what}: {NO_ACCEPT_LENGTH}")
         else:
             kwargs["speculative"] = {"draft_tokens": int(float(k)), "accept_length": float(a)}
     return kwargs, "; ".join(reasons), "; ".join(approx)
