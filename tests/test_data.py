@@ -233,3 +233,12 @@ def test_a_bad_file_leaves_nothing_loaded(tmp_path: Path) -> None:
         data.load("fx", root=folder)
     # the good copy still loads and is unaffected
     assert (tokenlib.load("fx")["cny_per_usd"] > 0).all()
+
+
+def test_fx_row_is_the_rate_the_conversions_use() -> None:
+    from tokenlib.data import fx
+    latest = fx.row()
+    assert (float(latest["cny_per_usd"]), str(latest["month"])) == fx.cny_per_usd()
+    assert str(fx.row("2025-02")["month"]) == "2025-02" and latest["source_url"]
+    with pytest.raises(ValueError, match="1999-01"):
+        fx.row("1999-01")
