@@ -35,6 +35,16 @@ def data_copy(tmp_path: Path) -> Path:
     return copy_data(tmp_path)
 
 
+@pytest.fixture()
+def tmp_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Figures written to ``tmp_path`` and numbered afresh (tests that publish a figure)."""
+    from tokenlib.book import figures
+
+    monkeypatch.setattr(figures, "figures_dir", lambda: tmp_path)
+    monkeypatch.setattr(figures, "_numbers", {})
+    return tmp_path
+
+
 def run_cli(*args: str, in_process: bool = True) -> subprocess.CompletedProcess[str]:
     """``python -m tokenlib ARGS``, its exit status and output: run in this process by default (the data load
     once per test session, where a child process spends a second and a half importing them), or with

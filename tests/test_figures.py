@@ -54,13 +54,6 @@ def _sample_chart() -> tuple[alt.Chart, pd.DataFrame]:
     return alt.Chart(df).mark_bar().encode(x="provider:N", y="price:Q").properties(width=200, height=120), df
 
 
-@pytest.fixture()
-def tmp_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(figures, "figures_dir", lambda: tmp_path)
-    monkeypatch.setattr(figures, "_numbers", {})
-    return tmp_path
-
-
 def test_publish_writes_the_bundle(tmp_figures: Path) -> None:
     chart, df = _sample_chart()
     fig = publish(chart, name="fig-intro-bundle-test", title="A title", caption="A caption.",

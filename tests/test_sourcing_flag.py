@@ -19,13 +19,6 @@ TRACKER_URL = ("https://github.com/syaoranwe/LLM-Price/blob/5da799d29bbab6e2613b
                "README.md")                                                   # a tracker: primary=no
 
 
-@pytest.fixture()
-def tmp_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(figures, "figures_dir", lambda: tmp_path)
-    monkeypatch.setattr(figures, "_numbers", {})
-    return tmp_path
-
-
 def _chart() -> tuple[alt.Chart, pd.DataFrame]:
     df = pd.DataFrame({"provider": ["DeepSeek", "Qwen"], "price": [1.0, 2.0]})
     return alt.Chart(df).mark_bar().encode(x="provider:N", y="price:Q"), df
