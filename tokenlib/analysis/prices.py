@@ -26,13 +26,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
+from tokenlib.arrays import FloatArray
 from tokenlib.data import table_spec
 from tokenlib.errors import check_choice, check_number
 
-FloatArray = npt.NDArray[np.float64]
 
 UNITS_PER_MTOK: dict[str, float] = {"per_mtok": 1.0, "per_ktok": 1000.0}
 """Multiplier from the published unit to 'per million tokens'."""
