@@ -69,23 +69,16 @@
   // ---------------------------------------------------------------- settings <-> controls <-> URL
   var state = window.tokenbookState;
   var NUMBERS = { util: "util", elec: "elec", price: "price", list: "list", target: "target", margin: "margin" };
-  function inRange(name, raw) {
-    var v = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
-    if (!isFinite(v)) return { ok: false, note: "is not a number" };
-    var r = R[name];
-    if (v < r[0] || v > r[1]) return { ok: false, note: "is outside " + r[0] + "\u2013" + r[1] };
-    return { ok: true, value: v };
-  }
   function defaults() {
     return { model: D.model, chip: D.chip, place: D.place, speed: null, util: D.util, elec: null, price: null,
              list: D.list_price, target: D.target, margin: D.margin };
   }
   // The settings a URL asks for, and a note for each value that could not be used.
   function fromURL() {
-    var q = state ? state.params() : new URLSearchParams(location.search), s = defaults(), notes = [];
-    function bad(key, raw, note, fallback) {
-      notes.push(key + "=" + (raw.length > 40 ? raw.slice(0, 40) + "\u2026" : raw) + " " + note + ", so the default " + fallback + " is used");
-    }
+    var s = defaults(), notes = [];
+    if (!state) return { settings: s, notes: notes };  // the page loads tokenbook-state.js first (sphinxext)
+    var q = state.params();
+    function bad(key, raw, note, fallback) { notes.push(state.describe(key, raw, { ok: false, note: note }, fallback)); }
     if (q.has("model")) {
       if (P.tps[q.get("model")]) s.model = q.get("model");
       else bad("model", q.get("model"), "is not one of " + Object.keys(P.tps).join(", "), D.model);
@@ -113,7 +106,7 @@
     }
     Object.keys(NUMBERS).forEach(function (key) {
       if (!q.has(key)) return;
-      var r = inRange(key, q.get(key));
+      var r = state.parse({ input: "range", min: R[key][0], max: R[key][1] }, q.get(key));  // no step: any value in range
       var target = key === "list" ? "list" : key;
       if (r.ok) s[target] = r.value;
       else bad(key, q.get(key), r.note, key === "elec" ? "(the place's price)" : key === "price" ? "(chips.csv's price)" : String(Number(s[target].toFixed(3))));
