@@ -312,19 +312,25 @@ def _find(items: Sequence[Mapping[str, Any]], key: str, what: str) -> Mapping[st
     raise ValueError(f"unknown {what} {key!r}; choose one of {[str(i['id']) for i in items]}")
 
 
+def electricity_and_pue(p: Mapping[str, Any], chip: str, place: str, elec: float | None) -> tuple[float, float]:
+    """(CNY/kWh, PUE) a setting prices power at, from the payload: a price set by hand with the kernel's default
+    PUE; else the place's price for the chip's origin and the place's PUE; with no place, the kernel's defaults."""
+    k = p["k"]
+    if elec is not None:
+        return float(elec), float(k["pue"])
+    if place:
+        pl = _find(p["places"], place, "place")
+        return float(pl["elec"][_find(p["chips"], chip, "chip")["origin"]]), float(pl["pue"])
+    return float(k["elec_default"]), float(k["pue"])
+
+
 def hour_cost(p: Mapping[str, Any], chip: str, place: str, elec: float | None, price_usd: float | None) -> float:
     """Chip-hour cost (CNY) from the payload: the closed form of :func:`tokenlib.model.cost.chip_hour_cost`."""
     k = p["k"]
     ch = _find(p["chips"], chip, "chip")
     price = ch["price"] if price_usd is None else float(price_usd)
     mult = ch["mult"] if price_usd is None or ch["price"] is not None else k["mult_card"]
-    if elec is not None:
-        e, pue = float(elec), k["pue"]
-    elif place:
-        pl = _find(p["places"], place, "place")
-        e, pue = pl["elec"][ch["origin"]], pl["pue"]
-    else:
-        e, pue = k["elec_default"], k["pue"]
+    e, pue = electricity_and_pue(p, chip, place, elec)
     if price is None:
         return float(k["rent"] * k["fx"])
     # the one closed form the what-if also uses (the page's script is its JavaScript twin)

@@ -106,7 +106,7 @@ value at those defaults (the same numbers as the table after the calculator).</p
 <div class="tc-field"><label for="{ID}-speed">Speed per user</label><select id="{ID}-speed" name="speed">{_options(speeds, speed_key)}</select></div>
 {_range("util", "Utilisation (share of hours serving)", s.util, rg["util"], "any", f"{s.util:.3f}")}
 <div class="tc-field"><label for="{ID}-elecset">Set the electricity price</label><input type="checkbox" id="{ID}-elecset" name="elecset"{" checked" if s.elec is not None else ""}></div>
-{_range("elec", "Electricity, CNY/kWh", s.elec if s.elec is not None else _place_elec(payload, s), rg["elec"], "0.001", elec_shown)}
+{_range("elec", "Electricity, CNY/kWh", s.elec if s.elec is not None else calc.electricity_and_pue(payload, s.chip, s.place, None)[0], rg["elec"], "0.001", elec_shown)}
 {_number("price", "Chip price", float("nan") if s.price_usd is None else s.price_usd, rg["price"], "any", "USD",
          placeholder=(f"{chip['price']:,.0f} (chips.csv)" if chip["price"] is not None
                       else f"rented: ${payload['k']['rent']:g}/chip-hour"))}
@@ -146,8 +146,3 @@ utilisation and speed; chips that cannot reach the speed are left out. Each cost
 </div>""")
 
 
-def _place_elec(payload: Mapping[str, Any], s: calc.Settings) -> float:
-    chip = next(c for c in payload["chips"] if c["id"] == s.chip)
-    if not s.place:
-        return float(payload["k"]["elec_default"])
-    return float(next(p for p in payload["places"] if p["id"] == s.place)["elec"][chip["origin"]])
