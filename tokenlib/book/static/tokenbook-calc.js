@@ -27,10 +27,10 @@
   function hourCost(chipId, place, elec, priceUsd) {
     var ch = byId(P.chips, chipId);
     var price = priceUsd === null ? ch.price : priceUsd;
-    var mult = priceUsd === null || ch.price !== null ? ch.mult : K.mult_card;
+    var mult = priceUsd === null || ch.price !== null ? ch.mult : K.mult;
     var ep = elecAndPue(chipId, place, elec), e = ep[0], pue = ep[1];
     if (price === null) return K.rent * K.fx;
-    var host = K.host_kw_month * ch.watts / 1000.0 / K.hours_month;  // colocation is sold per kW of rated power
+    var host = K.host * ch.watts / 1000.0 / K.hours_month;  // colocation is sold per kW of rated power
     return (price * mult * K.crf / K.hours + host) * K.fx + ch.watts / 1000.0 * K.load * pue * e;
   }
   function perMtok(hour, tps, util) { return hour / (tps * 3600.0 * util) * 1e6; }
