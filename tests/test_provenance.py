@@ -18,7 +18,7 @@ from tokenlib.data import provenance
 #: prices.csv; 173 of 919, 18.8 %, once capability.csv's 2025 LMArena snapshots came from LMArena's own
 #: arena-catalog repository, against main's 92 of 873). Raise it when the share rises; the test fails if it
 #: falls below.
-FLOOR = 0.250
+FLOOR = 0.259
 
 
 def _by_hand(root: Path) -> dict[str, tuple[int, int]]:
