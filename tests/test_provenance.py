@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -128,3 +129,21 @@ def test_rows_flag_reads_the_primary_column() -> None:
     assert provenance.sourcing_summary({"a": prim, "b": sec}) == "a: primary source; b: secondary only"
     with pytest.raises(ValueError, match="no rows"):
         provenance.rows_flag(prices.head(0))
+
+
+def _toc_chapters() -> list[Path]:
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    return [ROOT / f"{c['file']}.md" for part in toc["parts"] if part["caption"] == "Chapters" for c in part["chapters"]]
+
+
+@pytest.mark.parametrize("chapter", _toc_chapters(), ids=lambda p: p.stem)
+def test_every_chapters_opening_answers_say_how_they_are_sourced(chapter: Path) -> None:
+    """Issue 18: every number in a chapter's opening answers rests on a primary source or is flagged
+    "secondary only"; the opening (the text before the first code cell) carries the glued sourcing line."""
+    text = chapter.read_text(encoding="utf-8")
+    body = text.split("---", 2)[2] if text.startswith("---") else text
+    opening = body.split("```{code-cell}", 1)[0]
+    assert re.search(r"\{glue:text\}`\w+_answers_sourcing`", opening), \
+        f"{chapter.name}: the opening answers carry no sourcing line (glue a provenance.sourcing_summary)"
