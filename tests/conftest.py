@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,26 @@ def browser() -> Iterator[object]:
         yield b
         b.close()
 
+
+
+PHONE_VIEWPORT = {"width": 390, "height": 844}
+
+
+def open_page(browser: Any, url: str, *, viewport: dict[str, int] = PHONE_VIEWPORT, drawn: str | None = None,
+              **context_options: Any) -> tuple[Any, Any, list[str]]:
+    """Open ``url`` in a fresh browser context (service workers blocked); return (context, page, page errors).
+
+    ``drawn`` names a chart selector to wait for until its ``data-drawn`` is ``"true"``; ``context_options``
+    go to ``browser.new_context`` (e.g. ``java_script_enabled=False``). The caller closes the context.
+    """
+    context = browser.new_context(viewport=viewport, service_workers="block", **context_options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url, wait_until="load")
+    if drawn is not None:
+        page.wait_for_function(f"() => document.querySelector('{drawn}')?.dataset.drawn === 'true'", timeout=10_000)
+    return context, page, errors
 
 BOOK_FIXTURES = {"site", "server", "browser"}
 #: nbval compares the outputs of ``# NBVAL_CHECK_OUTPUT`` cells; numbers in them may differ by this much

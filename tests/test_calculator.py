@@ -237,3 +237,20 @@ def test_chip_price_placeholder_credits_only_the_data(payload: dict) -> None:
     chip = next(c for c in payload["chips"] if c["id"] == "h20")
     out = calcpage.html(payload, replace(calc.DEFAULTS, chip="h20", price_usd=20000.0))
     assert f'placeholder="{chip["price"]:,.0f} (chips.csv)"' in out and "20,000 (chips.csv)" not in out
+
+
+def test_page_tables_credit_every_input_from_providers(payload: dict) -> None:
+    from tokenlib.book import calculator as calcpage
+
+    assumptions = calcpage.assumptions_table(payload)
+    chips = calcpage.chips_table(payload)
+    places = calcpage.places_table(payload)
+    assert len(chips) == len(payload["chips"]) and len(places) == len(payload["places"])
+    for table in (assumptions, chips):
+        assert not table["credit"].str.startswith("source not in providers.csv").any(), table["credit"].tolist()
+    assert set(calcpage.COST_ASSUMPTIONS_SHOWN) <= {a.replace(" ", "_") for a in assumptions["assumption"]}
+    answers = calcpage.answers_table(payload, calc.results(payload, calc.DEFAULTS))
+    assert (answers["band_low"] <= answers["value"] + 1e-12).all() and (answers["value"] <= answers["band_high"] + 1e-12).all()
+    assert calcpage.credit("https://example.org/not-a-source", {}) == "source not in providers.csv: https://example.org/not-a-source"
+    rows = calcpage.input_rows(payload)
+    assert rows["source_url"].notna().all()

@@ -110,6 +110,27 @@ def test_decline_factor_exact() -> None:
         tp.decline_per_year(["2024-01-01", "2024-01-01"], [1.0, 2.0])
 
 
+
+def test_decline_by_provider_prices_each_date_once_and_skips_what_cannot_be_fitted() -> None:
+    rows = pd.DataFrame({
+        "provider": ["a", "a", "a", "a", "b", "b", "c", "c"],
+        "provider_country": ["CN", "CN", "CN", "CN", "US", "US", "CN", "CN"],
+        "effective_date": pd.to_datetime(["2024-01-01", "2024-01-01", "2025-01-01", "2026-01-01",
+                                          "2024-06-01", "2025-06-01", "2024-01-01", "2025-01-01"]),
+        # a: halves a year, priced at the cheaper of two rows on its first date; b: doubles; c: free then paid
+        "workload": [8.0, 4.0, 2.0, 1.0, 1.0, 2.0, 0.0, 3.0],
+    })
+    fits = tp.decline_by_provider(rows)
+    assert list(fits.columns) == list(tp.DECLINE_COLUMNS)
+    assert fits["provider"].tolist() == ["a", "b"]  # c has one paid date: no fit
+    a = fits.set_index("provider").loc["a"]
+    assert a["factor_per_year"] == pytest.approx(2.0, rel=2e-3)
+    assert (a["n"], a["first"], a["last"]) == (3, "2024-01", "2026-01")
+    assert fits.set_index("provider").loc["b", "factor_per_year"] == pytest.approx(0.5, rel=2e-3)
+    assert tp.decline_by_provider(rows[rows["provider"] == "c"]).empty
+    with pytest.raises(KeyError, match="workload"):
+        tp.decline_by_provider(rows.drop(columns="workload"))
+
 @settings(max_examples=50, deadline=None)
 @given(st.floats(0.01, 100), st.floats(0.01, 100), st.floats(0, 1), st.floats(0, 1))
 def test_blended_price_between_its_parts(p_in: float, p_out: float, s_in: float, hit: float) -> None:

@@ -16,11 +16,11 @@ from tokenlib.data import provenance
 
 #: The overall share reached (issue 18: 38 of 794 rows, 4.8 %, before the vendor-page re-sourcing of
 #: prices.csv; 173 of 919, 18.8 %, once capability.csv's 2025 LMArena snapshots came from LMArena's own
-#: arena-catalog repository, against main's 92 of 873; 304 of 1001, 30.4 %, once two export_controls rows moved
-#: to BIS's and GPO's own pages and 51 rows from a copy of Epoch's hardware CSV, or news reposts of the same
-#: figures, to Epoch's own repositories).
-#: Raise it when the share rises; the test fails if it falls below.
-FLOOR = 0.303
+#: arena-catalog repository, against main's 92 of 873; 260 of 1001 after eight claims and a headquarters row
+#: moved to the publisher's own page; 313 of 1001, 31.3 %, once two export_controls rows moved to BIS's and
+#: GPO's own pages and 51 rows from a copy of Epoch's hardware CSV, or news reposts of the same figures, to
+#: Epoch's own repositories). Raise it when the share rises; the test fails if it falls below.
+FLOOR = 0.312
 
 
 def _by_hand(root: Path) -> dict[str, tuple[int, int]]:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from conftest import open_page
 
 from tokenlib.analysis import calculator as calc
 
@@ -25,15 +26,6 @@ pytestmark = pytest.mark.browser
 PAGE = "appendix/calculator.html"
 REL = 1e-9
 READY = "() => document.querySelector('.tc-calc')?.dataset.ready === 'true'"
-
-
-def _open(browser: Any, url: str, **kw: Any) -> tuple[Any, Any, list[str]]:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, service_workers="block", **kw)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url, wait_until="load")
-    return context, page, errors
 
 
 def _numbers(page: Any) -> dict[str, float]:
@@ -63,7 +55,7 @@ def _check(got: dict[str, float], want: dict[str, float], label: str) -> None:
 
 def test_settings_in_the_url_round_trip(browser: Any, server: str) -> None:
     query = "?model=qwen2.5-72b&chip=ascend-910b&place=ulanqab&speed=10&util=0.6&list=6&target=5&margin=0.4"
-    context, page, errors = _open(browser, f"{server}/{PAGE}{query}")
+    context, page, errors = open_page(browser, f"{server}/{PAGE}{query}")
     page.wait_for_function(READY, timeout=10_000)
     form = {n: page.input_value(f"#tc-calc-{n}") for n in ("model", "chip", "place", "speed", "util", "list", "target", "margin")}
     assert form == {"model": "qwen2.5-72b", "chip": "ascend-910b", "place": "ulanqab", "speed": "10", "util": "0.6", "list": "6",
@@ -86,7 +78,7 @@ def test_settings_in_the_url_round_trip(browser: Any, server: str) -> None:
     url = page.url
 
     # the same URL in a new page: the same numbers
-    context2, page2, errors2 = _open(browser, url)
+    context2, page2, errors2 = open_page(browser, url)
     page2.wait_for_function(READY, timeout=10_000)
     assert page2.input_value("#tc-calc-place") == "zhongwei" and page2.input_value("#tc-calc-price") == "30000"
     _check(_numbers(page2), moved, "reopened")
@@ -96,7 +88,7 @@ def test_settings_in_the_url_round_trip(browser: Any, server: str) -> None:
 
 
 def test_bad_values_in_the_url_fall_back_with_a_note(browser: Any, server: str) -> None:
-    context, page, errors = _open(browser, f"{server}/{PAGE}?chip=tpu-v9&util=7&place=%3Cb%3Emars%3C/b%3E&margin=abc&list=-1&speed=50")
+    context, page, errors = open_page(browser, f"{server}/{PAGE}?chip=tpu-v9&util=7&place=%3Cb%3Emars%3C/b%3E&margin=abc&list=-1&speed=50")
     page.wait_for_function(READY, timeout=10_000)
     note = page.locator("#tc-calc-state .tc-url-note[role=status]")
     assert note.is_visible()
@@ -124,7 +116,7 @@ def _grid() -> list[calc.Settings]:
 
 
 def test_page_arithmetic_equals_the_kernel_on_a_grid(browser: Any, server: str) -> None:
-    context, page, errors = _open(browser, f"{server}/{PAGE}")
+    context, page, errors = open_page(browser, f"{server}/{PAGE}")
     page.wait_for_function(READY, timeout=10_000)
     grid = _grid()
     js = page.evaluate(
@@ -144,7 +136,7 @@ def test_page_arithmetic_equals_the_kernel_on_a_grid(browser: Any, server: str) 
 
 
 def test_without_javascript_the_defaults_show(browser: Any, server: str) -> None:
-    context, page, errors = _open(browser, f"{server}/{PAGE}", java_script_enabled=False)
+    context, page, errors = open_page(browser, f"{server}/{PAGE}", java_script_enabled=False)
     got = _numbers(page)
     _check(got, _expect(calc.DEFAULTS), "no JavaScript")
     assert page.locator("table.tc-reader-table").count() >= 2  # the defaults' tables, rendered at build time

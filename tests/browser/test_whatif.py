@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import pytest
+from conftest import open_page
 
 import tokenlib
 from tokenlib.model import cost
@@ -76,12 +77,7 @@ def _read(page: Any) -> dict[str, float]:
 
 
 def test_whatif_matches_tokenlib(browser: Any, server: str) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{server}/{PAGE}", wait_until="load")
-    page.wait_for_function(f"() => document.querySelector('{CHART}')?.dataset.drawn === 'true'", timeout=10_000)
+    context, page, errors = open_page(browser, f"{server}/{PAGE}", viewport={"width": 1280, "height": 900}, drawn=CHART)
     for name in ("elec", "util", "dprice", "dshare", "wmodel"):
         assert page.locator(f"{CHART} [name='{name}']").count() >= 1, f"slider/menu {name!r} missing"
     checked = 0
@@ -107,13 +103,7 @@ def test_whatif_matches_tokenlib(browser: Any, server: str) -> None:
 
 
 def _open(browser: Any, url: str) -> tuple[Any, Any, list[str]]:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, service_workers="block")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url, wait_until="load")
-    page.wait_for_function(f"() => document.querySelector('{CHART}')?.dataset.drawn === 'true'", timeout=10_000)
-    return context, page, errors
+    return open_page(browser, url, drawn=CHART)
 
 
 def _read_matching(page: Any, want: dict[str, float]) -> dict[str, float]:

@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from tokenlib.analysis.city_cost import chip_hour_cost_closed
-from tokenlib.data import fx, places, specs
+from tokenlib.analysis.whatif import whatif_constants
+from tokenlib.data import places, specs
 from tokenlib.errors import check_choice, check_fraction, check_number
 from tokenlib.model import calibrate, cost, frontier, kernel
 
@@ -247,16 +248,13 @@ def payload() -> dict[str, Any]:
     electricity per origin and PUE; ``k``: the cost constants of :mod:`tokenlib.model.cost`.
     """
     a = cost.ASSUMPTIONS
-    wacc, life = float(a["wacc"]["value"]), float(a["life_years"]["value"])
-    k = {"fx": float(fx.cny_per_usd()[0]), "crf": float(cost.capital_recovery_factor(wacc, life)), "life": life, "wacc": wacc,
-         "hours": cost.HOURS_PER_YEAR, "host_kw_month": float(a["hosting_usd_per_kw_month"]["value"]),
-         "hours_month": cost.HOURS_PER_MONTH,
-         "load": float(a["load_factor"]["value"]), "pue": float(a["pue"]["value"]),
-         "rent": float(a["rental_usd_per_chip_hour"]["value"]),
-         "cached": float(a["cached_input_cost_fraction"]["value"]),
-         "elec_default": float(cost.default_electricity_cny_per_kwh()),
-         "mult_card": float(a["server_capex_multiplier"]["value"]),
-         "mult_system": float(a["system_share_capex_multiplier"]["value"])}
+    # the what-if's constants (fx, life, wacc, mult for a card price, host per kW-month, pue, load) plus the calculator's own
+    k = dict(whatif_constants())
+    k.update({"crf": float(cost.capital_recovery_factor(k["wacc"], k["life"])), "hours": cost.HOURS_PER_YEAR,
+              "hours_month": cost.HOURS_PER_MONTH, "rent": float(a["rental_usd_per_chip_hour"]["value"]),
+              "cached": float(a["cached_input_cost_fraction"]["value"]),
+              "elec_default": float(cost.default_electricity_cny_per_kwh()),
+              "mult_system": float(a["system_share_capex_multiplier"]["value"])})
     models: list[dict[str, Any]] = []
     tps: dict[str, dict[str, dict[str, Any]]] = {}
     used: set[str] = set()
@@ -291,7 +289,7 @@ def payload() -> dict[str, Any]:
         system = ch.price_basis == "system_share"
         chips.append({"id": c, "name": ch.name, "origin": "domestic" if ch.country == "CN" else "nvidia",
                       "price": price if math.isfinite(price) else None,
-                      "mult": k["mult_system"] if system else k["mult_card"],
+                      "mult": k["mult_system"] if system else k["mult"],
                       "basis": ch.price_basis or "card", "watts": float(cost.node_power_w(c))})
     plist = []
     for p in places.places_with_electricity():
@@ -312,24 +310,30 @@ def _find(items: Sequence[Mapping[str, Any]], key: str, what: str) -> Mapping[st
     raise ValueError(f"unknown {what} {key!r}; choose one of {[str(i['id']) for i in items]}")
 
 
+def electricity_and_pue(p: Mapping[str, Any], chip: str, place: str, elec: float | None) -> tuple[float, float]:
+    """(CNY/kWh, PUE) a setting prices power at, from the payload: a price set by hand with the kernel's default
+    PUE; else the place's price for the chip's origin and the place's PUE; with no place, the kernel's defaults."""
+    k = p["k"]
+    if elec is not None:
+        return float(elec), float(k["pue"])
+    if place:
+        pl = _find(p["places"], place, "place")
+        return float(pl["elec"][_find(p["chips"], chip, "chip")["origin"]]), float(pl["pue"])
+    return float(k["elec_default"]), float(k["pue"])
+
+
 def hour_cost(p: Mapping[str, Any], chip: str, place: str, elec: float | None, price_usd: float | None) -> float:
     """Chip-hour cost (CNY) from the payload: the closed form of :func:`tokenlib.model.cost.chip_hour_cost`."""
     k = p["k"]
     ch = _find(p["chips"], chip, "chip")
     price = ch["price"] if price_usd is None else float(price_usd)
-    mult = ch["mult"] if price_usd is None or ch["price"] is not None else k["mult_card"]
-    if elec is not None:
-        e, pue = float(elec), k["pue"]
-    elif place:
-        pl = _find(p["places"], place, "place")
-        e, pue = pl["elec"][ch["origin"]], pl["pue"]
-    else:
-        e, pue = k["elec_default"], k["pue"]
+    mult = ch["mult"] if price_usd is None or ch["price"] is not None else k["mult"]
+    e, pue = electricity_and_pue(p, chip, place, elec)
     if price is None:
         return float(k["rent"] * k["fx"])
     # the one closed form the what-if also uses (the page's script is its JavaScript twin)
     return float(chip_hour_cost_closed(price, ch["watts"], e, cny_per_usd=k["fx"], life_years=k["life"], wacc=k["wacc"],
-                                       server_capex_multiplier=mult, hosting_usd_per_kw_month=k["host_kw_month"],
+                                       server_capex_multiplier=mult, hosting_usd_per_kw_month=k["host"],
                                        pue=pue, load_factor=k["load"]))
 
 

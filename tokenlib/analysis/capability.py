@@ -31,10 +31,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tokenlib.arrays import FloatArray
 from tokenlib.analysis import prices as tp
 from tokenlib.errors import check_choice, check_number
 
-FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 BOARDS = ("lmarena_text", "aa_intelligence_index")

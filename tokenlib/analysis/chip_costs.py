@@ -20,17 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenlib.arrays import ArrayLike, FloatArray, FloatOrArray, IdLike
+from tokenlib.arrays import ArrayLike, FloatArray, FloatOrArray, IdLike, scalar_or_array
 from tokenlib.model import cost
 from tokenlib.model import kernel
 from tokenlib.errors import check_choice, check_number
 
 __all__ = ["cost_components", "cost_components_per_mtok", "chips_to_match", "cost_breakdown", "kwh_per_mtok",
            "SWING_KEYS", "cost_ratio_sensitivity"]
-
-
-def _out(x: FloatArray) -> FloatOrArray:
-    return float(x) if np.ndim(x) == 0 else x
 
 
 # ----------------------------------------------------------------------------- the one cost split
@@ -59,8 +55,8 @@ def cost_components(
     power = total - no_power
     hosting = no_power - capex
     rental = np.isclose(power, 0.0) & np.isclose(hosting, 0.0)
-    return {"capex": _out(capex), "hosting": _out(hosting), "power": _out(power), "total": _out(total),
-            "power_share": _out(np.asarray(power / total, dtype=float)),
+    return {"capex": scalar_or_array(capex), "hosting": scalar_or_array(hosting), "power": scalar_or_array(power), "total": scalar_or_array(total),
+            "power_share": scalar_or_array(np.asarray(power / total, dtype=float)),
             "rental": bool(rental) if np.ndim(rental) == 0 else rental}
 
 
@@ -82,8 +78,8 @@ def cost_components_per_mtok(
     comp = cost_components(chip, electricity_cny_per_kwh=electricity_cny_per_kwh, place=place, currency=currency,
                            root=root, **hour_args)
     scale = per_mtok / np.asarray(comp["total"], dtype=float)
-    out: dict[str, Any] = {k: _out(np.asarray(comp[k], dtype=float) * scale) for k in ("capex", "hosting", "power")}
-    out["total"] = _out(per_mtok)
+    out: dict[str, Any] = {k: scalar_or_array(np.asarray(comp[k], dtype=float) * scale) for k in ("capex", "hosting", "power")}
+    out["total"] = scalar_or_array(per_mtok)
     out["power_share"] = comp["power_share"]
     out["rental"] = comp["rental"]
     return out

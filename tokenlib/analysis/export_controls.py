@@ -27,15 +27,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
-from tokenlib.arrays import ArrayLike, FloatOrArray
+from tokenlib.arrays import ArrayLike, FloatArray, FloatOrArray
 from tokenlib.data import specs
 from tokenlib.data import load, load_sources
 from tokenlib.errors import check_choice, check_number
 
-FloatArray = npt.NDArray[np.float64]
 
 #: Bit length of the operation behind each peak column of ``data/chips.csv``.
 BIT_LENGTH: dict[str, int] = {"bf16_tflops": 16, "fp16_tflops": 16, "fp8_tflops": 8, "int8_tops": 8}

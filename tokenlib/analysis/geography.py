@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
+from tokenlib.arrays import FloatArray, scalar_or_array
 from tokenlib.data import load
 from tokenlib.errors import check_number
 
-FloatArray = npt.NDArray[np.float64]
 
 EARTH_RADIUS_KM = 6371.0
 """Mean Earth radius (km) for a spherical Earth: IUGG's mean radii are 'all about 6,371 kilometres'."""
@@ -82,10 +81,6 @@ CONSTANTS: dict[str, dict[str, Any]] = {
 """Every constant of the latency chain with its source and the exact wording it rests on."""
 
 
-def _out(x: FloatArray) -> Any:
-    return float(x) if np.ndim(x) == 0 else x
-
-
 def haversine_km(lat1: Any, lon1: Any, lat2: Any, lon2: Any, *, radius_km: float = EARTH_RADIUS_KM) -> Any:
     """Great-circle distance (km) between points given in decimal degrees (haversine formula)."""
     la1, lo1, la2, lo2 = (np.asarray(v, dtype=float) for v in (lat1, lon1, lat2, lon2))
@@ -99,7 +94,7 @@ def haversine_km(lat1: Any, lon1: Any, lat2: Any, lon2: Any, *, radius_km: float
     dphi, dlmb = p2 - p1, np.radians(lo2 - lo1)
     h = np.sin(dphi / 2.0) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2.0) ** 2
     d: FloatArray = 2.0 * r * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
-    return _out(d)
+    return scalar_or_array(d)
 
 
 def fibre_speed_km_per_s(group_index: Any = FIBRE_GROUP_INDEX) -> Any:
@@ -107,7 +102,7 @@ def fibre_speed_km_per_s(group_index: Any = FIBRE_GROUP_INDEX) -> Any:
     n = check_number("group_index", group_index, allow_zero=False)
     if np.any(n < 1.0):
         raise ValueError(f"group_index must be >= 1 (light is not faster than c), got {group_index!r}")
-    return _out(SPEED_OF_LIGHT_KM_PER_S / n)
+    return scalar_or_array(SPEED_OF_LIGHT_KM_PER_S / n)
 
 
 def round_trip_ms(
@@ -123,7 +118,7 @@ def round_trip_ms(
     if np.any(rf < 1.0):
         raise ValueError(f"route_factor must be >= 1 (a fibre route is not shorter than the great circle), got {route_factor!r}")
     v = np.asarray(fibre_speed_km_per_s(group_index), dtype=float)
-    return _out(2.0 * d * rf / v * 1000.0)
+    return scalar_or_array(2.0 * d * rf / v * 1000.0)
 
 
 def place_coordinates(root: Path | str | None = None) -> pd.DataFrame:
@@ -169,7 +164,7 @@ def time_per_output_token_ms(tokens_per_s_per_chip: Any, *, n_chips: Any, batch:
     tps = check_number("tokens_per_s_per_chip", tokens_per_s_per_chip, allow_zero=False)
     n = check_number("n_chips", n_chips, allow_zero=False)
     b = check_number("batch", batch, allow_zero=False)
-    return _out(b / (tps * n) * 1000.0)
+    return scalar_or_array(b / (tps * n) * 1000.0)
 
 
 def prefill_time_ms(prompt_tokens: Any, tokens_per_s_per_chip: Any, *, n_chips: Any) -> Any:
@@ -177,14 +172,14 @@ def prefill_time_ms(prompt_tokens: Any, tokens_per_s_per_chip: Any, *, n_chips: 
     p = check_number("prompt_tokens", prompt_tokens)
     tps = check_number("tokens_per_s_per_chip", tokens_per_s_per_chip, allow_zero=False)
     n = check_number("n_chips", n_chips, allow_zero=False)
-    return _out(p / (tps * n) * 1000.0)
+    return scalar_or_array(p / (tps * n) * 1000.0)
 
 
 def network_ms(rtt_ms: Any, *, round_trips: Any = 1) -> Any:
     """Network time (ms) a request pays: ``round_trips`` x RTT (e.g. sequential agent calls, handshakes)."""
     r = check_number("rtt_ms", rtt_ms)
     k = check_number("round_trips", round_trips)
-    return _out(r * k)
+    return scalar_or_array(r * k)
 
 
 def budget_share(used_ms: Any, budget_ms: Any) -> Any:
@@ -193,7 +188,7 @@ def budget_share(used_ms: Any, budget_ms: Any) -> Any:
     b = np.asarray(budget_ms, dtype=float)
     if np.any(np.isnan(b)) or np.any(b <= 0):
         raise ValueError(f"budget_ms must be > 0 (use inf for 'no latency budget'), got {budget_ms!r}")
-    return _out(u / b)
+    return scalar_or_array(u / b)
 
 
 def latency_slack_ms(
@@ -205,7 +200,7 @@ def latency_slack_ms(
     if np.any(np.isnan(b)) or np.any(b <= 0):
         raise ValueError(f"budget_ms must be > 0 (use inf for 'no latency budget'), got {budget_ms!r}")
     used = np.asarray(network_ms(rtt_ms, round_trips=round_trips), dtype=float) + c
-    return _out(b - used)
+    return scalar_or_array(b - used)
 
 
 def request_latency_ms(
@@ -224,4 +219,4 @@ def request_latency_ms(
     out = check_number("output_tokens", output_tokens)
     net = np.asarray(network_ms(rtt_ms, round_trips=n * k), dtype=float)
     comp = n * t1 + out * tp
-    return _out(net), _out(np.asarray(comp, dtype=float))
+    return scalar_or_array(net), scalar_or_array(np.asarray(comp, dtype=float))

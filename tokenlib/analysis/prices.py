@@ -26,13 +26,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
+from tokenlib.arrays import FloatArray
 from tokenlib.data import table_spec
 from tokenlib.errors import check_choice, check_number
 
-FloatArray = npt.NDArray[np.float64]
 
 UNITS_PER_MTOK: dict[str, float] = {"per_mtok": 1.0, "per_ktok": 1000.0}
 """Multiplier from the published unit to 'per million tokens'."""
@@ -284,6 +283,37 @@ def decline_per_year(dates: Any, prices: Any) -> tuple[float, float, int]:
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else 1.0
     return float(np.exp(-b)), r2, int(len(p))
+
+
+DECLINE_COLUMNS = ("provider", "country", "factor_per_year", "r2", "n", "first", "last")
+"""The columns of :func:`decline_by_provider`'s table."""
+
+
+def decline_by_provider(rows: pd.DataFrame, value: str = "workload") -> pd.DataFrame:
+    """Each provider's yearly price-fall factor (:func:`decline_per_year`) over its dated rows.
+
+    A provider is priced once per date, at its lowest ``value`` that day (several flagship rows on one date
+    count as the cheapest of them). Non-positive prices (free tiers) have no logarithm and are dropped; a
+    provider left with fewer than two dates has no fit and is left out. ``rows`` needs ``provider``,
+    ``provider_country``, ``effective_date`` and ``value``. Returns :data:`DECLINE_COLUMNS` (``first`` and
+    ``last`` as YYYY-MM), sorted by country, then from the fastest fall to the steepest rise.
+    """
+    needed = ["provider", "provider_country", "effective_date", value]
+    missing = [c for c in needed if c not in rows.columns]
+    if missing:
+        raise KeyError(f"decline_by_provider needs columns {missing}; the rows have {sorted(map(str, rows.columns))}")
+    daily = rows.groupby(["provider", "provider_country", "effective_date"], as_index=False)[value].min()
+    out = []
+    for (provider, country), g in daily.groupby(["provider", "provider_country"]):
+        g = g[g[value] > 0]
+        if g["effective_date"].nunique() < 2:
+            continue
+        factor, r2, n = decline_per_year(g["effective_date"].to_numpy(), g[value].to_numpy())
+        dates = pd.to_datetime(g["effective_date"])
+        out.append({"provider": provider, "country": country, "factor_per_year": factor, "r2": r2, "n": n,
+                    "first": dates.min().strftime("%Y-%m"), "last": dates.max().strftime("%Y-%m")})
+    table = pd.DataFrame(out, columns=list(DECLINE_COLUMNS))
+    return table.sort_values(["country", "factor_per_year"], ascending=[True, False]).reset_index(drop=True)
 
 
 def _listed(rows: pd.DataFrame, part: str) -> np.ndarray:

@@ -21,14 +21,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tokenlib.arrays import ArrayLike, FloatArray, FloatOrArray
+from tokenlib.arrays import ArrayLike, FloatArray, FloatOrArray, scalar_or_array
 from tokenlib.errors import check_number
 
 VOUCHER_METRICS = ("voucher_max_share", "voucher_cap_per_firm_cny", "voucher_budget_cny")
-
-
-def _out(x: FloatArray) -> FloatOrArray:
-    return float(x) if np.ndim(x) == 0 else x
 
 
 def _limit(name: str, value: ArrayLike | None) -> FloatArray:
@@ -49,7 +45,7 @@ def voucher_cny(
     s = check_number("annual_compute_spend_cny", annual_compute_spend_cny)
     share = check_number("max_share", max_share, upper=1.0)
     v = np.minimum(np.minimum(share * s, _limit("cap_per_firm_cny", cap_per_firm_cny)), _limit("budget_cny", budget_cny))
-    return _out(np.asarray(v, dtype=float))
+    return scalar_or_array(np.asarray(v, dtype=float))
 
 
 def effective_discount(
@@ -64,28 +60,28 @@ def effective_discount(
     s = check_number("annual_compute_spend_cny", annual_compute_spend_cny, allow_zero=False)
     e = check_number("eligible_share", eligible_share, upper=1.0)
     v = np.asarray(voucher_cny(s * e, max_share, cap_per_firm_cny=cap_per_firm_cny, budget_cny=budget_cny))
-    return _out(np.asarray(v / s, dtype=float))
+    return scalar_or_array(np.asarray(v / s, dtype=float))
 
 
 def spend_where_cap_binds_cny(max_share: ArrayLike, cap_per_firm_cny: ArrayLike) -> FloatOrArray:
     """Annual compute spend (CNY) above which the per-firm cap, not the share, sets the voucher: cap / share."""
     share = check_number("max_share", max_share, allow_zero=False, upper=1.0)
     cap = _limit("cap_per_firm_cny", cap_per_firm_cny)
-    return _out(np.asarray(cap / share, dtype=float))
+    return scalar_or_array(np.asarray(cap / share, dtype=float))
 
 
 def apply_discount(cost_per_mtok: ArrayLike, discount: ArrayLike) -> FloatOrArray:
     """Cost per Mtok after a discount share (0-1)."""
     c = check_number("cost_per_mtok", cost_per_mtok)
     d = check_number("discount", discount, upper=1.0)
-    return _out(np.asarray(c * (1.0 - d), dtype=float))
+    return scalar_or_array(np.asarray(c * (1.0 - d), dtype=float))
 
 
 def subsidised_electricity(price_cny_per_kwh: ArrayLike, cut_share: ArrayLike) -> FloatOrArray:
     """Electricity price after a bill cut of ``cut_share`` (e.g. 0.5 for 'cut by up to 50%')."""
     p = check_number("price_cny_per_kwh", price_cny_per_kwh)
     c = check_number("cut_share", cut_share, upper=1.0)
-    return _out(np.asarray(p * (1.0 - c), dtype=float))
+    return scalar_or_array(np.asarray(p * (1.0 - c), dtype=float))
 
 
 def unsubsidised_electricity(subsidised_price_cny_per_kwh: ArrayLike, cut_share: ArrayLike) -> FloatOrArray:
@@ -94,7 +90,7 @@ def unsubsidised_electricity(subsidised_price_cny_per_kwh: ArrayLike, cut_share:
     c = check_number("cut_share", cut_share)
     if np.any(c >= 1.0):
         raise ValueError(f"cut_share must be < 1, got {cut_share!r}")
-    return _out(np.asarray(p / (1.0 - c), dtype=float))
+    return scalar_or_array(np.asarray(p / (1.0 - c), dtype=float))
 
 
 VOUCHER_EXCLUSIONS: tuple[tuple[str, str], ...] = (

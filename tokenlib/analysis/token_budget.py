@@ -30,14 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
+from tokenlib.arrays import FloatArray
 from tokenlib.model import cost
 from tokenlib.model import kernel
 from tokenlib.errors import check_choice, check_number
 
-FloatArray = npt.NDArray[np.float64]
 SECONDS_PER_DAY = 86_400.0
 HOURS_PER_YEAR = 8_760.0
 ASSUMPTION_NAMES = ("speed_tps", "utilization", "output_share", "cache_hit_share", "dense_share",

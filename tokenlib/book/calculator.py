@@ -12,8 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pandas as pd
+
 from tokenlib import safehtml
 from tokenlib.analysis import calculator as calc
+from tokenlib.data import fx, load, load_providers, load_sources, specs
+from tokenlib.model import cost
 
 ID = "tc-calc"
 CSS = '.tc-calc fieldset { border: 1px solid #ccc; border-radius: 4px; margin: 0.6rem 0; padding: 0.4rem 0.7rem; min-width: 0; } .tc-calc legend { font-weight: 600; font-size: 0.95rem; padding: 0 0.3rem; } .tc-calc .tc-field { display: flex; flex-wrap: wrap; align-items: center; gap: 0.2rem 0.6rem; margin: 0.35rem 0; } .tc-calc .tc-field label { flex: 0 0 13rem; font-weight: 600; font-size: 0.9rem; } .tc-calc .tc-field select, .tc-calc .tc-field input[type="number"] { min-height: 2rem; font-size: 0.9rem; max-width: 100%; } .tc-calc .tc-field input[type="range"] { flex: 1 1 8rem; min-width: 8rem; max-width: 18rem; height: 2rem; } .tc-calc output { font-variant-numeric: tabular-nums; min-width: 4rem; } .tc-calc .tc-answer { font-size: 1rem; margin: 0.3rem 0; } .tc-calc .tc-answer strong { font-variant-numeric: tabular-nums; } .tc-calc .tc-assumed { font-size: 0.8rem; color: #444; margin: 0.1rem 0 0.5rem; overflow-wrap: anywhere; } @media (max-width: 600px) { .tc-calc .tc-field label { flex: 1 0 100%; } } .tc-calc input[type="checkbox"] { width: 1.5rem; height: 1.5rem; margin: 0.25rem 0; }'
@@ -106,7 +110,7 @@ value at those defaults (the same numbers as the table after the calculator).</p
 <div class="tc-field"><label for="{ID}-speed">Speed per user</label><select id="{ID}-speed" name="speed">{_options(speeds, speed_key)}</select></div>
 {_range("util", "Utilisation (share of hours serving)", s.util, rg["util"], "any", f"{s.util:.3f}")}
 <div class="tc-field"><label for="{ID}-elecset">Set the electricity price</label><input type="checkbox" id="{ID}-elecset" name="elecset"{" checked" if s.elec is not None else ""}></div>
-{_range("elec", "Electricity, CNY/kWh", s.elec if s.elec is not None else _place_elec(payload, s), rg["elec"], "0.001", elec_shown)}
+{_range("elec", "Electricity, CNY/kWh", s.elec if s.elec is not None else calc.electricity_and_pue(payload, s.chip, s.place, None)[0], rg["elec"], "0.001", elec_shown)}
 {_number("price", "Chip price", float("nan") if s.price_usd is None else s.price_usd, rg["price"], "any", "USD",
          placeholder=(f"{chip['price']:,.0f} (chips.csv)" if chip["price"] is not None
                       else f"rented: ${payload['k']['rent']:g}/chip-hour"))}
@@ -146,8 +150,97 @@ utilisation and speed; chips that cannot reach the speed are left out. Each cost
 </div>""")
 
 
-def _place_elec(payload: Mapping[str, Any], s: calc.Settings) -> float:
-    chip = next(c for c in payload["chips"] if c["id"] == s.chip)
-    if not s.place:
-        return float(payload["k"]["elec_default"])
-    return float(next(p for p in payload["places"] if p["id"] == s.place)["elec"][chip["origin"]])
+
+
+# ----------------------------------------------------------------------------- the page's tables of inputs
+
+COST_ASSUMPTIONS_SHOWN = ("life_years", "wacc", "server_capex_multiplier", "system_share_capex_multiplier", "pue",
+                          "load_factor", "hosting_usd_per_kw_month", "utilization", "rental_usd_per_chip_hour",
+                          "cached_input_cost_fraction")
+"""The cost assumptions the page lists, in its order (node power comes after them, per system)."""
+
+
+def credit(url: Any, providers: Mapping[str, tuple[str, str]]) -> str:
+    """The provider a table row credits for ``url`` (data/providers.csv), or why there is none."""
+    if not isinstance(url, str) or not url:
+        return "assumption (no source)"
+    return providers[url][0] if url in providers else "source not in providers.csv: " + url
+
+
+def assumptions_table(payload: Mapping[str, Any], providers: Mapping[str, tuple[str, str]] | None = None) -> pd.DataFrame:
+    """One row per cost assumption, node power per system, the FX rate and the default list price, each credited."""
+    known = load_providers() if providers is None else providers
+    rows: list[dict[str, Any]] = []
+
+    def add(assumption: str, value: str, kind: Any, basis: Any, url: Any) -> None:
+        rows.append({"assumption": assumption, "value": value, "kind": kind, "basis": basis, "credit": credit(url, known)})
+
+    for name in COST_ASSUMPTIONS_SHOWN:
+        a = cost.ASSUMPTIONS[name]
+        add(name.replace("_", " "), f"{float(a['value']):.4g}", a["kind"], a["note"], a.get("source"))
+    a = cost.ASSUMPTIONS["node_power_factor"]
+    add("node power factor (chips with no system row)", f"{cost.node_power_factor():.3g}", a["kind"], a["note"],
+        a.get("source"))
+    systems: list[dict[Any, Any]] = load("systems").to_dict("records")
+    for s in systems:
+        add(f"node power per chip, {specs.chip(str(s['chip_id'])).name} in {s['name']} (W)",
+            f"{1000 * float(s['max_power_kw']) / float(s['n_chips']):.0f}", s["kind"],
+            f"{float(s['max_power_kw']):g} kW for {s['n_chips']} chips ({str(s['basis']).replace('_', ' ')})",
+            s["source_url"])
+    fxrow = fx.row()  # the latest month, the rate the calculator uses
+    add(f"CNY per USD ({fxrow['month']})", f"{float(fxrow['cny_per_usd']):.4f}", fxrow["kind"],
+        "monthly average, the latest month in data/fx.csv", fxrow["source_url"])
+    lp = calc.default_list_price_row(load("prices"))
+    add("default list price (CNY per million output tokens)", f"{float(lp['output_price']):g}", lp["kind"],
+        f"{lp['provider']} {lp['model']}, {lp['price_type']}, from {lp['effective_date']}", lp["source_url"])
+    return pd.DataFrame(rows)
+
+
+def chips_table(payload: Mapping[str, Any], providers: Mapping[str, tuple[str, str]] | None = None) -> pd.DataFrame:
+    """The payload's chips: price (NaN = rented), its basis, capex multiplier, node watts per chip, credit."""
+    known = load_providers() if providers is None else providers
+    source = load("chips").set_index("id")["source_url"]
+    return pd.DataFrame([{"chip": c["name"], "price_usd": c["price"] if c["price"] is not None else float("nan"),
+                          "price_basis": c["basis"] if c["price"] is not None else "rented", "capex_multiplier": c["mult"],
+                          "node_watts_per_chip": c["watts"], "credit": credit(source[c["id"]], known)}
+                         for c in payload["chips"]])
+
+
+def places_table(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """The payload's places: electricity price per chip origin (CNY/kWh) and PUE."""
+    return pd.DataFrame([{"place": p["name"], "electricity_nvidia": p["elec"]["nvidia"],
+                          "electricity_domestic": p["elec"]["domestic"], "pue": p["pue"]} for p in payload["places"]])
+
+
+def input_rows(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """The data rows behind the page's inputs (chips and their prices, places' power and PUE, the FX month,
+    the default list price, the calibration's deployments): what the page's source line credits."""
+    chip_ids = [c["id"] for c in payload["chips"]]
+    chips, chip_sources, place_rows = load("chips"), load_sources("chips"), load("places")
+    prices = load("prices")
+    return pd.concat([
+        chips[chips["id"].isin(chip_ids)],
+        chip_sources[chip_sources["item_id"].isin(chip_ids) & (chip_sources["field"] == "price_usd")],
+        place_rows[place_rows["metric"].isin(["electricity_cny_per_kwh", "pue"])],
+        fx.row().to_frame().T,
+        prices.loc[[calc.default_list_price_row(prices).name]],
+        load("deployments"),
+    ])
+
+
+def answers_table(payload: Mapping[str, Any], res: Mapping[str, Any]) -> pd.DataFrame:
+    """The answers of ``res`` (:func:`tokenlib.analysis.calculator.results`) with their units and typical error
+    bands (the held-out median miss; the chip-hour cost and the user's speed carry no kernel error)."""
+    med = payload["error"]["median_pct"]
+    rows = [
+        ("Output tokens", res["output"], "CNY per million", res["band"]["output"]),
+        ("Input tokens", res["input"], "CNY per million", calc.typical_band(res["input"], med)),
+        ("Cache-hit input tokens", res["cached"], "CNY per million", calc.typical_band(res["cached"], med)),
+        ("Chip-hour cost", res["hour"], "CNY", (res["hour"], res["hour"])),
+        ("Speed each user sees", res["user_speed"], "output tokens/s", (res["user_speed"], res["user_speed"])),
+        ("Break-even utilisation at the list price", 100 * res["breakeven_util"], "%",
+         tuple(100 * x for x in res["band"]["breakeven_util"])),
+        ("Price for the gross margin", res["margin_price"], "CNY per million output tokens", res["band"]["margin_price"]),
+    ]
+    return pd.DataFrame([{"answer": a, "value": v, "unit": u, "band_low": lo, "band_high": hi}
+                         for a, v, u, (lo, hi) in rows])

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tokenlib.arrays import FloatArray
 from tokenlib.data import data_stamp, load, table_names
 from tokenlib.errors import check_choice
 
@@ -197,9 +198,6 @@ def model(model_id: str, root: Path | str | None = None) -> Model:
         id=model_id, name=str(r["name"]), attention=str(r["attention"]),
         **{c: _f(r, c) for c in MODEL_FIELDS},
     )
-
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def _numeric_arrays(df: pd.DataFrame, fields: Sequence[str]) -> tuple[tuple[str, ...], dict[str, FloatArray]]:

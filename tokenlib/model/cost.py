@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from tokenlib.arrays import ArrayLike, FloatArray
 from tokenlib.data import fx
 from tokenlib.model import kernel
 from tokenlib.data import places
@@ -49,8 +49,6 @@ from tokenlib.data.loader import load
 from tokenlib.errors import (MissingSpecError, check_at_least, check_choice, check_flag, check_fraction, check_number,
                              check_shapes)
 
-FloatArray = kernel.FloatArray
-ArrayLike = npt.ArrayLike
 Ids = kernel.Ids
 PHASES = ("prefill", "cached_input", "decode")
 PRICE_BASES = ("card", "system_share")

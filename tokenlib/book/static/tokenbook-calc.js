@@ -18,16 +18,19 @@
   P.chips.forEach(function (c) { chipName[c.id] = c.name; });
 
   // ---------------------------------------------------------------- the closed form (calculator.results)
+  // [CNY/kWh, PUE] a setting prices power at (calculator.electricity_and_pue)
+  function elecAndPue(chipId, place, elec) {
+    if (elec !== null) return [elec, K.pue];
+    if (place) { var pl = byId(P.places, place); return [pl.elec[byId(P.chips, chipId).origin], pl.pue]; }
+    return [K.elec_default, K.pue];
+  }
   function hourCost(chipId, place, elec, priceUsd) {
     var ch = byId(P.chips, chipId);
     var price = priceUsd === null ? ch.price : priceUsd;
-    var mult = priceUsd === null || ch.price !== null ? ch.mult : K.mult_card;
-    var e, pue;
-    if (elec !== null) { e = elec; pue = K.pue; }
-    else if (place) { var pl = byId(P.places, place); e = pl.elec[ch.origin]; pue = pl.pue; }
-    else { e = K.elec_default; pue = K.pue; }
+    var mult = priceUsd === null || ch.price !== null ? ch.mult : K.mult;
+    var ep = elecAndPue(chipId, place, elec), e = ep[0], pue = ep[1];
     if (price === null) return K.rent * K.fx;
-    var host = K.host_kw_month * ch.watts / 1000.0 / K.hours_month;  // colocation is sold per kW of rated power
+    var host = K.host * ch.watts / 1000.0 / K.hours_month;  // colocation is sold per kW of rated power
     return (price * mult * K.crf / K.hours + host) * K.fx + ch.watts / 1000.0 * K.load * pue * e;
   }
   function perMtok(hour, tps, util) { return hour / (tps * 3600.0 * util) * 1e6; }
@@ -69,23 +72,16 @@
   // ---------------------------------------------------------------- settings <-> controls <-> URL
   var state = window.tokenbookState;
   var NUMBERS = { util: "util", elec: "elec", price: "price", list: "list", target: "target", margin: "margin" };
-  function inRange(name, raw) {
-    var v = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
-    if (!isFinite(v)) return { ok: false, note: "is not a number" };
-    var r = R[name];
-    if (v < r[0] || v > r[1]) return { ok: false, note: "is outside " + r[0] + "\u2013" + r[1] };
-    return { ok: true, value: v };
-  }
   function defaults() {
     return { model: D.model, chip: D.chip, place: D.place, speed: null, util: D.util, elec: null, price: null,
              list: D.list_price, target: D.target, margin: D.margin };
   }
   // The settings a URL asks for, and a note for each value that could not be used.
   function fromURL() {
-    var q = state ? state.params() : new URLSearchParams(location.search), s = defaults(), notes = [];
-    function bad(key, raw, note, fallback) {
-      notes.push(key + "=" + (raw.length > 40 ? raw.slice(0, 40) + "\u2026" : raw) + " " + note + ", so the default " + fallback + " is used");
-    }
+    var s = defaults(), notes = [];
+    if (!state) return { settings: s, notes: notes };  // the page loads tokenbook-state.js first (sphinxext)
+    var q = state.params();
+    function bad(key, raw, note, fallback) { notes.push(state.describe(key, raw, { ok: false, note: note }, fallback)); }
     if (q.has("model")) {
       if (P.tps[q.get("model")]) s.model = q.get("model");
       else bad("model", q.get("model"), "is not one of " + Object.keys(P.tps).join(", "), D.model);
@@ -113,7 +109,7 @@
     }
     Object.keys(NUMBERS).forEach(function (key) {
       if (!q.has(key)) return;
-      var r = inRange(key, q.get(key));
+      var r = state.parse({ input: "range", min: R[key][0], max: R[key][1] }, q.get(key));  // no step: any value in range
       var target = key === "list" ? "list" : key;
       if (r.ok) s[target] = r.value;
       else bad(key, q.get(key), r.note, key === "elec" ? "(the place's price)" : key === "price" ? "(chips.csv's price)" : String(Number(s[target].toFixed(3))));
@@ -130,11 +126,6 @@
     ["util", "elec", "price", "list", "target", "margin"].forEach(function (k) { put(k, s[k], d[k]); });
   }
   function validOrNull(v, name) { return v !== null && isFinite(v) && v >= R[name][0] && v <= R[name][1] ? v : null; }
-  function placeElec(s) {
-    var ch = byId(P.chips, s.chip);
-    if (!s.place) return K.elec_default;
-    return byId(P.places, s.place).elec[ch.origin];
-  }
   function fillChips(model, chip) {
     var sel = field("chip");
     sel.textContent = "";
@@ -156,7 +147,7 @@
     field("speed").value = s.speed === null ? "setup" : String(s.speed);
     set("util", String(s.util));
     field("elecset").checked = s.elec !== null;
-    set("elec", String(s.elec !== null ? s.elec : placeElec(s)));
+    set("elec", String(s.elec !== null ? s.elec : elecAndPue(s.chip, s.place, null)[0]));
     field("elec").disabled = s.elec === null;
     set("price", s.price === null ? "" : String(s.price));
     var ch = byId(P.chips, s.chip);
@@ -220,7 +211,7 @@
     var m = byId(P.models, s.model);
     root.querySelector('[data-show="setup"]').textContent = m.setup + ".";
     root.querySelector('[data-show="util"]').textContent = s.util.toFixed(3);
-    root.querySelector('[data-show="elec"]').textContent = s.elec === null ? "place's price (" + placeElec(s).toFixed(3) + ")" : s.elec.toFixed(3);
+    root.querySelector('[data-show="elec"]').textContent = s.elec === null ? "place's price (" + elecAndPue(s.chip, s.place, null)[0].toFixed(3) + ")" : s.elec.toFixed(3);
     root.querySelector('[data-show="margin"]').textContent = (100 * s.margin).toFixed(0) + "%";
     root.setAttribute("data-ready", "true");
   }
@@ -245,7 +236,7 @@
     } else if (name === "chip") ns.chip = t.value;
     else if (name === "place") ns.place = t.value === "none" ? "" : t.value;
     else if (name === "speed") ns.speed = t.value === "setup" ? null : Number(t.value);
-    else if (name === "elecset") ns.elec = t.checked ? validOrNull(Number(field("elec").value), "elec") || placeElec(ns) : null;
+    else if (name === "elecset") ns.elec = t.checked ? validOrNull(Number(field("elec").value), "elec") || elecAndPue(ns.chip, ns.place, null)[0] : null;
     else if (NUMBERS[name]) {
       var v = validOrNull(t.value === "" ? null : Number(t.value), name);
       var fallback = { util: D.util, elec: null, price: null, list: D.list_price, target: D.target, margin: D.margin }[name];
