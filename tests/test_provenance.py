@@ -18,9 +18,11 @@ from tokenlib.data import provenance
 #: The overall share reached (issue 18: 38 of 794 rows, 4.8 %, before the vendor-page re-sourcing of
 #: prices.csv; 173 of 919, 18.8 %, once capability.csv's 2025 LMArena snapshots came from LMArena's own
 #: arena-catalog repository, against main's 92 of 873; 262 of 1003, 26.1 %, once eight claims and a lab's
-#: headquarters came from the publishers' own pages and two rows from Volcano Engine's own dated Ark model page).
+#: headquarters came from the publishers' own pages and two rows from Volcano Engine's own dated Ark model page;
+#: 315 of 1003, 31.4 %, once two export_controls rows moved to BIS's and GPO's own pages and 51 rows from a copy
+#: of Epoch's hardware CSV, or news reposts of the same figures, to Epoch's own repositories).
 #: Raise it when the share rises; the test fails if it falls below.
-FLOOR = 0.261
+FLOOR = 0.314
 
 
 def _by_hand(root: Path) -> dict[str, tuple[int, int]]:
