@@ -20,9 +20,12 @@ from tokenlib.data import provenance
 #: arena-catalog repository, against main's 92 of 873; 262 of 1003, 26.1 %, once eight claims and a lab's
 #: headquarters came from the publishers' own pages and two rows from Volcano Engine's own dated Ark model page;
 #: 315 of 1003, 31.4 %, once two export_controls rows moved to BIS's and GPO's own pages and 51 rows from a copy
-#: of Epoch's hardware CSV, or news reposts of the same figures, to Epoch's own repositories).
-#: Raise it when the share rises; the test fails if it falls below.
-FLOOR = 0.314
+#: of Epoch's hardware CSV, or news reposts of the same figures, to Epoch's own repositories; 260 of 1003,
+#: 25.9 %, once Epoch's hardware tables were classed as what they are, a compilation of vendors' and analysts'
+#: figures like a price tracker (primary=no), and DataCrunch's table of NVIDIA's specifications as NVIDIA's via
+#: DataCrunch). Raise it when the share rises; the test fails if it falls below. Lower it only when a
+#: classification is corrected, and say so here.
+FLOOR = 0.259
 
 
 def _by_hand(root: Path) -> dict[str, tuple[int, int]]:
