@@ -179,7 +179,7 @@ LOADER_CASES = {
     "header only": ("fx", lambda b: b.split(b"\n", 1)[0] + b"\n", r"fx\.csv:2: no data rows"),
     "short row": ("fx", lambda b: b.replace(b"\n2024-02,7.1935,", b"\n2024-02\n", 1).split(b"\n2024-03")[0] + b"\n",
                   r"fx\.csv:3: row has 1 cells, fewer"),
-    "long row": ("models", lambda b: b.rstrip(b"\r\n") + b",extra\n", r"models\.csv:10: row has \d+ cells, more than the header.s"),
+    "long row": ("models", lambda b: b.rstrip(b"\r\n") + b",extra\n", r"models\.csv:13: row has \d+ cells, more than the header.s"),
     "bad byte": ("fx", lambda b: b.replace(b"2024-03,", b"2024-03\xff,", 1), r"fx\.csv:4:8: byte 0xff is not UTF-8"),
     "blank line": ("fx", lambda b: b.replace(b"\n2024-03", b"\n\n2024-03", 1), r"fx\.csv:4: blank line"),
     "id differs only in case": ("chips", lambda b: b.replace(b"\na800,", b"\nA100-SXM,", 1),
