@@ -242,3 +242,16 @@ def test_fx_row_is_the_rate_the_conversions_use() -> None:
     assert str(fx.row("2025-02")["month"]) == "2025-02" and latest["source_url"]
     with pytest.raises(ValueError, match="1999-01"):
         fx.row("1999-01")
+
+
+def test_check_refuses_a_file_without_its_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """One file cannot be validated as every table: the check asks which, naming the choices."""
+    from tokenlib import data as tdata
+
+    path = tmp_path / "prices_draft.csv"
+    path.write_text("provider\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as stop:
+        tdata.main(["check", "--file", str(path)])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "--table" in err and str(path) in err and "'prices'" in err

@@ -22,6 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--table", help="table name (default: every table)")
     check.add_argument("--file", help="a CSV to validate as --table (default: data/<table>.csv)")
     args = parser.parse_args(argv)
+    if args.file and not args.table:  # one file cannot be every table
+        parser.error(f"--file {args.file} needs --table, the table to validate it as; choose one of {list(table_names())}")
     tables = [args.table] if args.table else table_names()
     failed = False
     for name in tables:
