@@ -508,6 +508,8 @@ def _text_quote_problems(path: Path, raw: pd.DataFrame, spec: TableSpec) -> list
     """Schema ``text_in_quote``: each name a cell writes appears verbatim in the quote of a sourced row."""
     problems: list[str] = []
     checked = [c for c in spec.columns if c.text_in_quote]
+    if not checked:  # most tables have no such column: do not walk their rows
+        return problems
     exempt_col = spec.provenance_exempt_if.get("column")
     exempt_values = set(spec.provenance_exempt_if.get("values", ()))
     for idx, row in raw.iterrows():
