@@ -131,9 +131,9 @@ def test_rows_flag_reads_the_primary_column() -> None:
     assert provenance.rows_flag(prim) == "primary source"
     assert provenance.rows_flag(sec) == "secondary only"
     mixed = pd.concat([prim.head(1), sec.head(2)])
-    assert provenance.rows_flag(mixed) == "partly secondary only (2 of 3 rows)"
-    assert provenance.rows_flag(sec.head(1), extra_primary=1) == "partly secondary only (1 of 2 rows)"
-    assert provenance.sourcing_summary({"a": prim, "b": sec}) == "a: primary source; b: secondary only"
+    assert provenance.rows_flag(mixed) == "secondary only for 2 of 3 rows"
+    assert provenance.rows_flag(sec.head(1), extra_primary=1) == "secondary only for 1 of 2 rows"
+    assert provenance.sourcing_summary({"a": prim, "b": sec}) == "A: primary source; b: secondary only"
     with pytest.raises(ValueError, match="no rows"):
         provenance.rows_flag(prices.head(0))
 

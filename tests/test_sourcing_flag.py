@@ -57,7 +57,7 @@ def test_caption_flags_a_figure_on_secondary_sources_only(tmp_figures: Path) -> 
 
     mixed = publish(chart, name="fig-intro-flag-mixed", title="t", caption="c.",
                     sources=sources_from(_rows(PRIMARY_URL, TRACKER_URL)), data=df)
-    assert f"Sources: partly {SECONDARY_MARK} (1 of 2;" in _caption(mixed)
+    assert f"Sources: {SECONDARY_MARK} for 1 of 2 sources (" in _caption(mixed)
     assert mixed.html().count(f"({PRIMARY_MARK})") == 1
 
 

@@ -172,7 +172,8 @@ class Figure:
         """The caption's flag from the sources' ``primary``: empty when every source is the publisher's own page.
 
         "Sources: secondary only." when none is (every number of the figure, its title's included, was read
-        on news, a tracker, a wiki or a repost); "Sources: partly secondary only (k of n; ...)" when some are.
+        on news, a tracker, a wiki or a repost); "Sources: secondary only for k of n sources (...)" when some are
+        (sources, not data rows: a chapter's opening counts rows).
         """
         n = len(self.sources)
         k = sum(1 for s in self.sources if not s.primary)
@@ -181,7 +182,7 @@ class Figure:
         # short: it sits under every figure of a phone page near its byte budget (data appendix explains it)
         if k == n:
             return f"Sources: {SECONDARY_MARK}."
-        return f"Sources: partly {SECONDARY_MARK} ({k} of {n}; the others marked {PRIMARY_MARK})."
+        return f"Sources: {SECONDARY_MARK} for {k} of {n} sources (the others marked {PRIMARY_MARK})."
 
     def source_line(self, version: str = VERSION_PLACEHOLDER) -> str:
         """The credit line every download carries: "Source: <providers> · Chart: Token Capital <version> · <licence>"."""

@@ -76,8 +76,8 @@ def share_report(df: pd.DataFrame, target: float = TARGET) -> str:
 def rows_flag(rows: pd.DataFrame, root: Path | str | None = None, *, extra_primary: int = 0) -> str:
     """How the numbers drawn from ``rows`` (rows of a data table, with ``source_url``) are sourced, for prose:
     "primary source" when every row's page is its publisher's own, "secondary only" when none is, else
-    "partly secondary only (k of n rows)". ``extra_primary`` counts primary inputs that are not data rows (a
-    paper a chapter cites by hand). Raises ValueError for no rows."""
+    "secondary only for k of n rows" (k the rows not on the publisher's own page). ``extra_primary`` counts
+    primary inputs that are not data rows (a paper a chapter cites by hand). Raises ValueError for no rows."""
     if "source_url" not in rows.columns:
         raise ValueError("rows_flag needs the provenance column source_url")
     primary = load_primary(root)
@@ -90,13 +90,14 @@ def rows_flag(rows: pd.DataFrame, root: Path | str | None = None, *, extra_prima
         return "primary source"
     if k == 0:
         return "secondary only"
-    return f"partly secondary only ({n - k} of {n} rows)"
+    return f"secondary only for {n - k} of {n} rows"
 
 
 def sourcing_summary(groups: dict[str, pd.DataFrame], root: Path | str | None = None,
                      extra_primary: dict[str, int] | None = None) -> str:
-    """``label: flag`` for each group of rows (:func:`rows_flag`), joined by "; ": the line a chapter's opening
-    answers carry so that every number in them says whether it rests on a primary source."""
+    """``label: flag`` for each group of rows (:func:`rows_flag`), joined by "; ", as a sentence (first letter
+    capitalised): the line a chapter's opening answers carry so that every number in them says whether it rests
+    on a primary source."""
     extra = extra_primary or {}
-    return "; ".join(f"{label}: {rows_flag(df, root, extra_primary=extra.get(label, 0))}"
-                     for label, df in groups.items())
+    line = "; ".join(f"{label}: {rows_flag(df, root, extra_primary=extra.get(label, 0))}" for label, df in groups.items())
+    return line[:1].upper() + line[1:]  # it opens a sentence
