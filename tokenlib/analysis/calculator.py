@@ -356,24 +356,69 @@ def results(p: Mapping[str, Any], s: Settings) -> dict[str, Any]:
         return None if v is None else float(v)
 
     t_out = out_tps(s.chip)
-    if t_out is None:
-        raise ValueError(f"no batch of {s.model!r} on {s.chip!r} at the calculator's setup gives {s.speed:g} tokens/s "
-                         f"per user (the most it reaches is {tps[s.chip]['user_speed']:.4g} at the setup's batch or less)")
 
     def per_mtok(hour: float, t: float, u: float) -> float:
         return hour / (t * 3600.0 * u) * 1e6
 
-    out = per_mtok(h, t_out, s.util)
     inp = per_mtok(h, tps[s.chip]["input"], s.util)
     speeds = {c: out_tps(c) for c in tps}
     grid = [{"place": pl["id"], "chip": c, "cost": per_mtok(hour_cost(p, c, pl["id"], None, None), t, s.util)}
             for pl in p["places"] for c, t in speeds.items() if t is not None]
+    common = {"hour": h, "input": inp, "cached": inp * p["k"]["cached"], "tps_input": tps[s.chip]["input"],
+              "cheapest": cheapest(pd.DataFrame(grid, columns=["place", "chip", "cost"]), s.target)}
+    if t_out is None:  # no batch gives every user that speed: the answers that need output tokens do not exist
+        return {**common, "reachable": False, "output": None, "tps_output": None, "user_speed": None,
+                "breakeven_util": None, "margin_price": None,
+                "band": {"output": None, "breakeven_util": None, "margin_price": None},
+                "worst": {"output": None, "breakeven_util": None, "margin_price": None}}
+    out = per_mtok(h, t_out, s.util)
     be = breakeven_utilization(per_mtok(h, t_out, 1.0), s.list_price)
     mp = price_for_margin(out, s.margin)
-    return {"hour": h, "output": out, "input": inp, "cached": inp * p["k"]["cached"],
+    return {**common, "reachable": True, "output": out,
             "user_speed": float(tps[s.chip]["user_speed"]) if s.speed is None else float(s.speed),
-            "tps_output": t_out, "tps_input": tps[s.chip]["input"],
-            "breakeven_util": be, "margin_price": mp, "cheapest": cheapest(pd.DataFrame(grid), s.target),
+            "tps_output": t_out, "breakeven_util": be, "margin_price": mp,
             "band": {"output": typical_band(out, med), "breakeven_util": typical_band(be, med),
                      "margin_price": typical_band(mp, med)},
             "worst": {"output": error_band(out, f), "breakeven_util": error_band(be, f), "margin_price": error_band(mp, f)}}
+
+
+UNREACHABLE = "\u2014 (speed not reachable)"
+"""What the page shows for an answer that needs output tokens at a speed per user the chip cannot give."""
+
+
+def number_text(x: float, digits: int = 3) -> str:
+    """A number as the page shows it (the script's ``num`` is its twin): below 100, ``digits`` decimals; from
+    100 up, 4 significant figures, with thousands separators from 1,000 (1229.262 -> "1,229", 123.46 -> "123.5")."""
+    v = float(x)
+    if not math.isfinite(v):
+        return str(v)
+    a = abs(v)
+    if a < 100.0:
+        return f"{v:.{digits}f}"
+    if a < 1000.0:
+        return f"{v:.1f}"
+    n = int(math.floor(math.log10(a))) + 1  # integer digits (4 or more)
+    step = 10.0 ** (n - 4)
+    return f"{round(v / step) * step:,.0f}"
+
+
+def utilisation_text(u: float) -> str:
+    """A break-even utilisation (a share) as the page shows it: a percentage up to 100 %, else "never"."""
+    return f"{100 * float(u):.1f}%" if u <= 1.0 else "never (above 100%)"
+
+
+def utilisation_band_text(lo: float, hi: float) -> str:
+    """A band of break-even utilisations, capped at 100 %: "10.8–95.0%", "10.8% to never", or "never"."""
+    if lo > 1.0:
+        return "never"
+    if hi > 1.0:
+        return f"{100 * float(lo):.1f}% to never"
+    return f"{100 * float(lo):.1f}\u2013{100 * float(hi):.1f}%"
+
+
+def electricity_text(p: Mapping[str, Any], s: Settings) -> str:
+    """The electricity readout: the price set by hand, the place's price, or the kernel's default (no place)."""
+    if s.elec is not None:
+        return f"{float(s.elec):.3f}"
+    e = electricity_and_pue(p, s.chip, s.place, None)[0]
+    return f"place's price ({e:.3f})" if s.place else f"kernel default ({e:.3f})"
