@@ -108,7 +108,7 @@ def test_html_at_an_unreachable_speed_shows_no_stale_answer(payload: dict) -> No
     out = calcpage.html(payload, s)
     for key in ("output", "breakeven_util", "margin_price", "tps_output", "user_speed"):
         m = re.search(rf'data-out="{key}" data-value="([^"]*)">([^<]*)<', out)
-        assert m and m.group(1) == "" and m.group(2) == calc.UNREACHABLE, (key, m and m.groups())
+        assert m and m.group(1) == "" and m.group(2) == calcpage.UNREACHABLE, (key, m and m.groups())
     assert re.search(r'class="tc-url-note tc-unreachable" role="status">The [^<]*50 tokens/s', out)
     n = len(calc.results(payload, s)["cheapest"])
     assert f'data-out="n_total" data-value="{n}">{n}<' in out
@@ -128,14 +128,14 @@ def test_the_count_of_places_and_chips_is_the_grids(payload: dict) -> None:
     (123.456, 3, "123.5"), (5.3271, 3, "5.327"), (0.01234, 4, "0.0123"), (99.95, 1, "100.0"), (-1229.262, 3, "-1,229"),
 ])
 def test_large_numbers_read_with_separators_and_four_figures(x: float, digits: int, text: str) -> None:
-    assert calc.number_text(x, digits) == text
+    assert calcpage.number_text(x, digits) == text
 
 
 def test_utilisation_bands_stop_at_100_percent() -> None:
-    assert calc.utilisation_band_text(0.108, 0.95) == "10.8\u201395.0%"
-    assert calc.utilisation_band_text(0.108, 1.029) == "10.8% to never"
-    assert calc.utilisation_band_text(1.989, 18.99) == "never"
-    assert calc.utilisation_text(5.303) == "never (above 100%)" and calc.utilisation_text(0.333) == "33.3%"
+    assert calcpage.utilisation_band_text(0.108, 0.95) == "10.8\u201395.0%"
+    assert calcpage.utilisation_band_text(0.108, 1.029) == "10.8% to never"
+    assert calcpage.utilisation_band_text(1.989, 18.99) == "never"
+    assert calcpage.utilisation_text(5.303) == "never (above 100%)" and calcpage.utilisation_text(0.333) == "33.3%"
 
 
 def test_html_shows_no_utilisation_above_100_percent(payload: dict) -> None:
@@ -154,10 +154,10 @@ def test_html_shows_no_utilisation_above_100_percent(payload: dict) -> None:
 def test_no_place_reads_as_the_kernel_default(payload: dict) -> None:
     e = payload["k"]["elec_default"]
     s = replace(calc.DEFAULTS, place="")
-    assert calc.electricity_text(payload, s) == f"kernel default ({e:.3f})"
+    assert calcpage.electricity_text(payload, s) == f"kernel default ({e:.3f})"
     assert f'data-show="elec">kernel default ({e:.3f})<' in calcpage.html(payload, s)
-    assert calc.electricity_text(payload, calc.DEFAULTS).startswith("place's price (")
-    assert calc.electricity_text(payload, replace(s, elec=0.7)) == "0.700"
+    assert calcpage.electricity_text(payload, calc.DEFAULTS).startswith("place's price (")
+    assert calcpage.electricity_text(payload, replace(s, elec=0.7)) == "0.700"
 
 
 def test_large_numbers_on_the_page_read_short(payload: dict) -> None:
@@ -166,7 +166,7 @@ def test_large_numbers_on_the_page_read_short(payload: dict) -> None:
     assert r["output"] > 1000
     out = calcpage.html(payload, s)
     m = re.search(r'data-out="output" data-value="([^"]+)">([^<]+)<', out)
-    assert float(m.group(1)) == r["output"] and m.group(2) == calc.number_text(r["output"]) and "," in m.group(2)
+    assert float(m.group(1)) == r["output"] and m.group(2) == calcpage.number_text(r["output"]) and "," in m.group(2)
     assert not re.search(r"\d{4}\.\d", re.sub(r'data-[a-z]+="[^"]*"', "", out.split("</script>")[1]))
 
 
@@ -291,7 +291,7 @@ def test_html_shows_the_defaults(payload: dict) -> None:
     for key in ("output", "input", "margin_price"):
         m = re.search(rf'data-out="{key}" data-value="([^"]+)">([^<]+)<', out)
         assert m, key
-        assert float(m.group(1)) == r[key] and m.group(2) == calc.number_text(r[key])
+        assert float(m.group(1)) == r[key] and m.group(2) == calcpage.number_text(r[key])
     assert 'value="deepseek-v3" selected' in out and 'value="h20" selected' in out
 
 

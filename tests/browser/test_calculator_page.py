@@ -20,6 +20,7 @@ import pytest
 from conftest import open_page
 
 from tokenlib.analysis import calculator as calc
+from tokenlib.book import calculator as calcpage
 
 pytestmark = pytest.mark.browser
 
@@ -182,7 +183,7 @@ def test_page_arithmetic_at_an_unreachable_speed_equals_the_twin(browser: Any, s
         assert got["n_total"] == len(want["cheapest"])
     # the page's number format is calculator.number_text's
     xs = [1229.262, 3104.35, 9592.442, 12345.6, 123.456, 5.3271, 0.5, 99.95, -1229.262]
-    assert page.evaluate("(xs) => xs.map(x => window.tokenbookCalc.num(x, 3))", xs) == [calc.number_text(x, 3) for x in xs]
+    assert page.evaluate("(xs) => xs.map(x => window.tokenbookCalc.num(x, 3))", xs) == [calcpage.number_text(x, 3) for x in xs]
     assert not errors, errors
     context.close()
 
@@ -199,7 +200,7 @@ def test_an_unreachable_speed_leaves_no_stale_readout(browser: Any, server: str)
     assert page.is_visible(".tc-unreachable")
     t = _texts(page)
     for key in ("output", "breakeven_util", "margin_price"):
-        assert t[key] == calc.UNREACHABLE, (key, t[key])
+        assert t[key] == calcpage.UNREACHABLE, (key, t[key])
     assert page.get_attribute('[data-out="breakeven_util"]', "data-value") == ""
 
     def agrees(s: calc.Settings) -> None:
@@ -212,10 +213,10 @@ def test_an_unreachable_speed_leaves_no_stale_readout(browser: Any, server: str)
             assert got["cheapest_cost"] == pytest.approx(float(first.cost), rel=REL)
         else:  # no chip reaches the speed (DeepSeek-V3 at 50 tokens/s): no stale place and chip either
             assert _texts(page)["cheapest"] == "no place and chip reaches this speed per user"
-            assert "cheapest_cost" not in got and _texts(page)["cheapest_cost"] == calc.UNREACHABLE
+            assert "cheapest_cost" not in got and _texts(page)["cheapest_cost"] == calcpage.UNREACHABLE
         assert got["n_total"] == len(want["cheapest"]) and got["n_under"] == int(want["cheapest"]["under_target"].sum())
         e = calc.electricity_and_pue(p, s.chip, s.place, None)[0]
-        assert page.text_content('[data-show="elec"]') == calc.electricity_text(p, s)
+        assert page.text_content('[data-show="elec"]') == calcpage.electricity_text(p, s)
         assert float(page.input_value("#tc-calc-elec")) == pytest.approx(e, abs=1e-3)  # the slider's step
 
     agrees(s)

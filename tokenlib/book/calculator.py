@@ -9,6 +9,7 @@ place names, setup notes, credits) is escaped with :func:`tokenlib.safehtml.text
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,9 +25,51 @@ CSS = '.tc-calc fieldset { border: 1px solid #ccc; border-radius: 4px; margin: 0
 """The calculator's layout (inline in its block, so pages without it do not download it)."""
 
 
+UNREACHABLE = "\u2014 (speed not reachable)"
+"""What the page shows for an answer that needs output tokens at a speed per user the chip cannot give."""
+
+
+def number_text(x: float, digits: int = 3) -> str:
+    """A number as the page shows it (the script's ``num`` is its twin): below 100, ``digits`` decimals; from
+    100 up, 4 significant figures, with thousands separators from 1,000 (1229.262 -> "1,229", 123.46 -> "123.5")."""
+    v = float(x)
+    if not math.isfinite(v):
+        return str(v)
+    a = abs(v)
+    if a < 100.0:
+        return f"{v:.{digits}f}"
+    if a < 1000.0:
+        return f"{v:.1f}"
+    n = int(math.floor(math.log10(a))) + 1  # integer digits (4 or more)
+    step = 10.0 ** (n - 4)
+    return f"{round(v / step) * step:,.0f}"
+
+
+def utilisation_text(u: float) -> str:
+    """A break-even utilisation (a share) as the page shows it: a percentage up to 100 %, else "never"."""
+    return f"{100 * float(u):.1f}%" if u <= 1.0 else "never (above 100%)"
+
+
+def utilisation_band_text(lo: float, hi: float) -> str:
+    """A band of break-even utilisations, capped at 100 %: "10.8–95.0%", "10.8% to never", or "never"."""
+    if lo > 1.0:
+        return "never"
+    if hi > 1.0:
+        return f"{100 * float(lo):.1f}% to never"
+    return f"{100 * float(lo):.1f}\u2013{100 * float(hi):.1f}%"
+
+
+def electricity_text(p: Mapping[str, Any], s: calc.Settings) -> str:
+    """The electricity readout: the price set by hand, the place's price, or the kernel's default (no place)."""
+    if s.elec is not None:
+        return f"{float(s.elec):.3f}"
+    e = calc.electricity_and_pue(p, s.chip, s.place, None)[0]
+    return f"place's price ({e:.3f})" if s.place else f"kernel default ({e:.3f})"
+
+
 def fmt(x: float, digits: int = 3) -> str:
-    """A number as the page's script writes it (``num``: :func:`tokenlib.analysis.calculator.number_text`)."""
-    return calc.number_text(x, digits)
+    """A number as the page's script writes it (``num``: :func:`number_text`)."""
+    return number_text(x, digits)
 
 
 def _options(items: Sequence[tuple[str, str]], selected: str) -> str:
@@ -59,7 +102,7 @@ def _answer(key: str, value: float | None, digits: int, before: str, after: str,
     """An answer (``value`` None: it does not exist at this setting, the speed per user is not reachable)."""
     e = safehtml.text
     if value is None:
-        return f'{e(before)}<{tag} data-out="{key}" data-value="">{e(calc.UNREACHABLE)}</{tag}>{e(after)}'
+        return f'{e(before)}<{tag} data-out="{key}" data-value="">{e(UNREACHABLE)}</{tag}>{e(after)}'
     return f'{e(before)}<{tag} data-out="{key}" data-value="{float(value)!r}">{e(fmt(value, digits))}</{tag}>{e(after)}'
 
 
@@ -67,7 +110,7 @@ def _band(key: str, band: tuple[float, float] | None, digits: int, kind: str = "
     if band is None:
         return f'<span data-{kind}="{key}" data-low="" data-high="">\u2014</span>'
     lo, hi = float(band[0]), float(band[1])
-    text = (calc.utilisation_band_text(lo, hi) if key == "breakeven_util"
+    text = (utilisation_band_text(lo, hi) if key == "breakeven_util"
             else f"{fmt(lo, digits)}\u2013{fmt(hi, digits)}")
     return f'<span data-{kind}="{key}" data-low="{lo!r}" data-high="{hi!r}">{safehtml.text(text)}</span>'
 
@@ -93,7 +136,7 @@ def html(payload: Mapping[str, Any], settings: calc.Settings | None = None) -> s
     speed_key = "setup" if s.speed is None else f"{s.speed:g}"
     setup = next(m["setup"] for m in payload["models"] if m["id"] == s.model)
     chip = next(c for c in payload["chips"] if c["id"] == s.chip)
-    elec_shown = calc.electricity_text(payload, s)
+    elec_shown = electricity_text(payload, s)
     band_pct = f"{err['median_pct']:g}"
     top = r["cheapest"].head(payload["cheapest_shown"])
     pname = {p["id"]: p["name"] for p in payload["places"]}
@@ -109,7 +152,7 @@ def html(payload: Mapping[str, Any], settings: calc.Settings | None = None) -> s
         cheapest_text, cheapest_cost = "no place and chip reaches this speed per user", _answer(
             "cheapest_cost", None, 3, " at ", "", tag="span")
     be = r["breakeven_util"]
-    be_text = calc.UNREACHABLE if be is None else calc.utilisation_text(be)
+    be_text = UNREACHABLE if be is None else utilisation_text(be)
     unreachable = ("" if r["reachable"] else
                    f"The {chip['name']} does not reach {s.speed:g} tokens/s per user for this model at its setup (at most "
                    f"{payload['tps'][s.model][s.chip]['user_speed']:.1f} at the setup's batch; fewer sequences per chip are "

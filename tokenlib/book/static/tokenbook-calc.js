@@ -75,7 +75,7 @@
     return r;
   }
 
-  // ---------------------------------------------------------------- how numbers read (calculator.number_text & co.)
+  // ---------------------------------------------------------------- how numbers read (book/calculator.py: number_text & co.)
   var UNREACHABLE = "\u2014 (speed not reachable)";
   function grouped(intText) { return intText.replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
   // below 100: `digits` decimals; from 100: 4 significant figures, thousands separated from 1,000
