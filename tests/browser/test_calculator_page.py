@@ -95,7 +95,7 @@ def test_settings_in_the_url_round_trip(browser: Any, server: str) -> None:
 
 
 def test_bad_values_in_the_url_fall_back_with_a_note(browser: Any, server: str) -> None:
-    context, page, errors = open_page(browser, f"{server}/{PAGE}?chip=tpu-v9&util=7&place=%3Cb%3Emars%3C/b%3E&margin=abc&list=-1&speed=50")
+    context, page, errors = open_page(browser, f"{server}/{PAGE}?chip=tpu-v9&util=7&place=%3Cb%3Emars%3C/b%3E&margin=abc&list=-1&speed=50&price=10")
     page.wait_for_function(READY, timeout=10_000)
     note = page.locator("#tc-calc-link-note[role=status]")
     assert note.is_visible()
@@ -111,6 +111,9 @@ def test_bad_values_in_the_url_fall_back_with_a_note(browser: Any, server: str) 
     names = {c["id"]: c["name"] for c in p["chips"]}
     assert f"the default {names[calc.DEFAULTS.chip]} is used" in text, text
     assert names["ascend-910b"] in text and "ascend-910b" not in text and "chips.csv" not in text, text
+    h20 = next(c for c in p["chips"] if c["id"] == calc.DEFAULTS.chip)
+    assert "price=10 is outside 500" in text and f"the default sourced price ({h20['price']:,.0f} USD) is used" in text, text
+    assert "default the" not in text and "default (" not in text, text
     _check(_numbers(page), _expect(calc.DEFAULTS), "defaults")
     page.wait_for_function("() => !/tpu-v9|util=7|abc/.test(location.search)", timeout=5_000)  # bad values leave the URL
     assert not errors, errors

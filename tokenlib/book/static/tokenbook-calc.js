@@ -137,10 +137,10 @@
       var sp = q.get("speed");
       if (sp === "setup") s.speed = null;
       else if (P.speeds.map(String).indexOf(sp) >= 0) s.speed = Number(sp);
-      else bad("speed", sp, "is not one of the speeds (the setup's batch, " + P.speeds.join(", ") + " tokens/s or faster)", "the setup's batch");
+      else bad("speed", sp, "is not one of the speeds (the setup's batch, " + P.speeds.join(", ") + " tokens/s or faster)", "setup's batch");
     }
     if (s.speed !== null && outTps(s, s.chip) === null) {
-      bad("speed", String(s.speed), "is more than the " + chipName[s.chip] + " reaches for this model at its setup", "the setup's batch");
+      bad("speed", String(s.speed), "is more than the " + chipName[s.chip] + " reaches for this model at its setup", "setup's batch");
       s.speed = null;
     }
     Object.keys(NUMBERS).forEach(function (key) {
@@ -161,12 +161,12 @@
     put("speed", s.speed === null ? "setup" : s.speed, "setup");
     ["util", "elec", "price", "list", "target", "margin"].forEach(function (k) { put(k, s[k], d[k]); });
   }
-  // the value a setting falls back to, in words ("the sourced price (12,000 USD)", "the default 8")
+  // the value a setting falls back to, in words that follow "the default" ("sourced price (12,000 USD)", "8")
   function fallbackText(key, s) {
-    if (key === "elec") return s.place ? "the place's price" : "the kernel default";
+    if (key === "elec") return s.place ? "place's price" : "kernel price (" + K.elec_default.toFixed(3) + ")";
     if (key === "price") {
       var ch = byId(P.chips, s.chip);
-      return ch.price !== null ? "the sourced price (" + grouped(Math.round(ch.price).toFixed(0)) + " USD)" : "the rental rate ($" + K.rent + "/chip-hour)";
+      return ch.price !== null ? "sourced price (" + grouped(Math.round(ch.price).toFixed(0)) + " USD)" : "rental rate ($" + K.rent + "/chip-hour)";
     }
     var d = defaults()[key];
     return String(Number(d.toFixed(3)));
@@ -263,7 +263,7 @@
       var raw = field(name).value, bad = raw !== "" && validOrNull(Number(raw), name) === null;
       node.hidden = !bad;
       node.textContent = bad ? raw + " is outside " + grouped(String(R[name][0])) + "\u2013" + grouped(String(R[name][1])) +
-        ", so " + fallbackText(name, s) + " is used" : "";
+        ", so the default " + fallbackText(name, s) + " is used" : "";
     });
   }
 
