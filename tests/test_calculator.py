@@ -73,14 +73,101 @@ def test_inverse_answers_solve_their_questions(payload: dict) -> None:
     assert lo * (1 + m) == pytest.approx(got["output"]) and hi * (1 - m) == pytest.approx(got["output"])
 
 
-def test_a_speed_no_batch_reaches_is_refused(payload: dict) -> None:
+def test_a_speed_no_batch_reaches_leaves_only_the_answers_that_exist(payload: dict) -> None:
+    # the reviewer's case: the H20 does not give DeepSeek-V3's users 50 tokens/s; the answers that need output
+    # tokens at that speed do not exist (None, shown as "not reachable"), the rest is the setting's own
     s = replace(calc.DEFAULTS, speed=50.0)
-    with pytest.raises(ValueError, match="50 tokens/s"):
-        calc.results(payload, s)
     with pytest.raises(ValueError, match="50"):
         calc.kernel_cost(s)
+    got, base = calc.results(payload, s), calc.results(payload, calc.DEFAULTS)
+    assert got["reachable"] is False and base["reachable"] is True
+    for key in ("output", "tps_output", "user_speed", "breakeven_util", "margin_price"):
+        assert got[key] is None, key
+    for kind in ("band", "worst"):
+        assert all(v is None for v in got[kind].values()), kind
+    for key in ("hour", "input", "cached", "tps_input"):
+        assert got[key] == pytest.approx(base[key], rel=REL), key
+    assert got["input"] == pytest.approx(calc.kernel_cost(s, "input"), rel=1e-9)
+    # the grid holds exactly the chips that reach the speed (none at 50; the L20 alone misses 30), at the kernel's cost
+    for s in (s, replace(s, chip="l20", speed=30.0)):
+        got = calc.results(payload, s)
+        assert got["reachable"] is False and got["output"] is None
+        grid = got["cheapest"]
+        reach = {c for c, t in payload["tps"][s.model].items() if t["at_speed"][f"{s.speed:g}"] is not None}
+        assert set(grid["chip"]) == reach and len(grid) == len(reach) * len(payload["places"])
+        for row in grid.head(3).itertuples():
+            k = calc.kernel_cost(replace(s, place=row.place, chip=row.chip))
+            assert row.cost == pytest.approx(k, rel=1e-9)
+    assert 0 < len(grid) < len(payload["tps"][s.model]) * len(payload["places"])
     with pytest.raises(ValueError, match="offers"):
         calc.results(payload, replace(calc.DEFAULTS, speed=12.0))
+
+
+def test_html_at_an_unreachable_speed_shows_no_stale_answer(payload: dict) -> None:
+    s = replace(calc.DEFAULTS, speed=50.0)
+    out = calcpage.html(payload, s)
+    for key in ("output", "breakeven_util", "margin_price", "tps_output", "user_speed"):
+        m = re.search(rf'data-out="{key}" data-value="([^"]*)">([^<]*)<', out)
+        assert m and m.group(1) == "" and m.group(2) == calcpage.UNREACHABLE, (key, m and m.groups())
+    assert re.search(r'class="tc-url-note tc-unreachable" role="status">The [^<]*50 tokens/s', out)
+    n = len(calc.results(payload, s)["cheapest"])
+    assert f'data-out="n_total" data-value="{n}">{n}<' in out
+
+
+def test_the_count_of_places_and_chips_is_the_grids(payload: dict) -> None:
+    # "of 63 places and chips" was fixed text: Qwen is costed on fewer chips
+    for model in payload["tps"]:
+        n = len(payload["tps"][model]) * len(payload["places"])
+        out = calcpage.html(payload, replace(calc.DEFAULTS, model=model, chip=next(iter(payload["tps"][model]))))
+        assert re.search(rf'<span data-out="n_total" data-value="{n}">{n}</span>\s+places and chips', out), model
+    assert len(payload["tps"]["qwen2.5-72b"]) != len(payload["tps"]["deepseek-v3"])
+
+
+@pytest.mark.parametrize("x, digits, text", [
+    (1229.262, 3, "1,229"), (3104.350, 3, "3,104"), (9592.442, 3, "9,592"), (12345.6, 3, "12,350"),
+    (123.456, 3, "123.5"), (5.3271, 3, "5.327"), (0.01234, 4, "0.0123"), (99.95, 1, "100.0"), (-1229.262, 3, "-1,229"),
+])
+def test_large_numbers_read_with_separators_and_four_figures(x: float, digits: int, text: str) -> None:
+    assert calcpage.number_text(x, digits) == text
+
+
+def test_utilisation_bands_stop_at_100_percent() -> None:
+    assert calcpage.utilisation_band_text(0.108, 0.95) == "10.8\u201395.0%"
+    assert calcpage.utilisation_band_text(0.108, 1.029) == "10.8% to never"
+    assert calcpage.utilisation_band_text(1.989, 18.99) == "never"
+    assert calcpage.utilisation_text(5.303) == "never (above 100%)" and calcpage.utilisation_text(0.333) == "33.3%"
+
+
+def test_html_shows_no_utilisation_above_100_percent(payload: dict) -> None:
+    # a list price so low that the setting never breaks even: every band says "never", none shows 102.9% or 1899.2%
+    be0 = calc.results(payload, calc.DEFAULTS)["breakeven_util"]
+    s = replace(calc.DEFAULTS, list_price=calc.DEFAULTS.list_price * be0 / 2.0)  # breaks even at utilisation 2: never
+    r = calc.results(payload, s)
+    assert r["worst"]["breakeven_util"][0] < 1 < r["band"]["breakeven_util"][0]
+    out = calcpage.html(payload, s)
+    para = re.search(r"Break-even utilisation:(.*?)</p>", out, re.S).group(1)
+    shown = [float(v) for v in re.findall(r"([0-9]+(?:\.[0-9]+)?)%", re.sub(r"<[^>]+>", "", para))]
+    assert shown and all(v <= 100 for v in shown), para
+    assert "never" in para
+
+
+def test_no_place_reads_as_the_kernel_default(payload: dict) -> None:
+    e = payload["k"]["elec_default"]
+    s = replace(calc.DEFAULTS, place="")
+    assert calcpage.electricity_text(payload, s) == f"kernel default ({e:.3f})"
+    assert f'data-show="elec">kernel default ({e:.3f})<' in calcpage.html(payload, s)
+    assert calcpage.electricity_text(payload, calc.DEFAULTS).startswith("place's price (")
+    assert calcpage.electricity_text(payload, replace(s, elec=0.7)) == "0.700"
+
+
+def test_large_numbers_on_the_page_read_short(payload: dict) -> None:
+    s = replace(calc.DEFAULTS, chip="ascend-910b", price_usd=200_000.0, util=0.05, speed=30.0)
+    r = calc.results(payload, s)
+    assert r["output"] > 1000
+    out = calcpage.html(payload, s)
+    m = re.search(r'data-out="output" data-value="([^"]+)">([^<]+)<', out)
+    assert float(m.group(1)) == r["output"] and m.group(2) == calcpage.number_text(r["output"]) and "," in m.group(2)
+    assert not re.search(r"\d{4}\.\d", re.sub(r'data-[a-z]+="[^"]*"', "", out.split("</script>")[1]))
 
 
 def test_speed_costs_the_largest_batch_meeting_it(payload: dict) -> None:
@@ -204,7 +291,7 @@ def test_html_shows_the_defaults(payload: dict) -> None:
     for key in ("output", "input", "margin_price"):
         m = re.search(rf'data-out="{key}" data-value="([^"]+)">([^<]+)<', out)
         assert m, key
-        assert float(m.group(1)) == r[key] and m.group(2) == f"{r[key]:.3f}"
+        assert float(m.group(1)) == r[key] and m.group(2) == calcpage.number_text(r[key])
     assert 'value="deepseek-v3" selected' in out and 'value="h20" selected' in out
 
 
@@ -233,10 +320,11 @@ def test_page_scripts_load_the_calculator_only_where_it_is() -> None:
 
 
 def test_chip_price_placeholder_credits_only_the_data(payload: dict) -> None:
-    # the field's hint is chips.csv's price, never the reader's own (which it once showed as "(chips.csv)")
+    # the field's hint is the sourced price, never the reader's own; in words, not a file name
     chip = next(c for c in payload["chips"] if c["id"] == "h20")
     out = calcpage.html(payload, replace(calc.DEFAULTS, chip="h20", price_usd=20000.0))
-    assert f'placeholder="{chip["price"]:,.0f} (chips.csv)"' in out and "20,000 (chips.csv)" not in out
+    assert f'placeholder="{chip["price"]:,.0f} (sourced price)"' in out and "20,000 (sourced price)" not in out
+    assert "(chips.csv)" not in out
 
 
 def test_page_tables_credit_every_input_from_providers(payload: dict) -> None:

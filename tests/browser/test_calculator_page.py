@@ -20,6 +20,7 @@ import pytest
 from conftest import open_page
 
 from tokenlib.analysis import calculator as calc
+from tokenlib.book import calculator as calcpage
 
 pytestmark = pytest.mark.browser
 
@@ -29,8 +30,14 @@ READY = "() => document.querySelector('.tc-calc')?.dataset.ready === 'true'"
 
 
 def _numbers(page: Any) -> dict[str, float]:
+    """The answers' full-precision values (an answer that does not exist at the setting has data-value="")."""
     return page.eval_on_selector_all(
-        ".tc-calc [data-out][data-value]", "els => Object.fromEntries(els.map(e => [e.dataset.out, Number(e.dataset.value)]))")
+        ".tc-calc [data-out][data-value]",
+        "els => Object.fromEntries(els.filter(e => e.dataset.value !== '').map(e => [e.dataset.out, Number(e.dataset.value)]))")
+
+
+def _texts(page: Any) -> dict[str, str]:
+    return page.eval_on_selector_all(".tc-calc [data-out]", "els => Object.fromEntries(els.map(e => [e.dataset.out, e.textContent]))")
 
 
 @functools.lru_cache(maxsize=None)
@@ -45,7 +52,7 @@ def _expect(s: calc.Settings) -> dict[str, float]:
     return {"output": out, "input": calc.kernel_cost(s, "input"),
             "breakeven_util": calc.breakeven_utilization(calc.kernel_cost(replace(s, util=1.0)), s.list_price),
             "margin_price": calc.price_for_margin(out, s.margin), "cheapest_cost": float(cheap["cost"].iloc[0]),
-            "n_under": float(cheap["under_target"].sum())}
+            "n_under": float(cheap["under_target"].sum()), "n_total": float(len(cheap))}
 
 
 def _check(got: dict[str, float], want: dict[str, float], label: str) -> None:
@@ -88,14 +95,25 @@ def test_settings_in_the_url_round_trip(browser: Any, server: str) -> None:
 
 
 def test_bad_values_in_the_url_fall_back_with_a_note(browser: Any, server: str) -> None:
-    context, page, errors = open_page(browser, f"{server}/{PAGE}?chip=tpu-v9&util=7&place=%3Cb%3Emars%3C/b%3E&margin=abc&list=-1&speed=50")
+    context, page, errors = open_page(browser, f"{server}/{PAGE}?chip=tpu-v9&util=7&place=%3Cb%3Emars%3C/b%3E&margin=abc&list=-1&speed=50&price=10")
     page.wait_for_function(READY, timeout=10_000)
-    note = page.locator("#tc-calc-state .tc-url-note[role=status]")
+    note = page.locator("#tc-calc-link-note[role=status]")
     assert note.is_visible()
     text = note.inner_text()
     for bad in ("chip=tpu-v9", "util=7", "margin=abc", "list=-1", "place=<b>mars</b>", "speed=50"):
         assert bad in text, (bad, text)
-    assert page.locator("#tc-calc-state .tc-url-note b").count() == 0  # the URL's text is shown as text, never as HTML
+    assert page.locator("#tc-calc-link-note b").count() == 0  # the URL's text is shown as text, never as HTML
+    # at the top of the calculator, above its first control (not under "Copy link", screens below on a phone)
+    assert note.bounding_box()["y"] < page.locator("#tc-calc-model").bounding_box()["y"]
+    assert not page.is_visible("#tc-calc-state .tc-url-note")
+    # choices and defaults by the menus' names, not ids
+    p = calc.payload()
+    names = {c["id"]: c["name"] for c in p["chips"]}
+    assert f"the default {names[calc.DEFAULTS.chip]} is used" in text, text
+    assert names["ascend-910b"] in text and "ascend-910b" not in text and "chips.csv" not in text, text
+    h20 = next(c for c in p["chips"] if c["id"] == calc.DEFAULTS.chip)
+    assert "price=10 is outside 500" in text and f"the default sourced price ({h20['price']:,.0f} USD) is used" in text, text
+    assert "default the" not in text and "default (" not in text, text
     _check(_numbers(page), _expect(calc.DEFAULTS), "defaults")
     page.wait_for_function("() => !/tpu-v9|util=7|abc/.test(location.search)", timeout=5_000)  # bad values leave the URL
     assert not errors, errors
@@ -122,7 +140,7 @@ def test_page_arithmetic_equals_the_kernel_on_a_grid(browser: Any, server: str) 
     js = page.evaluate(
         """(grid) => grid.map(s => { const r = window.tokenbookCalc.results(s);
              return {output: r.output, input: r.input, breakeven_util: r.breakeven_util, margin_price: r.margin_price,
-                     cheapest_cost: r.cheapest[0].cost, n_under: r.n_under,
+                     cheapest_cost: r.cheapest[0].cost, n_under: r.n_under, n_total: r.n_total,
                      order: r.cheapest.map(g => g.place + '/' + g.chip)}; })""",
         [{"model": s.model, "chip": s.chip, "place": s.place, "elec": s.elec, "util": s.util, "price": s.price_usd, "speed": s.speed,
           "list": s.list_price, "margin": s.margin, "target": s.target} for s in grid])
@@ -140,4 +158,101 @@ def test_without_javascript_the_defaults_show(browser: Any, server: str) -> None
     got = _numbers(page)
     _check(got, _expect(calc.DEFAULTS), "no JavaScript")
     assert page.locator("table.tc-reader-table").count() >= 2  # the defaults' tables, rendered at build time
+    context.close()
+
+
+def _page_results(page: Any, s: calc.Settings) -> Any:
+    return page.evaluate(
+        "(s) => window.tokenbookCalc.results(s)",
+        {"model": s.model, "chip": s.chip, "place": s.place, "elec": s.elec, "util": s.util, "price": s.price_usd,
+         "speed": s.speed, "list": s.list_price, "margin": s.margin, "target": s.target})
+
+
+def test_page_arithmetic_at_an_unreachable_speed_equals_the_twin(browser: Any, server: str) -> None:
+    context, page, errors = open_page(browser, f"{server}/{PAGE}")
+    page.wait_for_function(READY, timeout=10_000)
+    p = calc.payload()
+    for s in (replace(calc.DEFAULTS, speed=50.0), replace(calc.DEFAULTS, speed=50.0, model="qwen2.5-72b", chip="l20" if "l20" in
+              p["tps"]["qwen2.5-72b"] else next(iter(p["tps"]["qwen2.5-72b"])), place="zhongwei", util=0.3)):
+        want = calc.results(p, s)
+        got = _page_results(page, s)
+        assert got["reachable"] == want["reachable"]
+        for key in ("output", "breakeven_util", "margin_price", "tps_output", "user_speed", "hour", "input", "cached"):
+            if want[key] is None:
+                assert got[key] is None, key
+            else:
+                assert got[key] == pytest.approx(want[key], rel=REL), key
+        assert [f"{g['place']}/{g['chip']}" for g in got["cheapest"]] == [f"{a}/{b}" for a, b in zip(want["cheapest"]["place"], want["cheapest"]["chip"])]
+        assert got["n_total"] == len(want["cheapest"])
+    # the page's number format is calculator.number_text's
+    xs = [1229.262, 3104.35, 9592.442, 12345.6, 123.456, 5.3271, 0.5, 99.95, -1229.262]
+    assert page.evaluate("(xs) => xs.map(x => window.tokenbookCalc.num(x, 3))", xs) == [calcpage.number_text(x, 3) for x in xs]
+    assert not errors, errors
+    context.close()
+
+
+def test_an_unreachable_speed_leaves_no_stale_readout(browser: Any, server: str) -> None:
+    """The reviewer's walk at 360 px: 50 tokens/s (not reached), then another place, then the other model."""
+    p = calc.payload()
+    place, chip_name = {q["id"]: q for q in p["places"]}, {c["id"]: c["name"] for c in p["chips"]}
+    context, page, errors = open_page(browser, f"{server}/{PAGE}", viewport={"width": 360, "height": 800})
+    page.wait_for_function(READY, timeout=10_000)
+    page.select_option("#tc-calc-speed", "50")
+    s = replace(calc.DEFAULTS, speed=50.0)
+    assert calc.results(p, s)["reachable"] is False  # the H20 does not reach 50 tokens/s for DeepSeek-V3
+    assert page.is_visible(".tc-unreachable")
+    t = _texts(page)
+    for key in ("output", "breakeven_util", "margin_price"):
+        assert t[key] == calcpage.UNREACHABLE, (key, t[key])
+    assert page.get_attribute('[data-out="breakeven_util"]', "data-value") == ""
+
+    def agrees(s: calc.Settings) -> None:
+        want, got = calc.results(p, s), _numbers(page)
+        for key in ("hour", "input", "cached"):
+            assert got[key] == pytest.approx(want[key], rel=REL), key
+        if len(want["cheapest"]):
+            first = want["cheapest"].iloc[0]
+            assert _texts(page)["cheapest"] == f"{place[first.place]['name']}, {chip_name[first.chip]}"
+            assert got["cheapest_cost"] == pytest.approx(float(first.cost), rel=REL)
+        else:  # no chip reaches the speed (DeepSeek-V3 at 50 tokens/s): no stale place and chip either
+            assert _texts(page)["cheapest"] == "no place and chip reaches this speed per user"
+            assert "cheapest_cost" not in got and _texts(page)["cheapest_cost"] == calcpage.UNREACHABLE
+        assert got["n_total"] == len(want["cheapest"]) and got["n_under"] == int(want["cheapest"]["under_target"].sum())
+        e = calc.electricity_and_pue(p, s.chip, s.place, None)[0]
+        assert page.text_content('[data-show="elec"]') == calcpage.electricity_text(p, s)
+        assert float(page.input_value("#tc-calc-elec")) == pytest.approx(e, abs=1e-3)  # the slider's step
+
+    agrees(s)
+    page.select_option("#tc-calc-place", "zhongwei")  # the readout follows the place (it stayed at the old one)
+    s = replace(s, place="zhongwei")
+    agrees(s)
+    page.select_option("#tc-calc-model", "qwen2.5-72b")  # the cheapest follows the model's own chips
+    s = replace(s, model="qwen2.5-72b", chip=page.input_value("#tc-calc-chip"))
+    agrees(s)
+    n = len(calc.results(p, s)["cheapest"])
+    assert page.text_content('[data-out="n_total"]') == str(n) and n <= len(p["tps"]["qwen2.5-72b"]) * len(p["places"])
+    page.select_option("#tc-calc-speed", "setup")
+    assert page.text_content('[data-out="n_total"]') == str(len(p["tps"]["qwen2.5-72b"]) * len(p["places"]))
+    page.select_option("#tc-calc-place", "none")
+    assert page.text_content('[data-show="elec"]') == f"kernel default ({p['k']['elec_default']:.3f})"
+    assert not errors, errors
+    context.close()
+
+
+def test_a_typed_price_out_of_range_says_which_is_used(browser: Any, server: str) -> None:
+    context, page, errors = open_page(browser, f"{server}/{PAGE}")
+    page.wait_for_function(READY, timeout=10_000)
+    note = page.locator('[data-note="price"]')
+    assert not note.is_visible()
+    page.fill("#tc-calc-price", "10")
+    page.wait_for_function("() => !document.querySelector('[data-note=price]').hidden", timeout=5_000)
+    h20 = next(c for c in calc.payload()["chips"] if c["id"] == calc.DEFAULTS.chip)
+    text = note.inner_text()
+    assert "10 is outside 500" in text and f"sourced price ({h20['price']:,.0f} USD) is used" in text, text
+    assert page.input_value("#tc-calc-price") == "10"
+    _check(_numbers(page), _expect(calc.DEFAULTS), "price out of range: the sourced price")
+    page.fill("#tc-calc-price", "30000")
+    page.wait_for_function("() => document.querySelector('[data-note=price]').hidden", timeout=5_000)
+    assert page.get_attribute("#tc-calc-price", "placeholder") == f"{h20['price']:,.0f} (sourced price)"
+    assert not errors, errors
     context.close()

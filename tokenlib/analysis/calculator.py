@@ -356,24 +356,28 @@ def results(p: Mapping[str, Any], s: Settings) -> dict[str, Any]:
         return None if v is None else float(v)
 
     t_out = out_tps(s.chip)
-    if t_out is None:
-        raise ValueError(f"no batch of {s.model!r} on {s.chip!r} at the calculator's setup gives {s.speed:g} tokens/s "
-                         f"per user (the most it reaches is {tps[s.chip]['user_speed']:.4g} at the setup's batch or less)")
 
     def per_mtok(hour: float, t: float, u: float) -> float:
         return hour / (t * 3600.0 * u) * 1e6
 
-    out = per_mtok(h, t_out, s.util)
     inp = per_mtok(h, tps[s.chip]["input"], s.util)
     speeds = {c: out_tps(c) for c in tps}
     grid = [{"place": pl["id"], "chip": c, "cost": per_mtok(hour_cost(p, c, pl["id"], None, None), t, s.util)}
             for pl in p["places"] for c, t in speeds.items() if t is not None]
+    common = {"hour": h, "input": inp, "cached": inp * p["k"]["cached"], "tps_input": tps[s.chip]["input"],
+              "cheapest": cheapest(pd.DataFrame(grid, columns=["place", "chip", "cost"]), s.target)}
+    if t_out is None:  # no batch gives every user that speed: the answers that need output tokens do not exist
+        return {**common, "reachable": False, "output": None, "tps_output": None, "user_speed": None,
+                "breakeven_util": None, "margin_price": None,
+                "band": {"output": None, "breakeven_util": None, "margin_price": None},
+                "worst": {"output": None, "breakeven_util": None, "margin_price": None}}
+    out = per_mtok(h, t_out, s.util)
     be = breakeven_utilization(per_mtok(h, t_out, 1.0), s.list_price)
     mp = price_for_margin(out, s.margin)
-    return {"hour": h, "output": out, "input": inp, "cached": inp * p["k"]["cached"],
+    return {**common, "reachable": True, "output": out,
             "user_speed": float(tps[s.chip]["user_speed"]) if s.speed is None else float(s.speed),
-            "tps_output": t_out, "tps_input": tps[s.chip]["input"],
-            "breakeven_util": be, "margin_price": mp, "cheapest": cheapest(pd.DataFrame(grid), s.target),
+            "tps_output": t_out, "breakeven_util": be, "margin_price": mp,
             "band": {"output": typical_band(out, med), "breakeven_util": typical_band(be, med),
                      "margin_price": typical_band(mp, med)},
             "worst": {"output": error_band(out, f), "breakeven_util": error_band(be, f), "margin_price": error_band(mp, f)}}
+

@@ -9,6 +9,7 @@ place names, setup notes, credits) is escaped with :func:`tokenlib.safehtml.text
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,9 +25,51 @@ CSS = '.tc-calc fieldset { border: 1px solid #ccc; border-radius: 4px; margin: 0
 """The calculator's layout (inline in its block, so pages without it do not download it)."""
 
 
+UNREACHABLE = "\u2014 (speed not reachable)"
+"""What the page shows for an answer that needs output tokens at a speed per user the chip cannot give."""
+
+
+def number_text(x: float, digits: int = 3) -> str:
+    """A number as the page shows it (the script's ``num`` is its twin): below 100, ``digits`` decimals; from
+    100 up, 4 significant figures, with thousands separators from 1,000 (1229.262 -> "1,229", 123.46 -> "123.5")."""
+    v = float(x)
+    if not math.isfinite(v):
+        return str(v)
+    a = abs(v)
+    if a < 100.0:
+        return f"{v:.{digits}f}"
+    if a < 1000.0:
+        return f"{v:.1f}"
+    n = int(math.floor(math.log10(a))) + 1  # integer digits (4 or more)
+    step = 10.0 ** (n - 4)
+    return f"{round(v / step) * step:,.0f}"
+
+
+def utilisation_text(u: float) -> str:
+    """A break-even utilisation (a share) as the page shows it: a percentage up to 100 %, else "never"."""
+    return f"{100 * float(u):.1f}%" if u <= 1.0 else "never (above 100%)"
+
+
+def utilisation_band_text(lo: float, hi: float) -> str:
+    """A band of break-even utilisations, capped at 100 %: "10.8–95.0%", "10.8% to never", or "never"."""
+    if lo > 1.0:
+        return "never"
+    if hi > 1.0:
+        return f"{100 * float(lo):.1f}% to never"
+    return f"{100 * float(lo):.1f}\u2013{100 * float(hi):.1f}%"
+
+
+def electricity_text(p: Mapping[str, Any], s: calc.Settings) -> str:
+    """The electricity readout: the price set by hand, the place's price, or the kernel's default (no place)."""
+    if s.elec is not None:
+        return f"{float(s.elec):.3f}"
+    e = calc.electricity_and_pue(p, s.chip, s.place, None)[0]
+    return f"place's price ({e:.3f})" if s.place else f"kernel default ({e:.3f})"
+
+
 def fmt(x: float, digits: int = 3) -> str:
-    """A number as the page's script writes it (``toFixed``)."""
-    return f"{x:.{digits}f}"
+    """A number as the page's script writes it (``num``: :func:`number_text`)."""
+    return number_text(x, digits)
 
 
 def _options(items: Sequence[tuple[str, str]], selected: str) -> str:
@@ -40,10 +83,11 @@ def _number(name: str, label: str, value: float, bounds: Sequence[float], step: 
     e = safehtml.text
     lo, hi = bounds
     ph = f' placeholder="{e(placeholder)}"' if placeholder else ""
-    shown = "" if value != value else f"{value:g}"  # NaN: empty (chips.csv's price or the rental rate)
+    shown = "" if value != value else f"{value:g}"  # NaN: empty (the sourced price or the rental rate)
     return (f'<div class="tc-field"><label for="{ID}-{name}">{e(label)}</label>'
             f'<input type="number" id="{ID}-{name}" name="{name}" value="{shown}" min="{lo:g}" max="{hi:g}" '
-            f'step="{step}"{ph} inputmode="decimal"> <span>{e(unit)}</span></div>')
+            f'step="{step}"{ph} inputmode="decimal"> <span>{e(unit)}</span></div>'
+            f'<p class="tc-url-note tc-field-note" data-note="{name}" role="status" hidden></p>')
 
 
 def _range(name: str, label: str, value: float, bounds: Sequence[float], step: str, shown: str) -> str:
@@ -54,20 +98,27 @@ def _range(name: str, label: str, value: float, bounds: Sequence[float], step: s
             f'step="{step}"><output for="{ID}-{name}" data-show="{name}">{e(shown)}</output></div>')
 
 
-def _answer(key: str, value: float, digits: int, before: str, after: str) -> str:
+def _answer(key: str, value: float | None, digits: int, before: str, after: str, tag: str = "strong") -> str:
+    """An answer (``value`` None: it does not exist at this setting, the speed per user is not reachable)."""
     e = safehtml.text
-    return (f'{e(before)}<strong data-out="{key}" data-value="{value!r}">{fmt(value, digits)}</strong>{e(after)}')
+    if value is None:
+        return f'{e(before)}<{tag} data-out="{key}" data-value="">{e(UNREACHABLE)}</{tag}>{e(after)}'
+    return f'{e(before)}<{tag} data-out="{key}" data-value="{float(value)!r}">{e(fmt(value, digits))}</{tag}>{e(after)}'
 
 
-def _band(key: str, band: tuple[float, float], digits: int, kind: str = "band") -> str:
+def _band(key: str, band: tuple[float, float] | None, digits: int, kind: str = "band") -> str:
+    if band is None:
+        return f'<span data-{kind}="{key}" data-low="" data-high="">\u2014</span>'
     lo, hi = float(band[0]), float(band[1])
-    return (f'<span data-{kind}="{key}" data-low="{lo!r}" data-high="{hi!r}">{fmt(lo, digits)}–{fmt(hi, digits)}</span>')
+    text = (utilisation_band_text(lo, hi) if key == "breakeven_util"
+            else f"{fmt(lo, digits)}\u2013{fmt(hi, digits)}")
+    return f'<span data-{kind}="{key}" data-low="{lo!r}" data-high="{hi!r}">{safehtml.text(text)}</span>'
 
 
-def _bands(key: str, r: Mapping[str, Any], digits: int, scale: float = 1.0, unit: str = "") -> str:
-    t = tuple(scale * x for x in r["band"][key])
-    w = tuple(scale * x for x in r["worst"][key])
-    return f"kernel error: typically {_band(key, t, digits)}{unit}, at worst {_band(key, w, digits, 'worst')}{unit}"
+def _bands(key: str, r: Mapping[str, Any], digits: int) -> str:
+    """The typical and worst kernel-error bands of an answer (break-even utilisation: as shares, shown capped)."""
+    return (f"kernel error: typically {_band(key, r['band'][key], digits)}, "
+            f"at worst {_band(key, r['worst'][key], digits, 'worst')}")
 
 
 def html(payload: Mapping[str, Any], settings: calc.Settings | None = None) -> safehtml.Markup:
@@ -85,16 +136,27 @@ def html(payload: Mapping[str, Any], settings: calc.Settings | None = None) -> s
     speed_key = "setup" if s.speed is None else f"{s.speed:g}"
     setup = next(m["setup"] for m in payload["models"] if m["id"] == s.model)
     chip = next(c for c in payload["chips"] if c["id"] == s.chip)
-    elec_shown = ("place's price" if s.elec is None else f"{s.elec:.3f}")
+    elec_shown = electricity_text(payload, s)
     band_pct = f"{err['median_pct']:g}"
     top = r["cheapest"].head(payload["cheapest_shown"])
     pname = {p["id"]: p["name"] for p in payload["places"]}
-    cheap_rows = "".join(f"<li>{e(pname[row.place])}, {e(names[row.chip])}: {fmt(row.cost)}</li>"
+    cheap_rows = "".join(f"<li>{e(pname[row.place])}, {e(names[row.chip])}: {e(fmt(row.cost))}</li>"
                          for row in top.itertuples())
     n_under = int(r["cheapest"]["under_target"].sum())
-    first = r["cheapest"].iloc[0]
+    n_total = len(r["cheapest"])
+    if n_total:
+        first = r["cheapest"].iloc[0]
+        cheapest_text = f"{pname[first.place]}, {names[first.chip]}"
+        cheapest_cost = _answer("cheapest_cost", float(first.cost), 3, " at ", " yuan per million", tag="span")
+    else:
+        cheapest_text, cheapest_cost = "no place and chip reaches this speed per user", _answer(
+            "cheapest_cost", None, 3, " at ", "", tag="span")
     be = r["breakeven_util"]
-    be_text = (f"{100 * be:.1f}%" if be <= 1 else "never (above 100%)")
+    be_text = UNREACHABLE if be is None else utilisation_text(be)
+    unreachable = ("" if r["reachable"] else
+                   f"The {chip['name']} does not reach {s.speed:g} tokens/s per user for this model at its setup (at most "
+                   f"{payload['tps'][s.model][s.chip]['user_speed']:.1f} at the setup's batch; fewer sequences per chip are "
+                   "not enough). Choose a lower speed or another chip.")
     data = safehtml.script_json(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return safehtml.Markup(f"""<style>{CSS}</style>
 <div class="tc-calc" id="{ID}" data-payload-id="{ID}-data">
@@ -102,6 +164,7 @@ def html(payload: Mapping[str, Any], settings: calc.Settings | None = None) -> s
 <noscript><p class="tc-url-note">JavaScript is off: the controls below show the defaults and every answer is the
 value at those defaults (the same numbers as the table after the calculator).</p></noscript>
 <form class="tc-calc-form" autocomplete="off">
+<p class="tc-url-note tc-link-note" id="{ID}-link-note" role="status" hidden></p>
 <fieldset><legend>Setting</legend>
 <div class="tc-field"><label for="{ID}-model">Model</label><select id="{ID}-model" name="model">{_options(models, s.model)}</select></div>
 <p class="tc-assumed" data-show="setup">{e(setup)}.</p>
@@ -112,10 +175,10 @@ value at those defaults (the same numbers as the table after the calculator).</p
 <div class="tc-field"><label for="{ID}-elecset">Set the electricity price</label><input type="checkbox" id="{ID}-elecset" name="elecset"{" checked" if s.elec is not None else ""}></div>
 {_range("elec", "Electricity, CNY/kWh", s.elec if s.elec is not None else calc.electricity_and_pue(payload, s.chip, s.place, None)[0], rg["elec"], "0.001", elec_shown)}
 {_number("price", "Chip price", float("nan") if s.price_usd is None else s.price_usd, rg["price"], "any", "USD",
-         placeholder=(f"{chip['price']:,.0f} (chips.csv)" if chip["price"] is not None
+         placeholder=(f"{chip['price']:,.0f} (sourced price)" if chip["price"] is not None
                       else f"rented: ${payload['k']['rent']:g}/chip-hour"))}
 </fieldset>
-<p class="tc-url-note tc-unreachable" role="status" hidden></p>
+<p class="tc-url-note tc-unreachable" role="status"{"" if unreachable else " hidden"}>{e(unreachable)}</p>
 <div class="tc-results" aria-live="polite">
 <p class="tc-answer">{_answer("output", r["output"], 3, "Output tokens: ", " yuan per million")}
 ({_bands("output", r, 3)})</p>
@@ -123,22 +186,22 @@ value at those defaults (the same numbers as the table after the calculator).</p
 cache hits {_answer("cached", r["cached"], 4, "", "")}</p>
 <p class="tc-assumed">Chip-hour cost {_answer("hour", r["hour"], 3, "", " yuan")}; calibrated throughput
 {_answer("tps_output", r["tps_output"], 1, "", "")} output and {_answer("tps_input", r["tps_input"], 1, "", "")} input
-tokens/s per chip; each user sees <span data-out="user_speed" data-value="{r['user_speed']!r}">{fmt(r['user_speed'], 1)}</span>
+tokens/s per chip; each user sees {_answer("user_speed", r["user_speed"], 1, "", "", tag="span")}
 tokens/s. Kernel error: on the {err['n']:g} held-out measurements the calibrated kernel's throughput was off by
 {band_pct}% (median) and at worst by a factor {err['max_factor']:g}; cost, break-even utilisation and the margin price
 move inversely with throughput, by the same amounts.</p>
 </div>
 <fieldset><legend>Inverse questions</legend>
 {_number("list", "List price, output tokens", s.list_price, rg["list"], "any", "CNY per million")}
-<p class="tc-answer">Break-even utilisation: <strong data-out="breakeven_util" data-value="{be!r}">{e(be_text)}</strong>
-({_bands("breakeven_util", r, 1, 100.0, "%")})</p>
+<p class="tc-answer">Break-even utilisation: <strong data-out="breakeven_util" data-value="{"" if be is None else repr(float(be))}">{e(be_text)}</strong>
+({_bands("breakeven_util", r, 1)})</p>
 <p class="tc-assumed" data-show="assumed-breakeven">The utilisation at which the output cost of this setting equals the list price.</p>
 {_number("target", "Target cost, output tokens", s.target, rg["target"], "any", "CNY per million")}
-<p class="tc-answer">Cheapest: <strong data-out="cheapest">{e(pname[first.place])}, {e(names[first.chip])}</strong>
-at <span data-out="cheapest_cost" data-value="{float(first.cost)!r}">{fmt(first.cost)}</span> yuan per million;
-<span data-out="n_under" data-value="{n_under}">{n_under}</span> of {len(r["cheapest"])} places and chips are under the target.</p>
+<p class="tc-answer">Cheapest: <strong data-out="cheapest">{e(cheapest_text)}</strong>{cheapest_cost};
+<span data-out="n_under" data-value="{n_under}">{n_under}</span> of <span data-out="n_total" data-value="{n_total}">{n_total}</span>
+places and chips are under the target.</p>
 <ol class="tc-cheapest" data-out="cheapest_list">{cheap_rows}</ol>
-<p class="tc-assumed">Every place's own power price and PUE, each chip at its chips.csv price (or rented), at this model and
+<p class="tc-assumed">Every place's own power price and PUE, each chip at its sourced price (or rented), at this model and
 utilisation and speed; chips that cannot reach the speed are left out. Each cost carries the kernel's error
 (typically ±{band_pct}%), so costs closer than that are not told apart by the kernel.</p>
 {_range("margin", "Gross margin", s.margin, rg["margin"], "0.01", f"{100 * s.margin:.0f}%")}

@@ -41,11 +41,13 @@
   }
   function typical(v) { return [v / (1 + M), v / (1 - M)]; }
   function worst(v) { return [v / F, v * F]; }
+  // calculator.results: where no batch gives every user the chosen speed (reachable false), the answers that
+  // need output tokens are null; the chip-hour and input costs and the cheapest-first grid still exist
   function results(s) {
     var tps = P.tps[s.model], t = tps[s.chip], tOut = outTps(s, s.chip);
-    if (tOut === null || tOut === undefined) return null;
+    if (tOut === undefined) tOut = null;
     var h = hourCost(s.chip, s.place, s.elec, s.price);
-    var out = perMtok(h, tOut, s.util), inp = perMtok(h, t.input, s.util);
+    var inp = perMtok(h, t.input, s.util);
     var grid = [];
     P.places.forEach(function (pl) {
       Object.keys(tps).forEach(function (c) {
@@ -57,17 +59,47 @@
     grid.sort(function (a, b) {  // cost, then place, then chip (calculator.cheapest)
       return a.cost - b.cost || (a.place < b.place ? -1 : a.place > b.place ? 1 : 0) || (a.chip < b.chip ? -1 : a.chip > b.chip ? 1 : 0);
     });
-    var be = perMtok(h, tOut, 1.0) / s.list, mp = out / (1.0 - s.margin);
-    return {
-      hour: h, output: out, input: inp, cached: inp * K.cached, tps_output: tOut, tps_input: t.input,
-      user_speed: s.speed === null ? t.user_speed : s.speed,
-      breakeven_util: be, margin_price: mp, cheapest: grid,
-      n_under: grid.filter(function (g) { return g.cost <= s.target; }).length,
-      band: { output: typical(out), breakeven_util: typical(be), margin_price: typical(mp) },
-      worst: { output: worst(out), breakeven_util: worst(be), margin_price: worst(mp) },
+    var r = {
+      hour: h, input: inp, cached: inp * K.cached, tps_input: t.input, cheapest: grid, n_total: grid.length,
+      n_under: grid.filter(function (g) { return g.cost <= s.target; }).length, reachable: tOut !== null,
+      output: null, tps_output: null, user_speed: null, breakeven_util: null, margin_price: null,
+      band: { output: null, breakeven_util: null, margin_price: null },
+      worst: { output: null, breakeven_util: null, margin_price: null },
     };
+    if (tOut === null) return r;
+    var out = perMtok(h, tOut, s.util), be = perMtok(h, tOut, 1.0) / s.list, mp = out / (1.0 - s.margin);
+    r.output = out; r.tps_output = tOut; r.user_speed = s.speed === null ? t.user_speed : s.speed;
+    r.breakeven_util = be; r.margin_price = mp;
+    r.band = { output: typical(out), breakeven_util: typical(be), margin_price: typical(mp) };
+    r.worst = { output: worst(out), breakeven_util: worst(be), margin_price: worst(mp) };
+    return r;
   }
-  window.tokenbookCalc = { results: results, hourCost: hourCost, payload: P };
+
+  // ---------------------------------------------------------------- how numbers read (book/calculator.py: number_text & co.)
+  var UNREACHABLE = "\u2014 (speed not reachable)";
+  function grouped(intText) { return intText.replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+  // below 100: `digits` decimals; from 100: 4 significant figures, thousands separated from 1,000
+  function num(x, digits) {
+    if (!isFinite(x)) return String(x);
+    var a = Math.abs(x);
+    if (a < 100) return x.toFixed(digits);
+    if (a < 1000) return x.toFixed(1);
+    var n = Math.floor(Math.log10(a)) + 1, step = Math.pow(10, n - 4);
+    var v = Math.round(x / step) * step;
+    return (v < 0 ? "-" : "") + grouped(Math.abs(v).toFixed(0));
+  }
+  function utilText(u) { return u <= 1 ? (100 * u).toFixed(1) + "%" : "never (above 100%)"; }
+  function utilBandText(lo, hi) {
+    if (lo > 1) return "never";
+    if (hi > 1) return (100 * lo).toFixed(1) + "% to never";
+    return (100 * lo).toFixed(1) + "\u2013" + (100 * hi).toFixed(1) + "%";
+  }
+  function elecText(s) {
+    if (s.elec !== null) return s.elec.toFixed(3);
+    var e = elecAndPue(s.chip, s.place, null)[0].toFixed(3);
+    return s.place ? "place's price (" + e + ")" : "kernel default (" + e + ")";
+  }
+  window.tokenbookCalc = { results: results, hourCost: hourCost, payload: P, num: num, utilBandText: utilBandText };
 
   // ---------------------------------------------------------------- settings <-> controls <-> URL
   var state = window.tokenbookState;
@@ -81,30 +113,34 @@
     var s = defaults(), notes = [];
     if (!state) return { settings: s, notes: notes };  // the page loads tokenbook-state.js first (sphinxext)
     var q = state.params();
+    // the note names choices and defaults as the menus do; the bad value stays as typed (shown as text)
     function bad(key, raw, note, fallback) { notes.push(state.describe(key, raw, { ok: false, note: note }, fallback)); }
+    var modelName = {};
+    P.models.forEach(function (m) { modelName[m.id] = m.name; });
+    var chipsOf = function (m) { return Object.keys(P.tps[m]); };
     if (q.has("model")) {
       if (P.tps[q.get("model")]) s.model = q.get("model");
-      else bad("model", q.get("model"), "is not one of " + Object.keys(P.tps).join(", "), D.model);
+      else bad("model", q.get("model"), "is not one of the models (" + Object.keys(P.tps).map(function (m) { return modelName[m]; }).join(", ") + ")", modelName[D.model]);
     }
+    if (!P.tps[s.model][s.chip]) s.chip = chipsOf(s.model)[0];
     if (q.has("chip")) {
       if (P.tps[s.model][q.get("chip")]) s.chip = q.get("chip");
-      else bad("chip", q.get("chip"), "is not a chip this model is costed on (" + Object.keys(P.tps[s.model]).join(", ") + ")", s.chip);
+      else bad("chip", q.get("chip"), "is not a chip " + modelName[s.model] + " is costed on (" + chipsOf(s.model).map(function (c) { return chipName[c]; }).join(", ") + ")", chipName[s.chip]);
     }
-    if (!P.tps[s.model][s.chip]) s.chip = Object.keys(P.tps[s.model])[0];
     if (q.has("place")) {
       var pl = q.get("place");
       if (pl === "none") s.place = "";
       else if (byId(P.places, pl)) s.place = pl;
-      else bad("place", pl, "is not one of " + P.places.map(function (p) { return p.id; }).join(", ") + ", none", D.place);
+      else bad("place", pl, "is not one of the places (" + P.places.map(function (p) { return p.name; }).join(", ") + ", No place)", D.place ? placeName[D.place] : "No place");
     }
     if (q.has("speed")) {
       var sp = q.get("speed");
       if (sp === "setup") s.speed = null;
       else if (P.speeds.map(String).indexOf(sp) >= 0) s.speed = Number(sp);
-      else bad("speed", sp, "is not one of setup, " + P.speeds.join(", "), "(the setup's batch)");
+      else bad("speed", sp, "is not one of the speeds (the setup's batch, " + P.speeds.join(", ") + " tokens/s or faster)", "setup's batch");
     }
     if (s.speed !== null && outTps(s, s.chip) === null) {
-      bad("speed", String(s.speed), "is more than the " + chipName[s.chip] + " reaches for this model at its setup", "(the setup's batch)");
+      bad("speed", String(s.speed), "is more than the " + chipName[s.chip] + " reaches for this model at its setup", "setup's batch");
       s.speed = null;
     }
     Object.keys(NUMBERS).forEach(function (key) {
@@ -112,7 +148,7 @@
       var r = state.parse({ input: "range", min: R[key][0], max: R[key][1] }, q.get(key));  // no step: any value in range
       var target = key === "list" ? "list" : key;
       if (r.ok) s[target] = r.value;
-      else bad(key, q.get(key), r.note, key === "elec" ? "(the place's price)" : key === "price" ? "(chips.csv's price)" : String(Number(s[target].toFixed(3))));
+      else bad(key, q.get(key), r.note, fallbackText(key, s));
     });
     return { settings: s, notes: notes };
   }
@@ -124,6 +160,16 @@
     put("place", s.place || "none", d.place || "none");
     put("speed", s.speed === null ? "setup" : s.speed, "setup");
     ["util", "elec", "price", "list", "target", "margin"].forEach(function (k) { put(k, s[k], d[k]); });
+  }
+  // the value a setting falls back to, in words that follow "the default" ("sourced price (12,000 USD)", "8")
+  function fallbackText(key, s) {
+    if (key === "elec") return s.place ? "place's price" : "kernel price (" + K.elec_default.toFixed(3) + ")";
+    if (key === "price") {
+      var ch = byId(P.chips, s.chip);
+      return ch.price !== null ? "sourced price (" + grouped(Math.round(ch.price).toFixed(0)) + " USD)" : "rental rate ($" + K.rent + "/chip-hour)";
+    }
+    var d = defaults()[key];
+    return String(Number(d.toFixed(3)));
   }
   function validOrNull(v, name) { return v !== null && isFinite(v) && v >= R[name][0] && v <= R[name][1] ? v : null; }
   function fillChips(model, chip) {
@@ -151,7 +197,7 @@
     field("elec").disabled = s.elec === null;
     set("price", s.price === null ? "" : String(s.price));
     var ch = byId(P.chips, s.chip);
-    field("price").placeholder = ch.price !== null ? Math.round(ch.price).toLocaleString("en") + " (chips.csv)" : "rented: $" + K.rent + "/chip-hour";
+    field("price").placeholder = ch.price !== null ? Math.round(ch.price).toLocaleString("en") + " (sourced price)" : "rented: $" + K.rent + "/chip-hour";
     set("list", String(s.list));
     set("target", String(s.target));
     set("margin", String(s.margin));
@@ -160,27 +206,23 @@
   function show(key, value, digits) {
     var node = root.querySelector('[data-out="' + key + '"]');
     if (!node) return;
-    node.setAttribute("data-value", String(value));
-    node.textContent = value.toFixed(digits);
+    node.setAttribute("data-value", value === null ? "" : String(value));
+    node.textContent = value === null ? UNREACHABLE : num(value, digits);
   }
   function band(key, pair, digits, kind) {
     var node = root.querySelector('[data-' + (kind || "band") + '="' + key + '"]');
-    node.setAttribute("data-low", String(pair[0]));
-    node.setAttribute("data-high", String(pair[1]));
-    node.textContent = pair[0].toFixed(digits) + "\u2013" + pair[1].toFixed(digits);
+    node.setAttribute("data-low", pair === null ? "" : String(pair[0]));
+    node.setAttribute("data-high", pair === null ? "" : String(pair[1]));
+    node.textContent = pair === null ? "\u2014" : key === "breakeven_util" ? utilBandText(pair[0], pair[1]) :
+      num(pair[0], digits) + "\u2013" + num(pair[1], digits);
   }
   function render(s) {
     var r = results(s);
     var miss = root.querySelector(".tc-unreachable");
-    if (r === null) {  // this chip cannot give every user that speed: say so, keep the last numbers out of view
-      miss.hidden = false;
-      miss.textContent = "The " + chipName[s.chip] + " does not reach " + s.speed + " tokens/s per user for this model at its setup (at most " +
-        P.tps[s.model][s.chip].user_speed.toFixed(1) + " at the setup's batch; fewer sequences per chip are not enough). Choose a lower speed or another chip.";
-      root.querySelector(".tc-results").hidden = true;
-      return;
-    }
-    miss.hidden = true;
-    root.querySelector(".tc-results").hidden = false;
+    // a chip that cannot give every user that speed: say so; every answer that needs it reads "not reachable"
+    miss.hidden = r.reachable;
+    miss.textContent = r.reachable ? "" : "The " + chipName[s.chip] + " does not reach " + s.speed + " tokens/s per user for this model at its setup (at most " +
+      P.tps[s.model][s.chip].user_speed.toFixed(1) + " at the setup's batch; fewer sequences per chip are not enough). Choose a lower speed or another chip.";
     ["output", "input", "hour"].forEach(function (k) { show(k, r[k], 3); });
     show("cached", r.cached, 4);
     show("tps_output", r.tps_output, 1);
@@ -188,41 +230,54 @@
     show("user_speed", r.user_speed, 1);
     show("margin_price", r.margin_price, 3);
     ["band", "worst"].forEach(function (kind) {
-      band("output", r[kind].output, 3, kind);
-      band("breakeven_util", r[kind].breakeven_util.map(function (x) { return 100 * x; }), 1, kind);
-      band("margin_price", r[kind].margin_price, 3, kind);
+      ["output", "breakeven_util", "margin_price"].forEach(function (k) { band(k, r[kind][k], 3, kind); });
     });
     var be = root.querySelector('[data-out="breakeven_util"]');
-    be.setAttribute("data-value", String(r.breakeven_util));
-    be.textContent = r.breakeven_util <= 1 ? (100 * r.breakeven_util).toFixed(1) + "%" : "never (above 100%)";
+    be.setAttribute("data-value", r.breakeven_util === null ? "" : String(r.breakeven_util));
+    be.textContent = r.breakeven_util === null ? UNREACHABLE : utilText(r.breakeven_util);
     var first = r.cheapest[0];
-    root.querySelector('[data-out="cheapest"]').textContent = placeName[first.place] + ", " + chipName[first.chip];
-    show("cheapest_cost", first.cost, 3);
-    var nu = root.querySelector('[data-out="n_under"]');
-    nu.setAttribute("data-value", String(r.n_under));
-    nu.textContent = String(r.n_under);
+    root.querySelector('[data-out="cheapest"]').textContent = first ? placeName[first.place] + ", " + chipName[first.chip] :
+      "no place and chip reaches this speed per user";
+    show("cheapest_cost", first ? first.cost : null, 3);
+    show("n_under", r.n_under, 0);
+    show("n_total", r.n_total, 0);
     var list = root.querySelector('[data-out="cheapest_list"]');
     list.textContent = "";
     r.cheapest.slice(0, P.cheapest_shown).forEach(function (g) {
       var li = document.createElement("li");
-      li.textContent = placeName[g.place] + ", " + chipName[g.chip] + ": " + g.cost.toFixed(3);
+      li.textContent = placeName[g.place] + ", " + chipName[g.chip] + ": " + num(g.cost, 3);
       list.appendChild(li);
     });
     var m = byId(P.models, s.model);
     root.querySelector('[data-show="setup"]').textContent = m.setup + ".";
     root.querySelector('[data-show="util"]').textContent = s.util.toFixed(3);
-    root.querySelector('[data-show="elec"]').textContent = s.elec === null ? "place's price (" + elecAndPue(s.chip, s.place, null)[0].toFixed(3) + ")" : s.elec.toFixed(3);
+    root.querySelector('[data-show="elec"]').textContent = elecText(s);
     root.querySelector('[data-show="margin"]').textContent = (100 * s.margin).toFixed(0) + "%";
     root.setAttribute("data-ready", "true");
+  }
+  // a typed number no control can take: the field keeps it, a note under it says which value is used instead
+  function fieldNotes(s) {
+    ["price", "list", "target"].forEach(function (name) {
+      var node = root.querySelector('[data-note="' + name + '"]');
+      if (!node) return;
+      var raw = field(name).value, bad = raw !== "" && validOrNull(Number(raw), name) === null;
+      node.hidden = !bad;
+      node.textContent = bad ? raw + " is outside " + grouped(String(R[name][0])) + "\u2013" + grouped(String(R[name][1])) +
+        ", so the default " + fallbackText(name, s) + " is used" : "";
+    });
   }
 
   var start = fromURL(), s = start.settings;
   writeControls(s);
   render(s);
   if (state) {
-    var bar = state.bar(form, "tc-calc-state");
+    var bar = state.bar(form, "tc-calc-state");  // "Copy link" under the form
     bar.setAttribute("data-anchor", root.id);
-    state.note(bar, start.notes);
+    // the note on a link's bad values sits at the top of the calculator, by the first control (a phone
+    // would put the bar's own note screens below); the bar's note stays empty
+    var top = root.querySelector(".tc-link-note");
+    if (top && start.notes.length) { top.hidden = false; top.textContent = "From the link: " + start.notes.join("; ") + "."; }
+    else state.note(bar, start.notes);
     if (start.notes.length) toURL(s);  // the bad values leave the URL
   }
   // A moved control changes its own setting only (the others keep their exact values, not the DOM's
@@ -243,6 +298,7 @@
       ns[name] = v === null ? fallback : v;
     } else return;
     s = ns;
+    fieldNotes(s);
     writeControls(s, t);
     render(s);
     toURL(s);
