@@ -330,7 +330,7 @@ def test_chip_price_placeholder_credits_only_the_data(payload: dict) -> None:
 def test_page_tables_credit_every_input_from_providers(payload: dict) -> None:
     from tokenlib.book import calculator as calcpage
 
-    assumptions = calcpage.assumptions_table(payload)
+    assumptions = calcpage.assumptions_table()
     chips = calcpage.chips_table(payload)
     places = calcpage.places_table(payload)
     assert len(chips) == len(payload["chips"]) and len(places) == len(payload["places"])

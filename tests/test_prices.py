@@ -337,3 +337,9 @@ def test_no_chart_series_in_the_data_mixes_lanes() -> None:
     keyed = prices.assign(context_tier=prices["context_tier"].fillna(""))
     per_series = keyed.groupby(list(tp.SERIES_KEYS))["lane"].nunique()
     assert (per_series == 1).all()
+
+
+def test_date_basis_words_and_vendor_dates_cover_the_schema() -> None:
+    values = set(tokenlib.data.table_spec("prices").column("date_basis").values)
+    assert set(tp.DATE_BASIS_WORDS) == values
+    assert tp.VENDOR_DATED_BASES <= values

@@ -123,6 +123,14 @@ LIST_LANES = ("mainland_list", "international_list")
 """The list-price lanes (``data/prices.csv`` column ``lane``): the mainland-China list and the
 international list. Off-peak, peak, batch and promotional prices are other lanes."""
 
+VENDOR_DATED_BASES = frozenset({"effective", "announced"})
+"""The ``date_basis`` values whose date the vendor gave (its effective date or its announcement); the others
+(``tracker_change``, ``observed``) date a price by when someone saw it, an upper bound on when it took effect."""
+
+DATE_BASIS_WORDS = {"effective": "took effect", "announced": "announced", "observed": "seen on a page",
+                    "tracker_change": "tracker update (upper bound)"}
+"""Each ``date_basis`` value in words, for tables a reader sees."""
+
 SERIES_KEYS = ("provider", "model", "lane", "price_type", "context_tier", "currency")
 """What identifies one price series in ``data/prices.csv``: a price moves only against an earlier
 price with the same keys (never from a CNY mainland list to a USD international list)."""

@@ -67,11 +67,6 @@ def electricity_text(p: Mapping[str, Any], s: calc.Settings) -> str:
     return f"place's price ({e:.3f})" if s.place else f"kernel default ({e:.3f})"
 
 
-def fmt(x: float, digits: int = 3) -> str:
-    """A number as the page's script writes it (``num``: :func:`number_text`)."""
-    return number_text(x, digits)
-
-
 def _options(items: Sequence[tuple[str, str]], selected: str) -> str:
     e = safehtml.text
     return "".join(f'<option value="{e(v)}"{" selected" if v == selected else ""}>{e(label)}</option>'
@@ -103,7 +98,7 @@ def _answer(key: str, value: float | None, digits: int, before: str, after: str,
     e = safehtml.text
     if value is None:
         return f'{e(before)}<{tag} data-out="{key}" data-value="">{e(UNREACHABLE)}</{tag}>{e(after)}'
-    return f'{e(before)}<{tag} data-out="{key}" data-value="{float(value)!r}">{e(fmt(value, digits))}</{tag}>{e(after)}'
+    return f'{e(before)}<{tag} data-out="{key}" data-value="{float(value)!r}">{e(number_text(value, digits))}</{tag}>{e(after)}'
 
 
 def _band(key: str, band: tuple[float, float] | None, digits: int, kind: str = "band") -> str:
@@ -111,7 +106,7 @@ def _band(key: str, band: tuple[float, float] | None, digits: int, kind: str = "
         return f'<span data-{kind}="{key}" data-low="" data-high="">\u2014</span>'
     lo, hi = float(band[0]), float(band[1])
     text = (utilisation_band_text(lo, hi) if key == "breakeven_util"
-            else f"{fmt(lo, digits)}\u2013{fmt(hi, digits)}")
+            else f"{number_text(lo, digits)}\u2013{number_text(hi, digits)}")
     return f'<span data-{kind}="{key}" data-low="{lo!r}" data-high="{hi!r}">{safehtml.text(text)}</span>'
 
 
@@ -140,7 +135,7 @@ def html(payload: Mapping[str, Any], settings: calc.Settings | None = None) -> s
     band_pct = f"{err['median_pct']:g}"
     top = r["cheapest"].head(payload["cheapest_shown"])
     pname = {p["id"]: p["name"] for p in payload["places"]}
-    cheap_rows = "".join(f"<li>{e(pname[row.place])}, {e(names[row.chip])}: {e(fmt(row.cost))}</li>"
+    cheap_rows = "".join(f"<li>{e(pname[row.place])}, {e(names[row.chip])}: {e(number_text(row.cost))}</li>"
                          for row in top.itertuples())
     n_under = int(r["cheapest"]["under_target"].sum())
     n_total = len(r["cheapest"])
@@ -213,8 +208,6 @@ utilisation and speed; chips that cannot reach the speed are left out. Each cost
 </div>""")
 
 
-
-
 # ----------------------------------------------------------------------------- the page's tables of inputs
 
 COST_ASSUMPTIONS_SHOWN = ("life_years", "wacc", "server_capex_multiplier", "system_share_capex_multiplier", "pue",
@@ -230,7 +223,7 @@ def credit(url: Any, providers: Mapping[str, tuple[str, str]]) -> str:
     return providers[url][0] if url in providers else "source not in providers.csv: " + url
 
 
-def assumptions_table(payload: Mapping[str, Any], providers: Mapping[str, tuple[str, str]] | None = None) -> pd.DataFrame:
+def assumptions_table(providers: Mapping[str, tuple[str, str]] | None = None) -> pd.DataFrame:
     """One row per cost assumption, node power per system, the FX rate and the default list price, each credited."""
     known = load_providers() if providers is None else providers
     rows: list[dict[str, Any]] = []

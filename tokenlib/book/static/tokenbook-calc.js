@@ -276,8 +276,7 @@
     // the note on a link's bad values sits at the top of the calculator, by the first control (a phone
     // would put the bar's own note screens below); the bar's note stays empty
     var top = root.querySelector(".tc-link-note");
-    if (top && start.notes.length) { top.hidden = false; top.textContent = "From the link: " + start.notes.join("; ") + "."; }
-    else state.note(bar, start.notes);
+    state.note(top || bar, start.notes);
     if (start.notes.length) toURL(s);  // the bad values leave the URL
   }
   // A moved control changes its own setting only (the others keep their exact values, not the DOM's

@@ -119,8 +119,9 @@
     });
     return bar;
   };
-  state.note = function (bar, messages) {
-    var note = bar.querySelector(".tc-url-note");
+  // ``where``: a bar (its note) or a note element itself (the calculator's, at the top of its form)
+  state.note = function (where, messages) {
+    var note = where.classList.contains("tc-url-note") ? where : where.querySelector(".tc-url-note");
     if (!messages.length) { note.hidden = true; note.textContent = ""; return; }
     note.hidden = false;
     note.textContent = "From the link: " + messages.join("; ") + ".";
