@@ -116,6 +116,15 @@ def test_palette_is_fixed_and_colour_blind_safe() -> None:
         charts.color_scale([str(i) for i in range(9)])
 
 
+def test_a_chart_drawing_some_categories_lists_only_those_in_their_sibling_colours() -> None:
+    full = charts.color_scale(["a", "b", "c", "d"]).to_dict()
+    part = charts.color_scale(["a", "b", "c", "d"], shown=["d", "b", "d"]).to_dict()
+    assert part["domain"] == ["b", "d"]
+    assert part["range"] == [full["range"][1], full["range"][3]]
+    with pytest.raises(ValueError, match=r"\['e'\].*not in the colour domain"):
+        charts.color_scale(["a", "b"], shown=["a", "e"])
+
+
 def test_citation_cff_is_valid() -> None:
     schema = json.loads((ROOT / "tests" / "schemas" / "cff-1.2.0.schema.json").read_text())
     cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())

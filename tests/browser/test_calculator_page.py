@@ -112,7 +112,8 @@ def test_bad_values_in_the_url_fall_back_with_a_note(browser: Any, server: str) 
     assert f"the default {names[calc.DEFAULTS.chip]} is used" in text, text
     assert names["ascend-910b"] in text and "ascend-910b" not in text and "chips.csv" not in text, text
     h20 = next(c for c in p["chips"] if c["id"] == calc.DEFAULTS.chip)
-    assert "price=10 is outside 500" in text and f"the default sourced price ({h20['price']:,.0f} USD) is used" in text, text
+    lo, hi = p["ranges"]["price"]
+    assert f"price=10 is outside {lo:,g}\u2013{hi:,g}" in text and f"the default sourced price ({h20['price']:,.0f} USD) is used" in text, text
     assert "default the" not in text and "default (" not in text, text
     _check(_numbers(page), _expect(calc.DEFAULTS), "defaults")
     page.wait_for_function("() => !/tpu-v9|util=7|abc/.test(location.search)", timeout=5_000)  # bad values leave the URL
@@ -204,6 +205,9 @@ def test_an_unreachable_speed_leaves_no_stale_readout(browser: Any, server: str)
     t = _texts(page)
     for key in ("output", "breakeven_util", "margin_price"):
         assert t[key] == calcpage.UNREACHABLE, (key, t[key])
+    for key in ("output", "margin_price"):  # no unit words after the dash
+        assert not page.is_visible(f'[data-unit="{key}"]'), key
+    assert page.is_visible('[data-unit="hour"]')
     assert page.get_attribute('[data-out="breakeven_util"]', "data-value") == ""
 
     def agrees(s: calc.Settings) -> None:

@@ -94,11 +94,14 @@ def _range(name: str, label: str, value: float, bounds: Sequence[float], step: s
 
 
 def _answer(key: str, value: float | None, digits: int, before: str, after: str, tag: str = "strong") -> str:
-    """An answer (``value`` None: it does not exist at this setting, the speed per user is not reachable)."""
+    """An answer (``value`` None: it does not exist at this setting, the speed per user is not reachable).
+
+    Its unit words (``after``) sit in their own span, hidden while there is no number to carry them."""
     e = safehtml.text
+    unit = f'<span data-unit="{key}"{" hidden" if value is None else ""}>{e(after)}</span>' if after else ""
     if value is None:
-        return f'{e(before)}<{tag} data-out="{key}" data-value="">{e(UNREACHABLE)}</{tag}>{e(after)}'
-    return f'{e(before)}<{tag} data-out="{key}" data-value="{float(value)!r}">{e(number_text(value, digits))}</{tag}>{e(after)}'
+        return f'{e(before)}<{tag} data-out="{key}" data-value="">{e(UNREACHABLE)}</{tag}>{unit}'
+    return f'{e(before)}<{tag} data-out="{key}" data-value="{float(value)!r}">{e(number_text(value, digits))}</{tag}>{unit}'
 
 
 def _band(key: str, band: tuple[float, float] | None, digits: int, kind: str = "band") -> str:
@@ -145,7 +148,7 @@ def html(payload: Mapping[str, Any], settings: calc.Settings | None = None) -> s
         cheapest_cost = _answer("cheapest_cost", float(first.cost), 3, " at ", " yuan per million", tag="span")
     else:
         cheapest_text, cheapest_cost = "no place and chip reaches this speed per user", _answer(
-            "cheapest_cost", None, 3, " at ", "", tag="span")
+            "cheapest_cost", None, 3, " at ", " yuan per million", tag="span")
     be = r["breakeven_util"]
     be_text = UNREACHABLE if be is None else utilisation_text(be)
     unreachable = ("" if r["reachable"] else

@@ -62,17 +62,27 @@ def enable() -> None:
     alt.theme.enable(THEME_NAME)
 
 
-def color_scale(domain: list[str]) -> alt.Scale:
+def color_scale(domain: list[str], shown: list[str] | None = None) -> alt.Scale:
     """A categorical colour scale with a fixed colour per category, in palette order.
 
-    Raises ``ValueError`` when there are more categories than distinguishable colours.
+    ``shown``: the categories one chart draws, when it draws only some of ``domain``; the legend then
+    lists only those, each keeping the colour ``domain`` gives it, so sibling charts agree.
+    Raises ``ValueError`` when there are more categories than distinguishable colours, or when
+    ``shown`` names a category ``domain`` lacks.
     """
     if len(domain) > len(PALETTE):
         raise ValueError(
             f"{len(domain)} categories but only {len(PALETTE)} colour-blind-safe colours: "
             "facet or aggregate first"
         )
-    return alt.Scale(domain=list(domain), range=list(PALETTE[: len(domain)]))
+    colour = dict(zip(domain, PALETTE))
+    if shown is None:
+        return alt.Scale(domain=list(domain), range=[colour[c] for c in domain])
+    unknown = sorted(set(shown) - set(colour))
+    if unknown:
+        raise ValueError(f"categories {unknown} are not in the colour domain {list(domain)}")
+    kept = [c for c in domain if c in set(shown)]
+    return alt.Scale(domain=kept, range=[colour[c] for c in kept])
 
 
 def tornado_chart(sens: pd.DataFrame, metric: str, *, title: str, scale: float = 100.0, width: int = 300) -> Any:

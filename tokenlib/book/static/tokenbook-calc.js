@@ -77,7 +77,7 @@
 
   // ---------------------------------------------------------------- how numbers read (book/calculator.py: number_text & co.)
   var UNREACHABLE = "\u2014 (speed not reachable)";
-  function grouped(intText) { return intText.replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+  function grouped(text) { return window.tokenbookState.grouped(text); }  // tokenbook-state.js loads first
   // below 100: `digits` decimals; from 100: 4 significant figures, thousands separated from 1,000
   function num(x, digits) {
     if (!isFinite(x)) return String(x);
@@ -208,6 +208,8 @@
     if (!node) return;
     node.setAttribute("data-value", value === null ? "" : String(value));
     node.textContent = value === null ? UNREACHABLE : num(value, digits);
+    var unit = root.querySelector('[data-unit="' + key + '"]');
+    if (unit) unit.hidden = value === null;
   }
   function band(key, pair, digits, kind) {
     var node = root.querySelector('[data-' + (kind || "band") + '="' + key + '"]');

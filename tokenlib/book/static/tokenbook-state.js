@@ -43,6 +43,14 @@
     history.replaceState(history.state, "", location.pathname + (search ? "?" + search : "") + hash);
   };
 
+  // A number's text with thousands separators in its whole part ("50000" -> "50,000", "0.05" stays):
+  // how every note and readout of the book writes a number (book/calculator.py: number_text)
+  state.grouped = function (text) {
+    var parts = String(text).split(".");
+    parts[0] = parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    return parts.join(".");
+  };
+
   function decimals(x) {
     var s = String(x), i = s.indexOf(".");
     return i < 0 ? 0 : s.length - i - 1;
@@ -55,7 +63,7 @@
       var min = typeof bind.min === "number" ? bind.min : 0, max = typeof bind.max === "number" ? bind.max : 100;
       var v = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
       if (!isFinite(v)) return { ok: false, note: "is not a number" };
-      if (v < min || v > max) return { ok: false, note: "is outside " + min + "\u2013" + max };
+      if (v < min || v > max) return { ok: false, note: "is outside " + state.grouped(min) + "\u2013" + state.grouped(max) };
       if (typeof bind.step === "number" && bind.step > 0) {
         var d = Math.max(decimals(bind.step), decimals(min));
         var snapped = Number((min + Math.round((v - min) / bind.step) * bind.step).toFixed(d));
