@@ -24,10 +24,12 @@ from tokenlib.data import provenance
 #: 25.9 %, once Epoch's hardware tables were classed as what they are, a compilation of vendors' and analysts'
 #: figures like a price tracker (primary=no), and DataCrunch's table of NVIDIA's specifications as NVIDIA's via
 #: DataCrunch); 264 of 1020, 25.9 %, once three Qwen3 models came in with their hidden sizes and head dims
-#: read from a training framework's scripts (Qwen's report gives layers, heads and experts only).
+#: read from a training framework's scripts (Qwen's report gives layers, heads and experts only); 298 of 1033,
+#: 28.8 %, once OpenAI's cache-hit start and two launch prices, four labs' seats, fifteen display names and
+#: eight model fields came from the publishers' own pages, and S.3374's text was classed as read through a copy.
 #: Raise it when the share rises; the test fails if it falls below. Lower it only when a classification is
 #: corrected or needed rows have no primary page, and say so here.
-FLOOR = 0.258
+FLOOR = 0.288
 
 
 def _by_hand(root: Path) -> dict[str, tuple[int, int]]:
