@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokenlib.model import kernel
+import tokenlib
+from tokenlib.model import cost, kernel
 
 FIX = Path(__file__).parent / "fixtures"
 EFF = {"prefill": 0.9, "decode": 0.6, "network": 0.8}
@@ -69,6 +70,22 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="efficiency"):
         kernel.throughput("llama-2-70b", "h800", "decode", **{**kw, "efficiencies": {**EFF, "decode": 1.5}})
 
+
+def test_precision_names_engines_use_price_as_the_kernels_ids():
+    """'W8A8' (vLLM-Ascend, MindIE) is the kernel's int8; 'BF16' its bf16; a format the kernel does not price
+    (W4A8) is refused by name, with the valid ids."""
+    kw = dict(batch=8, context=4096, n_chips=2)
+    base = kernel.throughput("qwen3-32b", "ascend-910b", "decode", precision="int8", **kw)
+    assert kernel.throughput("qwen3-32b", "ascend-910b", "decode", precision="W8A8", **kw) == pytest.approx(base, rel=1e-12)
+    assert kernel.throughput("qwen3-32b", "ascend-910b", "decode", precision="w8a8", kv_precision="BF16", **kw) == \
+        pytest.approx(base, rel=1e-12)
+    fr = tokenlib.frontier("qwen3-32b", "ascend-910b", context=4096, precision="w8a8", n_chips=2, batches=[1, 8])
+    assert fr["tokens_per_s_per_chip"].iloc[-1] == pytest.approx(base, rel=1e-9)
+    assert cost.cost_per_mtok("qwen3-32b", "h20", "decode", precision="BF16", batch=8, context=4096) == \
+        pytest.approx(cost.cost_per_mtok("qwen3-32b", "h20", "decode", precision="bf16", batch=8, context=4096), rel=1e-12)
+    for bad in ("w4a8", "int4", 8, None):
+        with pytest.raises(ValueError, match=r"unknown precision .*Valid precision ids: bf16, fp16, fp4, fp8, int8"):
+            kernel.throughput("qwen3-32b", "ascend-910b", "decode", precision=bad, **kw)
 
 def test_arrays_equal_scalars():
     models = np.array(["deepseek-v3", "qwen3-235b-a22b"])[:, None, None]

@@ -26,6 +26,25 @@ from tokenlib.errors import check_choice
 PRECISIONS = ("bf16", "fp16", "fp8", "int8", "fp4")
 """Precisions the kernel understands (weights and matmul inputs)."""
 
+PRECISION_ALIASES = {"w8a8": "int8", "bfloat16": "bf16", "float16": "fp16", "fp8_e4m3": "fp8", "nvfp4": "fp4",
+                     "mxfp4": "fp4"}
+"""Other names engines and papers give the same precisions (case is ignored too): W8A8 is the kernel's ``int8``
+(weights and activations in INT8, see :data:`PEAK_FALLBACK`); NVFP4 and MXFP4 are block-scaled 4-bit formats
+priced at the chip's dense FP4 peak. Formats that are not one of :data:`PRECISIONS` (W4A8, W4A16, INT4) have no
+alias: the kernel does not price them."""
+
+
+def precision_id(precision: object, what: str = "precision") -> str:
+    """The kernel's id for ``precision``: one of :data:`PRECISIONS`, or a name from :data:`PRECISION_ALIASES`,
+    case ignored (``"W8A8"`` -> ``"int8"``). Anything else raises :class:`UnknownChoiceError` naming the valid ids."""
+    if isinstance(precision, str):
+        key = precision.strip().lower()
+        key = PRECISION_ALIASES.get(key, key)
+        if key in PRECISIONS:
+            return key
+    return check_choice(what, precision, PRECISIONS)
+
+
 BYTES_PER_VALUE = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
 """Bytes per stored value for each precision."""
 
@@ -86,7 +105,7 @@ class Chip:
 
     def peak_tflops(self, precision: str) -> float:
         """Dense peak (TFLOPS/TOPS) used for ``precision``, with the :data:`PEAK_FALLBACK` rule."""
-        check_choice("precision", precision, PRECISIONS)
+        precision = precision_id(precision)
         for col in PEAK_FALLBACK[precision]:
             v = float(getattr(self, col))
             if np.isfinite(v) and v > 0:

@@ -33,7 +33,8 @@ and yields ``a`` tokens per sequence; each pass is timed as above and the times 
 draft's weights and KV cache.
 
 Physics common to both layers (see :data:`ASSUMPTIONS`): weight-GEMM FLOPs run at the peak of the
-requested precision (``fp4`` only where chips.csv gives a dense FP4 peak; ``int8`` is W8A8), attention
+requested precision (``fp4`` only where chips.csv gives a dense FP4 peak; ``int8`` is W8A8, and ``"w8a8"`` is
+accepted for it, see :data:`tokenlib.data.specs.PRECISION_ALIASES`), attention
 FLOPs at the BF16 peak. Parallel layout (``attention``, ``expert_parallel``; see :data:`ATTENTION_LAYOUTS`):
 by default MoE groups of at least ``moe_dp_attention_min_chips`` chips are served with data-parallel
 attention + expert parallelism over the group, so every chip holds (and reads each step) the whole
@@ -285,8 +286,7 @@ def _overhead(memory_overhead: Any) -> float:
 
 
 def _precision_bytes(name: str, precision: str) -> float:
-    check_choice(name, precision, specs.PRECISIONS)
-    return specs.BYTES_PER_VALUE[precision]
+    return specs.BYTES_PER_VALUE[specs.precision_id(precision, name)]
 
 
 def kv_bytes_per_token(model: Any, kv_precision: str = "bf16", root: Path | str | None = None) -> Any:
@@ -857,6 +857,7 @@ def _scaled(t: Terms, f: FloatArray | float) -> Terms:
 
 def _context(model: Ids, chip: Ids, precision: str, n: FloatArray, o: KernelOptions, root: Path | str | None,
              m: dict[str, FloatArray] | None = None) -> _Ctx:
+    precision = specs.precision_id(precision)
     wbytes = _precision_bytes("precision", precision)
     kvb = _precision_bytes("kv_precision", o.kv_precision)
     so = float(ASSUMPTIONS["scale_out_gbps"]["value"]) if o.scale_out_gbps is None else float(
