@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--attention", default=None, help="parallel layout of attention: tp or dp (default: the kernel's rule)")
     e.add_argument("--expert-parallel", type=int, default=None, help="chips the experts are spread over")
     e.add_argument("--context", type=float, required=True, help="prompt length (prefill) or KV length (decode)")
-    e.add_argument("--precision", default="bf16")
+    e.add_argument("--precision", default="bf16",
+                   help="weights and matmul inputs: bf16, fp16, fp8, int8 (W8A8; 'w8a8' is accepted) or fp4 "
+                        "(only on chips with a published dense FP4 peak)")
     e.add_argument("--n-chips", type=float, default=1.0)
     e.add_argument("--place", default=None)
     e.add_argument("--electricity", type=float, default=None, help="CNY/kWh (instead of --place)")
