@@ -27,9 +27,11 @@ from tokenlib.data import provenance
 #: read from a training framework's scripts (Qwen's report gives layers, heads and experts only); 298 of 1033,
 #: 28.8 %, once OpenAI's cache-hit start and two launch prices, four labs' seats, fifteen display names and
 #: eight model fields came from the publishers' own pages, and S.3374's text was classed as read through a copy.
+#: 285 of 1033, 27.6 %, once the seed article's 14 claims rows were classed as read through the seed copy (the
+#: stored QipaoBuzz page ends after its first ~2,000 characters; 9 of the 14 quotes are only in the copy).
 #: Raise it when the share rises; the test fails if it falls below. Lower it only when a classification is
 #: corrected or needed rows have no primary page, and say so here.
-FLOOR = 0.288
+FLOOR = 0.275
 
 
 def _by_hand(root: Path) -> dict[str, tuple[int, int]]:
