@@ -54,6 +54,7 @@ def test_bad_inputs_named() -> None:
         tb.required_chips(1e12, 1e8, 0.0)
     with pytest.raises(ValueError, match="precision"):
         tb.Layout("fp4", 8, 8, 8, 1024)
+    assert tb.Layout("W8A8", 8, 8, 8, 1024).precision == "int8"  # the kernel's names, one rule (specs.precision_id)
     with pytest.raises(ValueError, match="ranges is missing"):
         tb.simulate({}, CHIPS, moe_model="deepseek-v3", dense_model="qwen2.5-72b",
                     ranges={"speed_tps": (1, 2)}, ratios=RATIOS)

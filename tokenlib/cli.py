@@ -90,7 +90,7 @@ def estimate(a: argparse.Namespace) -> dict[str, Any]:
     rate, month = fx.cny_per_usd(a.fx_month)
     price = specs.chip(a.chip).price_usd
     return {
-        "model": a.model, "chip": a.chip, "phase": a.phase, "precision": a.precision, "batch": batch,
+        "model": a.model, "chip": a.chip, "phase": a.phase, "precision": specs.precision_id(a.precision), "batch": batch,
         "batch_basis": ("--batch" if a.batch is not None else
                         f"largest batch giving >= {a.tokens_per_s_per_user:g} tokens/s per user"),
         "tokens_per_s_per_user": float(r.per_user) if kphase == "decode" else None,

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from tokenlib.arrays import FloatArray
+from tokenlib.data import specs
 from tokenlib.model import cost
 from tokenlib.model import kernel
 from tokenlib.errors import check_choice, check_number
@@ -55,7 +56,9 @@ class Layout:
     context: float
 
     def __post_init__(self) -> None:
-        check_choice("precision", self.precision, ("bf16", "fp16", "fp8", "int8"))
+        # the kernel's precision names (W8A8 is int8); not fp4, which the fleet's chips have no dense peak for
+        object.__setattr__(self, "precision", check_choice(
+            "precision", specs.precision_id(self.precision), [p for p in specs.PRECISIONS if p != "fp4"]))
         for name in ("decode_chips", "prefill_chips", "prefill_batch", "context"):
             check_number(name, getattr(self, name), allow_zero=False)
 

@@ -262,10 +262,10 @@
     ["price", "list", "target"].forEach(function (name) {
       var node = root.querySelector('[data-note="' + name + '"]');
       if (!node) return;
-      var raw = field(name).value, bad = raw !== "" && validOrNull(Number(raw), name) === null;
-      node.hidden = !bad;
-      node.textContent = bad ? raw + " is outside " + grouped(String(R[name][0])) + "\u2013" + grouped(String(R[name][1])) +
-        ", so the default " + fallbackText(name, s) + " is used" : "";
+      var raw = field(name).value;
+      var r = raw === "" ? { ok: true } : state.parse({ input: "range", min: R[name][0], max: R[name][1] }, raw);
+      node.hidden = r.ok;
+      node.textContent = r.ok ? "" : raw + " " + r.note + ", so the default " + fallbackText(name, s) + " is used";
     });
   }
 
