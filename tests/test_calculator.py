@@ -110,7 +110,7 @@ def test_html_at_an_unreachable_speed_shows_no_stale_answer(payload: dict) -> No
         m = re.search(rf'data-out="{key}" data-value="([^"]*)">([^<]*)<', out)
         assert m and m.group(1) == "" and m.group(2) == calcpage.UNREACHABLE, (key, m and m.groups())
     # "— (speed not reachable) yuan per million" would read as a price: the unit words hide with the number
-    for key in ("output", "margin_price"):
+    for key in ("output", "margin_price", "tps_output", "user_speed"):
         assert f'<span data-unit="{key}" hidden>' in out, key
     assert '<span data-unit="hour">' in out  # the chip-hour cost needs no speed: its unit stays
     assert re.search(r'class="tc-url-note tc-unreachable" role="status">The [^<]*50 tokens/s', out)

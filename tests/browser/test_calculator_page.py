@@ -205,7 +205,7 @@ def test_an_unreachable_speed_leaves_no_stale_readout(browser: Any, server: str)
     t = _texts(page)
     for key in ("output", "breakeven_util", "margin_price"):
         assert t[key] == calcpage.UNREACHABLE, (key, t[key])
-    for key in ("output", "margin_price"):  # no unit words after the dash
+    for key in ("output", "margin_price", "tps_output", "user_speed"):  # no unit words after the dash
         assert not page.is_visible(f'[data-unit="{key}"]'), key
     assert page.is_visible('[data-unit="hour"]')
     assert page.get_attribute('[data-out="breakeven_util"]', "data-value") == ""

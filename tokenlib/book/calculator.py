@@ -183,9 +183,8 @@ value at those defaults (the same numbers as the table after the calculator).</p
 <p class="tc-answer">{_answer("input", r["input"], 3, "Input tokens: ", " yuan per million")};
 cache hits {_answer("cached", r["cached"], 4, "", "")}</p>
 <p class="tc-assumed">Chip-hour cost {_answer("hour", r["hour"], 3, "", " yuan")}; calibrated throughput
-{_answer("tps_output", r["tps_output"], 1, "", "")} output and {_answer("tps_input", r["tps_input"], 1, "", "")} input
-tokens/s per chip; each user sees {_answer("user_speed", r["user_speed"], 1, "", "", tag="span")}
-tokens/s. Kernel error: on the {err['n']:g} held-out measurements the calibrated kernel's throughput was off by
+{_answer("tps_output", r["tps_output"], 1, "", " output tokens/s")} and {_answer("tps_input", r["tps_input"], 1, "", " input tokens/s")}
+per chip; each user sees {_answer("user_speed", r["user_speed"], 1, "", " tokens/s", tag="span")}. Kernel error: on the {err['n']:g} held-out measurements the calibrated kernel's throughput was off by
 {band_pct}% (median) and at worst by a factor {err['max_factor']:g}; cost, break-even utilisation and the margin price
 move inversely with throughput, by the same amounts.</p>
 </div>
